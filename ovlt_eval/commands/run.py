@@ -1,0 +1,11 @@
+"""`ovlt-eval run` — not implemented yet."""
+
+from ovlt_eval.errors import UserError
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(args):
+    raise UserError("'run' is not available yet")

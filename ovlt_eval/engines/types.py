@@ -1,0 +1,52 @@
+"""The engine interface: requests in, n responses per request out.
+
+Messages use one neutral format that every engine converts:
+    [{"role": "user", "content": [{"type": "image", "image": <path str | bytes | PIL.Image>},
+                                  {"type": "text", "text": "..."}]}]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    # The paper's evaluation defaults (near-greedy).
+    max_tokens: int = 2048
+    temperature: float = 0.01
+    top_p: float = 0.001
+    top_k: int = 1
+    repetition_penalty: float = 1.0
+    seed: int | None = 0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    id: str
+    messages: tuple[dict[str, Any], ...]
+    n: int = 1
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    id: str
+    outputs: tuple[str, ...]  # n texts when status == "ok"
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+    completion_tokens: tuple[int, ...] = ()
+
+
+class Engine(Protocol):
+    name: str
+
+    def describe(self) -> dict[str, Any]:
+        """Everything about the engine that can move a number (for the eval card)."""
+
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Yield one result per request, in completion order (not request order)."""

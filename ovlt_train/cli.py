@@ -1,0 +1,12 @@
+"""`ovlt-train` entry point."""
+
+import sys
+
+
+def main(argv=None) -> int:
+    print("ovlt-train: not available yet", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
