@@ -1,11 +1,139 @@
-"""`ovlt-data` entry point."""
+"""`ovlt-data`: build, merge, export, inspect and diff versioned data rounds.
 
+    ovlt-data build --round 2 [--out DIR] [--limit N] [--shard I/N] [--dry-run]
+                    [--push-to-hub --repo-id OWNER/NAME [--private] [--force]]
+    ovlt-data build --card cards/rounds/demo.yaml
+    ovlt-data merge DIR_SHARD0 DIR_SHARD1 ... [--out DIR]
+    ovlt-data export DIR --format trl-sft|trl-grpo|llamafactory|easyr1 --out OUT
+    ovlt-data inspect DIR
+    ovlt-data diff A B
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
 import sys
 
 
-def main(argv=None) -> int:
-    print("ovlt-data: not available yet", file=sys.stderr)
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ovlt-data", description="OpenVLThinker data factory")
+    sub = p.add_subparsers(dest="command", metavar="{build,merge,export,inspect,diff}")
+
+    b = sub.add_parser("build", help="build a round from its card")
+    which = b.add_mutually_exclusive_group(required=True)
+    which.add_argument("--round", type=int, help="cards/rounds/roundN.yaml")
+    which.add_argument("--card", help="path to a card YAML")
+    b.add_argument("--out", default="out/data", help="output root (DIR/<name>/<version>/); default out/data")
+    b.add_argument("--cache", help="SQLite call cache (default DIR/cache.sqlite)")
+    b.add_argument("--limit", type=int, help="at most N rows per source")
+    b.add_argument("--shard", help="I/N: build only this slice (join with `ovlt-data merge`)")
+    b.add_argument("--dry-run", action="store_true", help="print the plan; call no model")
+    b.add_argument("--push-to-hub", action="store_true", help="push the version as one commit tagged round-N")
+    b.add_argument("--repo-id", help="Hub dataset repo OWNER/NAME")
+    b.add_argument("--private", action="store_true")
+    b.add_argument("--force", action="store_true", help="replace an existing version / move an existing tag")
+    b.add_argument("--no-progress", action="store_true")
+
+    m = sub.add_parser("merge", help="join the shards of one build")
+    m.add_argument("shards", nargs="+")
+    m.add_argument("--out", help="merged version folder (default: next to the shards)")
+    m.add_argument("--force", action="store_true")
+
+    e = sub.add_parser("export", help="export a version for a trainer")
+    e.add_argument("dir")
+    e.add_argument("--format", required=True, choices=["trl-sft", "trl-grpo", "llamafactory", "easyr1"])
+    e.add_argument("--out", required=True)
+
+    i = sub.add_parser("inspect", help="what a version holds and how it was made")
+    i.add_argument("dir")
+    i.add_argument("--json", action="store_true", help="print the manifest")
+
+    d = sub.add_parser("diff", help="what changed between two versions")
+    d.add_argument("a")
+    d.add_argument("b")
+    return p
+
+
+def _format_plan(plan: dict) -> str:
+    lines = [f"plan: {plan['card']} {plan['version']} (round {plan['round']}), card sha256 {plan['card_sha256'][:16]}", "sources:"]
+    for s in plan["sources"]:
+        lines.append(f"  {s['name']:<18} {s['kind']:<13} pool={s['pool']:<5} rows={s['rows']}  ({s['origin']})")
+    lines.append("stages:")
+    for st in plan["stages"]:
+        model = f" model={st['model']}" if st["model"] else ""
+        calls = f" samples/row={st['samples_per_row']} generations<={st['max_generations']}" if st["samples_per_row"] else ""
+        lines.append(f"  {st['stage']:<13} pools={','.join(st['pools'])}{model}{calls}")
+    lines.append(f"model generations: <= {plan['max_generations']} ({plan['note']})")
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    if args.command == "build":
+        from ovlt_data.build import build, plan
+        from ovlt_data.card import card_path_for_round
+
+        card = args.card or card_path_for_round(args.round)
+        if args.limit is not None and args.limit < 1:
+            from ovlt_eval.errors import UserError
+
+            raise UserError("--limit must be >= 1")
+        if args.dry_run:
+            print(_format_plan(plan(card, limit=args.limit)))
+            return 0
+        if args.push_to_hub:
+            from ovlt_data.hub import check_repo_id
+
+            check_repo_id(args.repo_id)  # before the build, not after
+        out = build(card, args.out, limit=args.limit, shard=args.shard, cache_path=args.cache,
+                    force=args.force, progress=not args.no_progress and sys.stderr.isatty())
+        print(out)
+        if args.push_to_hub:
+            from ovlt_data.hub import push
+
+            print(push(out, args.repo_id, private=args.private, force=args.force))
+        return 0
+    if args.command == "merge":
+        from ovlt_data.merge import merge
+
+        print(merge(args.shards, args.out, force=args.force))
+        return 0
+    if args.command == "export":
+        from ovlt_data.export import export_dataset
+
+        for p in export_dataset(args.dir, args.format, args.out):
+            print(p)
+        return 0
+    if args.command == "inspect":
+        from ovlt_data.artifact import read_manifest
+        from ovlt_data.inspection import inspect_version
+
+        print(json.dumps(read_manifest(args.dir), indent=1) if args.json else inspect_version(args.dir))
+        return 0
+    if args.command == "diff":
+        from ovlt_data.inspection import diff_versions
+
+        print(diff_versions(args.a, args.b))
+        return 0
     return 2
+
+
+def main(argv=None) -> int:
+    from ovlt_eval.errors import UserError
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return _run(args)
+    except UserError as err:
+        print(f"ovlt-data {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ovlt-data: interrupted; re-run the same command to resume from the cache", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,11 +1,122 @@
-"""`ovlt-train` entry point."""
+"""`ovlt-train` entry point: `sft`, `grpo`, `loop`.
 
+ovlt-train sft  --data DIR_OR_HUB_ID[@ref] --model BASE --card cards/train/sft.yaml [--set k=v ...] [--out DIR]
+ovlt-train grpo --data DIR_OR_HUB_ID[@grpo_medium] --model SFT_CKPT --card cards/train/grpo.yaml
+                [--curriculum medium,hard] [--set k=v ...] [--out DIR]
+ovlt-train loop --card cards/loop.yaml [--rounds 3] [--set k=v ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
 import sys
 
 
-def main(argv=None) -> int:
-    print("ovlt-train: not available yet", file=sys.stderr)
-    return 2
+def _common(p: argparse.ArgumentParser, card_default: str) -> None:
+    p.add_argument(
+        "--data",
+        required=True,
+        help="local dir/file or Hub id, optional @config / @revision / @rev:config",
+    )
+    p.add_argument("--model", required=True, help="model directory or Hub id")
+    p.add_argument("--card", default=card_default, help=f"training card (default {card_default})")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a card field (dotted keys, YAML values); repeatable",
+    )
+    p.add_argument("--out", default=None, help="output checkpoint directory")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ovlt-train", description="OpenVLThinker training: trl SFT / GRPO and the round loop"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", metavar="{sft,grpo,loop}")
+    sft = sub.add_parser(
+        "sft", help="supervised fine-tuning on a round's SFT data (trl SFTTrainer)"
+    )
+    _common(sft, "cards/train/sft.yaml")
+    grpo = sub.add_parser("grpo", help="GRPO with the verifier reward (trl GRPOTrainer)")
+    _common(grpo, "cards/train/grpo.yaml")
+    grpo.add_argument(
+        "--curriculum",
+        default=None,
+        help="stages in order, e.g. medium,hard (configs grpo_medium, grpo_hard)",
+    )
+    loop = sub.add_parser(
+        "loop", help="data → SFT → GRPO medium → hard → eval, for several rounds; resumable"
+    )
+    loop.add_argument("--card", default="cards/loop.yaml")
+    loop.add_argument(
+        "--rounds", type=int, default=None, help="number of rounds (overrides the card)"
+    )
+    loop.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    loop.add_argument(
+        "--dry-run", action="store_true", help="print the plan and each step's state, run nothing"
+    )
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "sft":
+        from ovlt_train.sft import run_sft
+
+        out = run_sft(
+            data=args.data,
+            model=args.model,
+            card_path=args.card,
+            overrides=args.overrides,
+            out_dir=args.out,
+        )
+        print(f"ovlt-train sft: checkpoint at {out}")
+    elif args.command == "grpo":
+        from ovlt_train.grpo import run_grpo
+
+        out = run_grpo(
+            data=args.data,
+            model=args.model,
+            card_path=args.card,
+            overrides=args.overrides,
+            out_dir=args.out,
+            curriculum=args.curriculum,
+        )
+        print(f"ovlt-train grpo: checkpoint at {out}")
+    elif args.command == "loop":
+        from ovlt_train.loop import run_loop
+
+        overrides = list(args.overrides)
+        if args.rounds is not None:
+            overrides.append(f"rounds={args.rounds}")
+        run_loop(card_path=args.card, overrides=overrides, dry_run=args.dry_run)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ovlt_eval.errors import UserError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return run(args)
+    except UserError as err:
+        print(f"ovlt-train {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ovlt-train {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

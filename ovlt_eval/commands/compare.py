@@ -1,11 +1,31 @@
-"""`ovlt-eval compare` — not implemented yet."""
+"""`ovlt-eval compare RUN_DIR …`: one Markdown table across runs and benchmarks.
 
-from ovlt_eval.errors import UserError
+A RUN_DIR is a run (or `score`) directory with a summary.json, or a directory of
+`<bench>-<split>/` runs. `--html FILE` also writes the tables with plots (accuracy by category,
+response-length histogram) embedded as images.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories to compare")
+    parser.add_argument(
+        "--html", default=None, metavar="FILE", help="also write an HTML report with plots"
+    )
 
 
-def run(args):
-    raise UserError("'compare' is not available yet")
+def run(args) -> int:
+    from ovlt_eval.runs.report import find_runs, html_report, markdown_report
+
+    runs = find_runs(args.runs)
+    print(markdown_report(runs), end="")
+    if args.html:
+        path = Path(args.html)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html_report(runs), encoding="utf-8")
+        print(f"\nwrote {path}")
+    return 0

@@ -1,11 +1,296 @@
-"""`ovlt-eval run` — not implemented yet."""
+"""`ovlt-eval run` (also plain `ovlt-eval --model … --bench …`): generate, score, resume.
 
+    ovlt-eval --model Qwen/Qwen2.5-VL-7B-Instruct --bench mathvista --bench mathverse \\
+        --engine openai --base-url http://127.0.0.1:8000/v1 --profile qwen --out runs/qwen7b
+
+One benchmark writes into --out; several write into --out/<bench>-<split>/. Re-running the
+same command resumes: only items not yet in samples.jsonl (or that ended in `error`) are
+generated again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+from ovlt_eval.engines.types import SamplingParams
 from ovlt_eval.errors import UserError
 
+DEFAULT_PROFILE = "openvlthinker"
+DEFAULT_SPLIT = "testmini"
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 
-def add_arguments(parser):
-    pass
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = SamplingParams()
+    g = parser.add_argument_group("what to evaluate")
+    g.add_argument(
+        "--model",
+        required=True,
+        help="local checkpoint path or Hub id (for openai: the served model id)",
+    )
+    g.add_argument(
+        "--bench",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="mathvista, mathverse or mathvision (repeatable)",
+    )
+    g.add_argument("--split", default=None, help=f"benchmark split (default: {DEFAULT_SPLIT})")
+    g.add_argument(
+        "--data",
+        action="append",
+        default=None,
+        metavar="[BENCH=]PATH",
+        help="local official files instead of the Hub; BENCH=PATH when several benches",
+    )
+    g.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    g.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help=f"prompting/extraction profile (default: {DEFAULT_PROFILE})",
+    )
+    g.add_argument("--out", default=None, help="run directory (default: runs/<model name>)")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard an existing run in --out instead of resuming it",
+    )
+
+    e = parser.add_argument_group("engine")
+    e.add_argument("--engine", default="hf", help="openai, hf or vllm (default: hf)")
+    e.add_argument(
+        "--base-url",
+        action="append",
+        default=None,
+        help="OpenAI-compatible endpoint (repeatable: replicas share the load)",
+    )
+    e.add_argument(
+        "--api-key-env",
+        default=DEFAULT_API_KEY_ENV,
+        help=f"environment variable holding the endpoint's API key (default: {DEFAULT_API_KEY_ENV})",
+    )
+    e.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
+    e.add_argument("--batch-size", type=int, default=None, help="hf: items per generate() batch")
+    e.add_argument(
+        "--dtype", default=None, help="hf/vllm: model dtype (bfloat16, float16, float32, auto)"
+    )
+    e.add_argument(
+        "--max-pixels", type=int, default=None, help="resize images to at most this many pixels"
+    )
+
+    s = parser.add_argument_group("sampling (defaults: the paper's evaluation)")
+    s.add_argument("--n", type=int, default=1, help="samples per item (pass@k when > 1)")
+    s.add_argument("--max-tokens", type=int, default=defaults.max_tokens)
+    s.add_argument("--temperature", type=float, default=defaults.temperature)
+    s.add_argument("--top-p", type=float, default=defaults.top_p)
+    s.add_argument("--top-k", type=int, default=defaults.top_k)
+    s.add_argument("--repetition-penalty", type=float, default=defaults.repetition_penalty)
+    s.add_argument("--seed", type=int, default=defaults.seed)
+
+    j = parser.add_argument_group("optional LLM judge (re-checks items the rules reject)")
+    j.add_argument(
+        "--judge-base-url",
+        action="append",
+        default=None,
+        help="OpenAI-compatible endpoint of the judge (repeatable)",
+    )
+    j.add_argument("--judge-model", default=None, help="the judge's model id")
+    j.add_argument(
+        "--judge-api-key-env",
+        default="OVLT_JUDGE_API_KEY",
+        help="environment variable with the judge's key (falls back to OPENAI_API_KEY)",
+    )
+
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run(args):
-    raise UserError("'run' is not available yet")
+def _safe_name(model: str) -> str:
+    name = Path(model.rstrip("/")).name or "model"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _data_by_bench(data: list[str] | None, benches: list[str]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {b: None for b in benches}
+    for entry in data or []:
+        bench, sep, path = entry.partition("=")
+        if sep and bench in out:
+            out[bench] = path
+        elif len(benches) == 1:
+            out[benches[0]] = entry
+        else:
+            raise UserError(
+                f"--data {entry!r}: with several --bench, write --data BENCH=PATH "
+                f"(BENCH one of {', '.join(benches)})"
+            )
+    return out
+
+
+def _validate(args) -> None:
+    if args.n < 1:
+        raise UserError("--n must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    if args.max_tokens < 1:
+        raise UserError("--max-tokens must be at least 1")
+    if args.engine == "openai" and not args.base_url:
+        raise UserError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+    if args.engine != "openai" and args.base_url:
+        raise UserError(f"--base-url is for --engine openai, not {args.engine!r}")
+    if bool(args.judge_base_url) != bool(args.judge_model):
+        raise UserError("the judge needs both --judge-base-url and --judge-model")
+    if len(set(args.bench)) != len(args.bench):
+        raise UserError("--bench names a benchmark twice")
+
+
+def _check_local_model(model: str, engine: str) -> None:
+    """A path-looking --model that does not exist is a typo, not a Hub id to download."""
+    if engine == "openai":
+        return
+    # Hub ids are "name" or "org/name"; anything else is meant as a path.
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_local or Path(model).expanduser().exists():
+        path = Path(model).expanduser()
+        if not path.exists():
+            raise UserError(
+                f"--model {model}: no such directory (give a checkpoint directory or a Hub id)"
+            )
+        if path.is_dir() and not (path / "config.json").exists():
+            raise UserError(f"--model {model}: not a model checkpoint (no config.json in it)")
+
+
+def sampling_from(args) -> SamplingParams:
+    return SamplingParams(
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+    )
+
+
+def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+def run(args) -> int:
+    from ovlt_eval.benchmarks import get_benchmark
+    from ovlt_eval.profiles import get_profile
+    from ovlt_eval.runs.engine_adapter import make_engine
+    from ovlt_eval.runs.judge import JudgeOptions, build_judge_engine
+    from ovlt_eval.runs.runner import RunConfig, execute_bench, plan_bench
+
+    _validate(args)
+    benches = list(args.bench)
+    benchmarks = [get_benchmark(b) for b in benches]
+    profile = get_profile(args.profile)
+    _check_local_model(args.model, args.engine)
+    data = _data_by_bench(args.data, benches)
+    out_root = Path(args.out or Path("runs") / _safe_name(args.model))
+
+    plans = []
+    for name, bench in zip(benches, benchmarks, strict=True):
+        split = args.split or getattr(bench, "default_split", None) or DEFAULT_SPLIT
+        out_dir = out_root if len(benches) == 1 else out_root / f"{name}-{split}"
+        plans.append(plan_bench(bench, split, data[name], out_dir, profile, args.limit))
+
+    judge = None
+    if args.judge_model:
+        judge = JudgeOptions(
+            base_urls=tuple(args.judge_base_url),
+            model=args.judge_model,
+            # The judge's own variable when set, else the engine's default (OPENAI_API_KEY).
+            api_key_env=args.judge_api_key_env if os.environ.get(args.judge_api_key_env) else None,
+        )
+
+    if args.n > 1 and args.temperature <= 0.05:
+        print(
+            f"note: --n {args.n} with temperature {args.temperature} gives near-identical samples; "
+            "raise --temperature for a meaningful pass@k",
+            file=sys.stderr,
+        )
+
+    # Engines check their endpoint / checkpoint when built (one-line errors on failure).
+    engine = make_engine(args.engine, **_engine_options(args))
+    judge_engine = build_judge_engine(judge) if judge is not None else None
+    cfg = RunConfig(
+        model=args.model,
+        engine_name=args.engine,
+        profile_name=args.profile,
+        sampling=sampling_from(args),
+        n=args.n,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        judge=judge,
+        profile_describe=profile.describe(),
+    )
+
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    incomplete = []
+    try:
+        for plan in plans:
+            summary = execute_bench(plan, cfg, engine, judge_engine)
+            _print_summary(plan, summary)
+            if not summary["run"]["complete"]:
+                incomplete.append((plan, summary))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for eng in (engine, judge_engine):
+            close = getattr(eng, "close", None)
+            if close is not None:
+                close()
+    for plan, summary in incomplete:
+        figures = summary["run"]
+        first = (figures.get("error_examples") or ["?"])[0]
+        print(
+            f"ovlt-eval run: {plan.name}: {figures['errors']} items failed after retries "
+            f"(e.g. {first}); run the same command again to retry them",
+            file=sys.stderr,
+        )
+    return 1 if incomplete else 0
+
+
+def _engine_options(args) -> dict:
+    if args.engine == "openai":
+        return {
+            "model": args.model,
+            "base_urls": list(args.base_url),
+            # Only name the variable when it differs from the engine's default, which the
+            # engine reads itself (an unset default means "no key", e.g. a local server).
+            "api_key_env": None if args.api_key_env == DEFAULT_API_KEY_ENV else args.api_key_env,
+            "concurrency": args.concurrency,
+            "max_pixels": args.max_pixels,
+        }
+    return {
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "dtype": args.dtype,
+        "max_pixels": args.max_pixels,
+    }
+
+
+def _print_summary(plan, summary: dict) -> None:
+    figures = summary["run"]
+    acc = summary.get("accuracy")
+    line = (
+        f"{plan.name} {plan.split}: accuracy {acc:.2f}% on {summary.get('n', len(plan.items))} items"
+        if isinstance(acc, (int, float))
+        else f"{plan.name} {plan.split}: accuracy n/a"
+    )
+    extras = (
+        [f"no-answer {figures['no_answer_rate']}%"]
+        if figures.get("no_answer_rate") is not None
+        else []
+    )
+    if figures.get("errors"):
+        extras.append(f"errors {figures['errors']}")
+    if "pass_at_k" in figures:
+        extras.append(", ".join(f"{k} {v}%" for k, v in figures["pass_at_k"].items()))
+    if "accuracy_by_verdict" in summary:
+        extras.append(f"rules+judge {summary['accuracy_by_verdict']['rules+judge']}%")
+    print(line + (" (" + "; ".join(extras) + ")" if extras else "") + f" -> {plan.out_dir}")

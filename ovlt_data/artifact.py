@@ -1,0 +1,209 @@
+"""A built version on disk: parquet shards per config, fingerprint, stats.
+
+Layout of `<out>/<name>/<version>/`:
+    data/<config>/train-00000.parquet ...   (configs: sft, grpo_medium, grpo_hard, rejected)
+    manifest.json  README.md  figures/*.png
+Rows are written as they come (a few hundred per row group), so a build never holds the round
+in memory; the fingerprint is a hash chain over rows in stream order, images by sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from ovlt_data.prompts import question_block
+from ovlt_data.schema import CONFIGS, Rejected, Row
+from ovlt_data.stages.select_clean import words
+
+ROWS_PER_FILE = 20_000
+ROWS_PER_GROUP = 500
+
+
+def features():
+    import datasets
+
+    return datasets.Features({
+        "id": datasets.Value("string"),
+        "order": datasets.Value("int64"),  # position in the source stream: merges restore it
+        "source": datasets.Value("string"),
+        "pool": datasets.Value("string"),
+        "images": datasets.List(datasets.Image()),
+        "question": datasets.Value("string"),
+        "prompt": datasets.Value("string"),
+        "answer": datasets.Value("string"),
+        "choices": datasets.List(datasets.Value("string")),
+        "answer_type": datasets.Value("string"),
+        "caption": datasets.Value("string"),
+        "response": datasets.Value("string"),
+        "samples": datasets.List(datasets.Value("string")),
+        "sample_correct": datasets.List(datasets.Value("bool")),
+        "pass_rate": datasets.Value("float64"),
+        "difficulty": datasets.Value("string"),
+        "policy_pass_rate": datasets.Value("float64"),
+        "reject_stage": datasets.Value("string"),
+        "reject_reason": datasets.Value("string"),
+        "reject_detail": datasets.Value("string"),
+        "provenance": datasets.Value("string"),
+    })
+
+
+def row_record(row: Row, order: int) -> dict[str, Any]:
+    ex = row.example
+    return {
+        "id": ex.id, "order": order, "source": ex.source, "pool": row.pool,
+        "images": [{"bytes": im.data, "path": f"{im.sha256[:16]}.{im.format.lower()}"} for im in ex.images],
+        "question": ex.question, "prompt": question_block(ex), "answer": ex.answer,
+        "choices": list(ex.choices) if ex.choices else None, "answer_type": ex.answer_type,
+        "caption": row.caption, "response": row.response,
+        "samples": list(row.samples) or None, "sample_correct": list(row.sample_correct) or None,
+        "pass_rate": row.pass_rate, "difficulty": row.difficulty, "policy_pass_rate": row.policy_pass_rate,
+        "reject_stage": row.drop_stage, "reject_reason": row.drop_reason, "reject_detail": row.drop_detail,
+        "provenance": json.dumps(ex.provenance, sort_keys=True, default=str),
+    }
+
+
+def rejected_record(rej: Rejected, pool: str, order: int) -> dict[str, Any]:
+    return {
+        "id": rej.id, "order": order, "source": rej.source, "pool": pool, "images": [],
+        "question": rej.question, "prompt": rej.question, "answer": rej.answer, "choices": None,
+        "answer_type": None, "caption": None, "response": None, "samples": None, "sample_correct": None,
+        "pass_rate": None, "difficulty": None, "policy_pass_rate": None,
+        "reject_stage": "source", "reject_reason": rej.reason, "reject_detail": rej.detail or None,
+        "provenance": "{}",
+    }
+
+
+def route(row: Row) -> str:
+    if row.dropped:
+        return "rejected"
+    if row.pool == "sft":
+        return "sft"
+    return "grpo_hard" if row.difficulty == "hard" else "grpo_medium"
+
+
+def record_digest(rec: dict[str, Any]) -> bytes:
+    light = {k: v for k, v in rec.items() if k != "images"}
+    light["images"] = [hashlib.sha256(im["bytes"]).hexdigest() for im in rec["images"]]
+    return hashlib.sha256(json.dumps(light, sort_keys=True, ensure_ascii=False).encode()).digest()
+
+
+class DataStats:
+    """What the dataset card shows; fed row by row, small whatever the size of the round."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+        self.by_source: dict[str, Counter] = defaultdict(Counter)
+        self.reject_reasons: Counter = Counter()
+        self.lengths: list[int] = []  # words per kept SFT trace
+        self.pass_sum: dict[str, float] = defaultdict(float)
+        self.pass_n: Counter = Counter()
+
+    def add(self, config: str, rec: dict[str, Any]) -> None:
+        self.counts[config] += 1
+        self.by_source[rec["source"]][config] += 1
+        if config == "rejected":
+            self.reject_reasons[f"{rec['reject_stage']}:{rec['reject_reason']}"] += 1
+        if config == "sft" and rec["response"]:
+            self.lengths.append(words(rec["response"]))
+        rate = rec["pass_rate"] if rec["pass_rate"] is not None else rec["policy_pass_rate"]
+        if rate is not None:
+            self.pass_sum[rec["source"]] += rate
+            self.pass_n[rec["source"]] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": {c: self.counts.get(c, 0) for c in CONFIGS},
+            "by_source": {s: dict(c) for s, c in sorted(self.by_source.items())},
+            "reject_reasons": dict(self.reject_reasons.most_common()),
+            "pass_rate_by_source": {s: round(self.pass_sum[s] / n, 4) for s, n in sorted(self.pass_n.items())},
+            "sft_words": _summary(self.lengths),
+            "sft_lengths": self.lengths,
+        }
+
+
+def _summary(xs: list[int]) -> dict[str, Any]:
+    if not xs:
+        return {"n": 0}
+    s = sorted(xs)
+    return {"n": len(s), "mean": round(sum(s) / len(s), 1), "median": s[len(s) // 2], "max": s[-1]}
+
+
+class VersionWriter:
+    def __init__(self, root: Path):
+        import pyarrow as pa  # noqa: F401
+
+        self.root = root
+        self.features = features()
+        self.schema = self.features.arrow_schema
+        self.buffers: dict[str, list[dict]] = {c: [] for c in CONFIGS}
+        self.writers: dict[str, Any] = {}
+        self.file_rows: Counter = Counter()
+        self.file_index: Counter = Counter()
+        self.chains = {c: hashlib.sha256() for c in CONFIGS}
+        self.stats = DataStats()
+
+    def add(self, config: str, rec: dict[str, Any]) -> None:
+        self.buffers[config].append(rec)
+        self.chains[config].update(record_digest(rec))
+        self.stats.add(config, rec)
+        if len(self.buffers[config]) >= ROWS_PER_GROUP:
+            self._flush(config)
+
+    def _writer(self, config: str):
+        import pyarrow.parquet as pq
+
+        if config not in self.writers or self.file_rows[config] >= ROWS_PER_FILE:
+            if config in self.writers:
+                self.writers[config].close()
+                self.file_index[config] += 1
+                self.file_rows[config] = 0
+            path = self.root / "data" / config / f"train-{self.file_index[config]:05d}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.writers[config] = pq.ParquetWriter(str(path), self.schema)
+        return self.writers[config]
+
+    def _flush(self, config: str) -> None:
+        import pyarrow as pa
+
+        rows = self.buffers[config]
+        if not rows:
+            return
+        table = pa.Table.from_pylist(rows, schema=self.schema)
+        self._writer(config).write_table(table)
+        self.file_rows[config] += len(rows)
+        self.buffers[config] = []
+
+    def close(self) -> str:
+        """Flush, close, write an empty file for empty configs; return the dataset fingerprint."""
+        for c in CONFIGS:
+            self._flush(c)
+            self._writer(c)  # every config gets at least one (possibly empty) file
+        for w in self.writers.values():
+            w.close()
+        top = hashlib.sha256()
+        for c in CONFIGS:
+            top.update(f"{c}:{self.chains[c].hexdigest()}\n".encode())
+        return top.hexdigest()
+
+
+def iter_config(version_dir: Path, config: str, columns: list[str] | None = None):
+    """Rows of one config, a row group at a time."""
+    import pyarrow.parquet as pq
+
+    for path in sorted((Path(version_dir) / "data" / config).glob("*.parquet")):
+        pf = pq.ParquetFile(path)
+        for i in range(pf.num_row_groups):
+            yield from pf.read_row_group(i, columns=columns).to_pylist()
+
+
+def read_manifest(version_dir: Path) -> dict[str, Any]:
+    from ovlt_eval.errors import UserError
+
+    path = Path(version_dir) / "manifest.json"
+    if not path.is_file():
+        raise UserError(f"{version_dir}: not a built version (no manifest.json)")
+    return json.loads(path.read_text())

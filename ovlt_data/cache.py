@@ -1,0 +1,108 @@
+"""Content-addressed store of every model call (SQLite, WAL).
+
+Key = sha256 of (model, revision, messages with images replaced by their sha256, sampling
+parameters, sample index). All k samples of one request are written in the same transaction,
+and a stage commits once per batch, so a crash loses at most the batch in flight and never
+leaves an item half-sampled (a resumed build asks for the same k samples again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL,
+                                  created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS phash (sha256 TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _normal_content(part: Any) -> Any:
+    if isinstance(part, dict) and part.get("type") == "image":
+        img = part.get("image")
+        sha = getattr(img, "sha256", None)
+        if sha is None:
+            data = img if isinstance(img, (bytes, bytearray)) else str(img).encode()
+            sha = hashlib.sha256(data).hexdigest()
+        return {"type": "image", "sha256": sha}
+    return part
+
+
+def messages_for_key(messages) -> list[dict]:
+    out = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            content = [_normal_content(p) for p in content]
+        out.append({"role": m.get("role"), "content": content})
+    return out
+
+
+def call_key(model: str, revision: str, messages, sampling: dict, index: int) -> str:
+    blob = json.dumps(
+        {"model": model, "revision": revision, "messages": messages_for_key(messages),
+         "sampling": sampling, "index": index},
+        sort_keys=True, ensure_ascii=False,
+    ).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+class CallCache:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.hits = 0
+        self.misses = 0
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            q = f"SELECT key, output FROM calls WHERE key IN ({','.join('?' * len(chunk))})"
+            found.update(self.db.execute(q, chunk).fetchall())
+        return found
+
+    def put_many(self, rows: list[tuple[str, str, str]]) -> None:
+        """rows: (key, model, output); one transaction, committed before returning."""
+        if not rows:
+            return
+        now = time.time()
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO calls (key, model, output, created) VALUES (?, ?, ?, ?)",
+                [(k, m, o, now) for k, m, o in rows],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def phash_get(self, shas: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in range(0, len(shas), 500):
+            chunk = shas[i : i + 500]
+            q = f"SELECT sha256, value FROM phash WHERE sha256 IN ({','.join('?' * len(chunk))})"
+            out.update((k, int(v, 16)) for k, v in self.db.execute(q, chunk).fetchall())
+        return out
+
+    def phash_put(self, items: dict[str, int]) -> None:
+        if items:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO phash VALUES (?, ?)", [(k, f"{v:016x}") for k, v in items.items()])
+            self.db.execute("COMMIT")
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,157 @@
+"""Exports of a built version for training frameworks.
+
+    from ovlt_data.export import export_dataset
+    export_dataset("out/data/demo/v1", "trl-sft", "out/export/sft")
+
+- `trl-sft`      sft.parquet: `messages` (conversational, image placeholder in the user turn) + `images`
+- `trl-grpo`     grpo_medium.parquet, grpo_hard.parquet: `prompt` (conversational) + `images` +
+                 `solution` (gold), plus `answer_type` / `choices` for the verifier reward
+- `llamafactory` <name>_sft.json (sharegpt `messages` + `images` paths, `<image>` tokens) +
+                 images/ + dataset_info.json
+- `easyr1`       grpo_medium.parquet, grpo_hard.parquet: `problem` (with `<image>`), `answer`, `images`
+Every file loads with `datasets.load_dataset("parquet" | "json", data_files=...)`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ovlt_data.artifact import iter_config, read_manifest
+from ovlt_eval.errors import UserError
+
+FORMATS = ("trl-sft", "trl-grpo", "llamafactory", "easyr1")
+BATCH = 256
+
+
+def _user_content(n_images: int, text: str) -> list[dict]:
+    return [{"type": "image", "text": None} for _ in range(n_images)] + [{"type": "text", "text": text}]
+
+
+def _write_parquet(path: Path, features, rows_iter) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = features.arrow_schema
+    n = 0
+    with pq.ParquetWriter(str(path), schema) as w:
+        buf = []
+        for rec in rows_iter:
+            buf.append(rec)
+            if len(buf) >= BATCH:
+                w.write_table(pa.Table.from_pylist(buf, schema=schema))
+                n += len(buf)
+                buf = []
+        if buf:
+            w.write_table(pa.Table.from_pylist(buf, schema=schema))
+            n += len(buf)
+    return n
+
+
+def _message_features(with_assistant: bool):
+    import datasets
+
+    content = datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")})
+    turn = {"role": datasets.Value("string"), "content": content}
+    return turn
+
+
+def export_trl_sft(version_dir: Path, out: Path) -> list[Path]:
+    import datasets
+
+    turn = _message_features(True)
+    feats = datasets.Features({"id": datasets.Value("string"), "messages": datasets.List(turn),
+                               "images": datasets.List(datasets.Image())})
+
+    def rows():
+        for r in iter_config(version_dir, "sft", ["id", "images", "prompt", "response"]):
+            yield {"id": r["id"],
+                   "messages": [{"role": "user", "content": _user_content(len(r["images"]), r["prompt"])},
+                                {"role": "assistant", "content": [{"type": "text", "text": r["response"]}]}],
+                   "images": r["images"]}
+
+    path = out / "sft.parquet"
+    _write_parquet(path, feats, rows())
+    return [path]
+
+
+def export_trl_grpo(version_dir: Path, out: Path) -> list[Path]:
+    import datasets
+
+    turn = _message_features(False)
+    feats = datasets.Features({
+        "id": datasets.Value("string"), "prompt": datasets.List(turn), "images": datasets.List(datasets.Image()),
+        "solution": datasets.Value("string"), "answer_type": datasets.Value("string"),
+        "choices": datasets.List(datasets.Value("string")), "pass_rate": datasets.Value("float64"),
+    })
+    paths = []
+    for config in ("grpo_medium", "grpo_hard"):
+        def rows(config=config):
+            for r in iter_config(version_dir, config, ["id", "images", "prompt", "answer", "answer_type", "choices", "policy_pass_rate"]):
+                yield {"id": r["id"], "prompt": [{"role": "user", "content": _user_content(len(r["images"]), r["prompt"])}],
+                       "images": r["images"], "solution": r["answer"], "answer_type": r["answer_type"],
+                       "choices": r["choices"], "pass_rate": r["policy_pass_rate"]}
+
+        path = out / f"{config}.parquet"
+        _write_parquet(path, feats, rows())
+        paths.append(path)
+    return paths
+
+
+def export_easyr1(version_dir: Path, out: Path) -> list[Path]:
+    import datasets
+
+    feats = datasets.Features({"problem": datasets.Value("string"), "answer": datasets.Value("string"),
+                               "images": datasets.List(datasets.Image())})
+    paths = []
+    for config in ("grpo_medium", "grpo_hard"):
+        def rows(config=config):
+            for r in iter_config(version_dir, config, ["images", "prompt", "answer"]):
+                yield {"problem": "<image>" * len(r["images"]) + r["prompt"], "answer": r["answer"], "images": r["images"]}
+
+        path = out / f"{config}.parquet"
+        _write_parquet(path, feats, rows())
+        paths.append(path)
+    return paths
+
+
+def export_llamafactory(version_dir: Path, out: Path, name: str) -> list[Path]:
+    img_dir = out / "images"
+    img_dir.mkdir(exist_ok=True)
+    data_path = out / f"{name}_sft.json"
+    n = 0
+    with data_path.open("w") as fh:
+        fh.write("[\n")
+        for r in iter_config(version_dir, "sft", ["images", "prompt", "response"]):
+            paths = []
+            for im in r["images"]:
+                p = img_dir / im["path"]
+                if not p.exists():
+                    p.write_bytes(im["bytes"])
+                paths.append(f"images/{im['path']}")
+            rec = {"messages": [{"role": "user", "content": "<image>" * len(paths) + r["prompt"]},
+                                {"role": "assistant", "content": r["response"]}], "images": paths}
+            fh.write(("," if n else "") + json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+        fh.write("]\n")
+    info = {name: {"file_name": data_path.name, "formatting": "sharegpt",
+                   "columns": {"messages": "messages", "images": "images"},
+                   "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}
+    info_path = out / "dataset_info.json"
+    info_path.write_text(json.dumps(info, indent=2))
+    return [data_path, info_path]
+
+
+def export_dataset(version_dir, fmt: str, out_dir) -> list[Path]:
+    version_dir, out = Path(version_dir), Path(out_dir)
+    manifest = read_manifest(version_dir)
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "trl-sft":
+        return export_trl_sft(version_dir, out)
+    if fmt == "trl-grpo":
+        return export_trl_grpo(version_dir, out)
+    if fmt == "easyr1":
+        return export_easyr1(version_dir, out)
+    return export_llamafactory(version_dir, out, f"{manifest['name']}_{manifest['version']}".replace("-", "_"))

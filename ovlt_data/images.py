@@ -1,0 +1,105 @@
+"""Image loading and validation: every image is checked once, at the source, then carried as bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from typing import Any
+
+from ovlt_data.schema import Image
+
+DEFAULT_MAX_PIXELS = 20_000_000  # a 50-megapixel scan is a data error here, not a training image
+
+
+class BadImage(Exception):
+    """The image cannot be used; `reason` is a short stable key for counts."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _encode_pil(img) -> tuple[bytes, str]:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue(), "PNG"
+
+
+def load_image(value: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, base_dir: str | None = None) -> Image:
+    """Accept a path, bytes, a PIL image or a `datasets` image dict; raise BadImage if unusable."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    data: bytes | None = None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise BadImage("missing_image", "no image given")
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            value = value["bytes"]
+        elif value.get("path"):
+            value = value["path"]
+        else:
+            raise BadImage("missing_image", "empty image record")
+    if isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+    elif isinstance(value, (str, os.PathLike)):
+        path = os.fspath(value)
+        if base_dir and not os.path.isabs(path):
+            path = os.path.join(base_dir, path)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as e:
+            raise BadImage("missing_image", f"{path}: {e.strerror or e}") from None
+    elif isinstance(value, PILImage.Image):
+        w, h = value.size
+        if w * h > max_pixels:
+            raise BadImage("image_too_large", f"{w}x{h} > {max_pixels} pixels")
+        data, fmt = _encode_pil(value)
+        return Image(data, hashlib.sha256(data).hexdigest(), w, h, fmt)
+    else:
+        raise BadImage("bad_image_value", type(value).__name__)
+
+    # Read the header first: a huge image is refused before its pixels are decoded.
+    try:
+        with PILImage.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            fmt = im.format or "?"
+            if w * h > max_pixels:
+                raise BadImage("image_too_large", f"{w}x{h} > {max_pixels} pixels")
+            im.load()  # decodes: truncated / corrupt files fail here
+    except BadImage:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise BadImage("corrupt_image", str(e)[:200]) from None
+    except PILImage.DecompressionBombError as e:  # pragma: no cover - caught by max_pixels first
+        raise BadImage("image_too_large", str(e)[:200]) from None
+    if w == 0 or h == 0:
+        raise BadImage("corrupt_image", "zero-size image")
+    return Image(data, hashlib.sha256(data).hexdigest(), w, h, fmt)
+
+
+def to_pil(image: Image):
+    from PIL import Image as PILImage
+
+    return PILImage.open(io.BytesIO(image.data))
+
+
+def perceptual_hash(image_or_bytes) -> int:
+    """64-bit pHash as an int; robust to re-encoding and resizing (Hamming distance stays small)."""
+    import imagehash
+    from PIL import Image as PILImage
+
+    if isinstance(image_or_bytes, Image):
+        im = to_pil(image_or_bytes)
+    elif isinstance(image_or_bytes, (bytes, bytearray)):
+        im = PILImage.open(io.BytesIO(image_or_bytes))
+    else:
+        im = image_or_bytes
+    return int(str(imagehash.phash(im.convert("RGB"))), 16)
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()

@@ -1,0 +1,66 @@
+"""`ovlt-data merge`: join the shards of one card (`build --shard i/n`) into one version.
+
+Rows are merged by their stream position (`order`), so the merged version has the same rows in
+the same order — and the same fingerprint — as a build without shards.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from ovlt_data.artifact import VersionWriter, iter_config, read_manifest
+from ovlt_data.schema import CONFIGS
+from ovlt_eval.errors import UserError
+
+
+def merge(shard_dirs, out=None, force: bool = False) -> Path:
+    dirs = [Path(d) for d in shard_dirs]
+    mans = [read_manifest(d) for d in dirs]
+    first = mans[0]
+    for d, m in zip(dirs, mans):
+        if m["card_sha256"] != first["card_sha256"] or m.get("limit") != first.get("limit"):
+            raise UserError(f"{d}: built from another card (or --limit) than {dirs[0]}")
+        if not m.get("shard"):
+            raise UserError(f"{d}: not a shard (built without --shard)")
+    shards = sorted(tuple(int(x) for x in m["shard"].split("/")) for m in mans)
+    n = shards[0][1]
+    if shards != [(i, n) for i in range(n)]:
+        raise UserError(f"need shards 0..{n - 1} of {n} exactly once; got {', '.join(f'{i}/{k}' for i, k in shards)}")
+    final = Path(out) if out else dirs[0].parent / first["version"]
+    if final.exists() and not force:
+        raise UserError(f"{final} exists; use --force")
+    staging = final.parent / f".{final.name}.merge-tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    writer = VersionWriter(staging)
+    for config in CONFIGS:
+        streams = [iter_config(d, config) for d in dirs]
+        for rec in heapq.merge(*streams, key=lambda r: r["order"]):
+            writer.add(config, rec)
+    fingerprint = writer.close()
+    stages = []
+    for i, st in enumerate(first["stages"]):
+        drops: Counter = Counter()
+        for m in mans:
+            drops.update(m["stages"][i]["dropped"])
+        stages.append({**st, "in": sum(m["stages"][i]["in"] for m in mans), "out": sum(m["stages"][i]["out"] for m in mans),
+                       "dropped": dict(sorted(drops.items()))})
+    stats = writer.stats.as_dict()
+    matches = [x for m in mans for x in m.get("decontamination", {}).get("matches", [])]
+    manifest = {**first, "shard": None, "merged_from": [str(d) for d in dirs], "stages": stages,
+                "decontamination": {**first.get("decontamination", {}), "matches": matches},
+                "stats": {k: v for k, v in stats.items() if k != "sft_lengths"}, "fingerprint": fingerprint,
+                "cache": {"hits": sum(m["cache"]["hits"] for m in mans), "misses": sum(m["cache"]["misses"] for m in mans)}}
+    from ovlt_data.datacard import plot_figures, write_readme
+
+    plot_figures(staging, stats)
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
+    write_readme(staging, {**manifest, "stats": stats})
+    if final.exists():
+        shutil.rmtree(final)
+    staging.rename(final)
+    return final

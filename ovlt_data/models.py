@@ -1,0 +1,100 @@
+"""Model calls through the cache: an engine is only started when a call is missing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ovlt_data.cache import CallCache, call_key
+from ovlt_data.card import ModelSpec
+
+
+@dataclass(frozen=True)
+class CallResult:
+    outputs: tuple[str, ...] | None  # k texts, or None when the engine failed for this item
+    error: str | None = None
+    cached: bool = False
+
+
+class CachedModel:
+    def __init__(self, role: str, spec: ModelSpec, cache: CallCache):
+        self.role = role
+        self.spec = spec
+        self.cache = cache
+        self._engine = None
+        self.calls = 0  # requests actually sent to the engine
+
+    @property
+    def sampling(self):
+        from ovlt_eval.engines.types import SamplingParams
+
+        s = self.spec.sampling
+        return SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+                              top_k=s.top_k, repetition_penalty=s.repetition_penalty, seed=s.seed)
+
+    def _sampling_key(self) -> dict[str, Any]:
+        d = asdict(self.sampling)
+        d["stop"] = list(d["stop"])
+        return d
+
+    def engine(self):
+        if self._engine is None:
+            from ovlt_eval.engines import get_engine
+
+            self._engine = get_engine(self.spec.engine, model=self.spec.model, **self.spec.options)
+        return self._engine
+
+    def keys(self, messages, k: int) -> list[str]:
+        sk = self._sampling_key()
+        return [call_key(self.spec.model, self.spec.revision, messages, sk, i) for i in range(k)]
+
+    def run(self, items: list[tuple[str, list[dict], int]]) -> dict[str, CallResult]:
+        """items: (id, messages, k). Cached items cost nothing; the rest go to the engine at once."""
+        from ovlt_eval.engines.types import GenerationRequest
+
+        keys = {rid: self.keys(msgs, k) for rid, msgs, k in items}
+        found = self.cache.get_many([key for ks in keys.values() for key in ks])
+        out: dict[str, CallResult] = {}
+        todo = []
+        for rid, msgs, k in items:
+            ks = keys[rid]
+            if all(key in found for key in ks):
+                out[rid] = CallResult(tuple(json.loads(found[key]) for key in ks), cached=True)
+                self.cache.hits += 1
+            else:
+                todo.append(GenerationRequest(id=rid, messages=tuple(_engine_messages(msgs)), n=k, sampling=self.sampling))
+        if not todo:
+            return out
+        self.cache.misses += len(todo)
+        self.calls += len(todo)
+        new_rows = []
+        for res in self.engine().generate(todo):
+            if res.status == "ok" and len(res.outputs) == len(keys[res.id]):
+                out[res.id] = CallResult(tuple(res.outputs))
+                new_rows += [(key, self.spec.model, json.dumps(o)) for key, o in zip(keys[res.id], res.outputs)]
+            else:
+                err = res.error or f"engine returned {len(res.outputs)} of {len(keys[res.id])} samples"
+                out[res.id] = CallResult(None, error=err[:300])
+        self.cache.put_many(new_rows)  # one commit per batch
+        for req in todo:
+            out.setdefault(req.id, CallResult(None, error="engine returned no result"))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.spec.engine, "model": self.spec.model, "revision": self.spec.revision,
+                "sampling": self._sampling_key()}
+
+
+def _engine_messages(messages: list[dict]) -> list[dict]:
+    """Our images travel as `schema.Image`; engines take bytes."""
+    out = []
+    for m in messages:
+        content = m["content"]
+        if isinstance(content, list):
+            content = [
+                {"type": "image", "image": p["image"].data} if p.get("type") == "image" and hasattr(p.get("image"), "data") else p
+                for p in content
+            ]
+        out.append({**m, "content": content})
+    return out

@@ -1,0 +1,138 @@
+"""`hub`: the paper's training sources on the Hugging Face Hub, loaded lazily with `datasets`.
+
+The catalogue records, per source, the Hub id, config, split, field mapping and licence as read
+in /work/shared/SOURCES.md (dataset cards and the authors' code). Fields marked `verified=False`
+were not read on a card: check `load_dataset(...).features` before a real build. Offline, opening
+one of these is a one-line UserError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from ovlt_data.sources import SourceContext, SourceKind, register_source
+from ovlt_data.sources.mapping import FieldMap, map_record
+from ovlt_eval.errors import UserError
+
+LLAVA_OV = "lmms-lab/LLaVA-OneVision-Data"
+_CONV = FieldMap(id="id", conversations="conversations", images="image")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    hub_id: str
+    config: str | None
+    split: str
+    fields: FieldMap
+    licence: str
+    verified: bool  # field names read on a dataset card or in the authors' code
+    note: str = ""
+
+
+CATALOG: dict[str, HubSource] = {
+    "figureqa": HubSource(LLAVA_OV, "FigureQA(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False,
+                          "yes/no answers inside the conversation"),
+    "geos": HubSource(LLAVA_OV, "GEOS(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, "498 rows"),
+    "geometry3k": HubSource(
+        "hiyouga/geometry3k", None, "train",
+        FieldMap(id="id", question="problem", answer="answer", choices="choices", images="images"),
+        "mit", True, "`answer` is probably the choice text, `ground_truth` the letter",
+    ),
+    "tabmwp": HubSource(
+        "JiaerX/TabMWP", None, "train",
+        FieldMap(id="id", question="question", answer="answer", choices="options", images="image"),
+        "cc-by-nc-sa-4.0 (TabMWP)", True, "table renderings; answer is option text or a number",
+    ),
+    "vizwiz": HubSource(
+        "lmms-lab/VizWiz-VQA", None, "val",
+        FieldMap(id="question_id", question="question", answer="answers", images="image", answer_format="majority"),
+        "cc-by-4.0 (VizWiz)", True, "10 annotator answers; many 'unanswerable'",
+    ),
+    "ai2d": HubSource(
+        "lmms-lab/ai2d", None, "test",
+        FieldMap(question="question", answer="answer", choices="options", images="image", answer_format="choice_index"),
+        "unstated", True, "test split only",
+    ),
+    "clevr": HubSource(LLAVA_OV, "CLEVR-Math(MathV360K)", "train", _CONV, "cc-by-4.0 (CLEVR-Math)", False,
+                       "dali-does/clevr-math needs a loading script and a 19 GB zip"),
+    "superclevr": HubSource(LLAVA_OV, "Super-CLEVR(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False),
+    "iconqa": HubSource(
+        "lmms-lab/ICON-QA", None, "val",
+        FieldMap(id="question_id", question="question", answer="answer", choices="choices",
+                 images="query_image", choices_format="python_list_string"),
+        "cc-by-sa-4.0 (IconQA)", True, "choices is a serialised string; image field is query_image",
+    ),
+    "mapqa": HubSource(LLAVA_OV, "MapQA(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False),
+    "scienceqa": HubSource(
+        "lmms-lab/ScienceQA", "ScienceQA-IMG", "train",
+        FieldMap(question="question", answer="answer", choices="choices", images="image", answer_format="choice_index"),
+        "cc-by-nc-sa-4.0 (loader) / cc-by-sa-4.0 (card)", True, "answer is an int index into choices",
+    ),
+    "sft_seed": HubSource(
+        "ydeng9/sft_seed", None, "train",
+        FieldMap(question="problem", answer="answer", images="decoded_image"),
+        "unstated", True, "the authors' seed pool; `source` column names the origin",
+    ),
+}
+
+
+class HubOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str | None = None  # a CATALOG key
+    hub_id: str | None = None  # or spell it out
+    config: str | None = None
+    split: str | None = None
+    revision: str | None = None
+    fields: FieldMap | None = None
+    filter_source: list[str] | None = None  # keep rows whose `source` column is one of these
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if self.dataset is None and self.hub_id is None:
+            raise ValueError("give `dataset` (one of: " + ", ".join(CATALOG) + ") or `hub_id`")
+        if self.dataset is not None and self.dataset not in CATALOG:
+            raise ValueError(f"unknown hub dataset '{self.dataset}' (known: {', '.join(CATALOG)})")
+        return self
+
+
+def resolve(opts: HubOptions) -> HubSource:
+    base = CATALOG[opts.dataset] if opts.dataset else None
+    return HubSource(
+        hub_id=opts.hub_id or base.hub_id,
+        config=opts.config if opts.config is not None else (base.config if base else None),
+        split=opts.split or (base.split if base else "train"),
+        fields=opts.fields or (base.fields if base else FieldMap()),
+        licence=base.licence if base else "unknown",
+        verified=base.verified if base else False,
+    )
+
+
+def _open(name: str, opts: HubOptions, ctx: SourceContext):
+    src = resolve(opts)
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(src.hub_id, src.config, split=src.split, streaming=True, revision=opts.revision)
+    except Exception as e:  # offline, gated, renamed: all end the same way for the user
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(f"source '{name}': cannot load {src.hub_id} [{src.config or 'default'}/{src.split}] "
+                        f"from the Hub ({first})") from None
+
+    def gen():
+        for i, rec in enumerate(ds):
+            if opts.filter_source and rec.get("source") not in opts.filter_source:
+                continue
+            yield map_record(rec, src.fields, name, i, ctx)
+
+    return gen()
+
+
+def _fingerprint(name: str, opts: HubOptions, ctx: SourceContext) -> dict:
+    src = resolve(opts)
+    return {"kind": "hub", "hub_id": src.hub_id, "config": src.config, "split": src.split,
+            "revision": opts.revision or "main", "licence": src.licence}
+
+
+register_source(SourceKind("hub", HubOptions, _open, _fingerprint, "the paper's sources on the Hub"))

@@ -1,0 +1,143 @@
+"""Field mapping shared by `local` and `hub` sources: a raw record -> Example or Rejected."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ovlt_data.images import BadImage, load_image
+from ovlt_data.schema import Example, Rejected
+from ovlt_data.sources import SourceContext
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_INT = re.compile(r"^[+-]?\d+$")
+_FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+
+
+class FieldMap(BaseModel):
+    """Which column holds what. `images` may hold one image or a list (path, bytes, PIL, dict)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str | None = None  # default: the record's position
+    question: str = "question"
+    answer: str = "answer"
+    choices: str | None = None
+    images: str | None = "image"
+    answer_type: str | None = None
+    choices_format: Literal["list", "python_list_string", "newline"] = "list"
+    # choice_index: 0-based index into choices (ScienceQA, AI2D); majority: most common of a list (VizWiz)
+    answer_format: Literal["text", "choice_index", "majority"] = "text"
+    # LLaVA-style `conversations` column: question = first human turn, answer = first gpt turn
+    conversations: str | None = None
+
+
+def infer_answer_type(answer: str, choices) -> str:
+    if choices:
+        return "multi_choice"
+    if _INT.match(answer.strip()):
+        return "integer"
+    if _FLOAT.match(answer.strip()):
+        return "float"
+    return "auto"
+
+
+def _parse_choices(value: Any, fmt: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if fmt == "python_list_string" and isinstance(value, str):
+        value = ast.literal_eval(value) if value.strip() else []
+    elif fmt == "newline" and isinstance(value, str):
+        value = [v for v in value.split("\n") if v.strip()]
+    if isinstance(value, str):
+        raise ValueError("choices is a string; set choices_format")
+    out = tuple(str(v) for v in value)
+    return out or None
+
+
+def _from_conversations(turns: Any) -> tuple[str, str]:
+    human = next(t["value"] for t in turns if t.get("from") in ("human", "user"))
+    gpt = next(t["value"] for t in turns if t.get("from") in ("gpt", "assistant"))
+    return human.replace("<image>", "").strip(), gpt.strip()
+
+
+def map_record(
+    rec: dict[str, Any],
+    fm: FieldMap,
+    source: str,
+    index: int,
+    ctx: SourceContext,
+    answer_type: str | None = None,
+    base_dir: str | None = None,
+) -> Example | Rejected:
+    native = rec.get(fm.id) if fm.id else index
+    rid = f"{source}:{native}"
+
+    def reject(reason: str, detail: str = "", q: str = "", a: str = "") -> Rejected:
+        return Rejected(rid, source, reason, detail, q, a)
+
+    if fm.conversations:
+        if fm.conversations not in rec:
+            return reject("missing_field", fm.conversations)
+        try:
+            question, answer = _from_conversations(rec[fm.conversations])
+        except (StopIteration, TypeError, KeyError, AttributeError):
+            return reject("bad_conversations", "no human/gpt turn")
+    else:
+        for key in (fm.question, fm.answer):
+            if key not in rec:
+                return reject("missing_field", key)
+        question, answer = rec[fm.question], rec[fm.answer]
+    if not isinstance(question, str) or not question.strip():
+        return reject("empty_question", repr(question)[:80])
+    try:
+        choices = _parse_choices(rec.get(fm.choices), fm.choices_format) if fm.choices else None
+    except (ValueError, SyntaxError) as e:
+        return reject("bad_choices", str(e)[:120], question)
+    if fm.choices and fm.choices not in rec:
+        return reject("missing_field", fm.choices, question)
+
+    if fm.answer_format == "majority" and isinstance(answer, (list, tuple)) and answer:
+        from collections import Counter
+
+        answer = Counter(str(a).strip() for a in answer).most_common(1)[0][0]
+    if fm.answer_format == "choice_index" and isinstance(answer, str) and answer.strip().isdigit():
+        answer = int(answer)
+    if fm.answer_format == "choice_index" and isinstance(answer, int) and not isinstance(answer, bool):
+        if not choices or not 0 <= answer < len(choices):
+            return reject("bad_answer", f"choice index {answer} out of range", question)
+        answer = LETTERS[answer]
+    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
+        return reject("bad_answer", f"answer is {type(answer).__name__}, not a string", question)
+    answer = str(answer).strip()
+    if not answer:
+        return reject("empty_answer", "", question)
+
+    images = []
+    if fm.images:
+        if fm.images not in rec:
+            return reject("missing_field", fm.images, question, answer)
+        raw = rec[fm.images]
+        raw_list = raw if isinstance(raw, (list, tuple)) else [raw]
+        if not raw_list:
+            return reject("missing_image", "empty image list", question, answer)
+        for value in raw_list:
+            try:
+                images.append(load_image(value, max_pixels=ctx.max_pixels, base_dir=base_dir))
+            except BadImage as e:
+                return reject(e.reason, e.detail, question, answer)
+
+    kind = (rec.get(fm.answer_type) if fm.answer_type else None) or answer_type
+    kind = kind or infer_answer_type(answer, choices)
+    return Example(
+        id=rid,
+        source=source,
+        images=tuple(images),
+        question=question.strip(),
+        answer=answer,
+        choices=choices,
+        answer_type=kind,
+        provenance={"native_id": str(native), "index": index},
+    )

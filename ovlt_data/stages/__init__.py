@@ -1,0 +1,124 @@
+"""Stages registry. A stage maps a batch of rows to the same rows, each kept or marked dropped
+with a reason (datatrove-style: nothing disappears, dropped rows go to the `rejected` split).
+
+Each stage applies to the rows of its pools (`sft` and/or `grpo`); others pass through.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ovlt_data.schema import Row
+from ovlt_eval.errors import UserError
+
+
+class StageParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    pools: list[str] | None = None  # default: the stage kind's pools
+
+
+@dataclass
+class BuildContext:
+    card: Any
+    cache: Any
+    models: dict[str, Any]  # role -> CachedModel
+    card_dir: Any = None
+
+
+@dataclass
+class StageStats:
+    rows_in: int = 0
+    rows_out: int = 0
+    drops: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"in": self.rows_in, "out": self.rows_out, "dropped": dict(sorted(self.drops.items()))}
+
+
+class Stage:
+    """Subclasses implement `apply(rows) -> rows` over rows of their pools that are still kept."""
+
+    name = "stage"
+    default_pools: tuple[str, ...] = ("sft", "grpo")
+
+    def __init__(self, params: StageParams, ctx: BuildContext):
+        self.params = params
+        self.ctx = ctx
+        self.pools = tuple(params.pools or self.default_pools)
+        self.stats = StageStats()
+
+    def model_role(self) -> str | None:
+        return getattr(self.params, "model", None)
+
+    def calls_per_row(self) -> int:
+        return 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"stage": self.name, **self.params.model_dump(mode="json"), "pools": list(self.pools)}
+
+    def __call__(self, rows: list[Row]) -> list[Row]:
+        idx = [i for i, r in enumerate(rows) if not r.dropped and r.pool in self.pools]
+        if not idx:
+            return rows
+        done = self.apply([rows[i] for i in idx])
+        out = list(rows)
+        for i, r in zip(idx, done):
+            out[i] = r
+            self.stats.rows_in += 1
+            if r.dropped:
+                self.stats.drops[r.drop_reason] += 1
+            else:
+                self.stats.rows_out += 1
+        return out
+
+    def apply(self, rows: list[Row]) -> list[Row]:
+        raise NotImplementedError
+
+    def drop(self, row: Row, reason: str, detail: str = "") -> Row:
+        return replace(row, drop_stage=self.name, drop_reason=reason, drop_detail=detail[:500] or None)
+
+
+@dataclass(frozen=True)
+class StageKind:
+    name: str
+    params_model: type[StageParams]
+    factory: Callable[[Any, BuildContext], Stage]
+    describe: str = ""
+
+    def validate_params(self, params: dict[str, Any], where: str) -> StageParams:
+        try:
+            return self.params_model.model_validate(params)
+        except ValidationError as e:
+            err = e.errors()[0]
+            loc = ".".join(str(x) for x in err["loc"])
+            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            raise UserError(f"{where}.{loc}: {msg}") from None
+
+
+_KINDS: dict[str, StageKind] = {}
+
+
+def register_stage(cls: type[Stage], params_model: type[StageParams], describe: str = "") -> type[Stage]:
+    _KINDS[cls.name] = StageKind(cls.name, params_model, cls, describe)
+    return cls
+
+
+def _load_builtin() -> None:
+    from ovlt_data.stages import decontaminate, difficulty, generate, select_clean, verify  # noqa: F401
+
+
+def get_stage_kind(name: str, where: str = "stage") -> StageKind:
+    _load_builtin()
+    if name not in _KINDS:
+        raise UserError(f"{where}: unknown stage '{name}' (known: {', '.join(sorted(_KINDS))})")
+    return _KINDS[name]
+
+
+def stage_kinds() -> dict[str, StageKind]:
+    _load_builtin()
+    return dict(_KINDS)

@@ -1,0 +1,79 @@
+"""`difficulty`: pass@k of a policy model -> easy / medium / hard (GRPO curriculum).
+
+`model: reuse` takes the pass rate the verify stage already measured (no extra calls). Easy items
+go to `rejected` (reason `easy`): GRPO learns nothing from items the policy always solves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pydantic import Field, model_validator
+
+from ovlt_data import prompts
+from ovlt_data.schema import Row
+from ovlt_data.stages import Stage, StageParams, register_stage
+from ovlt_data.stages.verify import grade_samples
+
+
+class DifficultyParams(StageParams):
+    model: str = "policy"
+    k: int = Field(4, gt=0, le=64)
+    easy_at_least: float = Field(0.75, ge=0, le=1)  # pass rate >= this -> easy
+    hard_at_most: float = Field(0.25, ge=0, le=1)  # pass rate <= this -> hard; between -> medium
+    prompt: str = prompts.DISTILL_FROM_IMAGE
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.hard_at_most >= self.easy_at_least:
+            raise ValueError("hard_at_most must be below easy_at_least")
+        return self
+
+
+def bucket(rate: float, p: DifficultyParams) -> str:
+    if rate >= p.easy_at_least:
+        return "easy"
+    if rate <= p.hard_at_most:
+        return "hard"
+    return "medium"
+
+
+class Difficulty(Stage):
+    name = "difficulty"
+    default_pools = ("grpo",)
+
+    def calls_per_row(self) -> int:
+        return 0 if self.params.model == "reuse" else self.params.k
+
+    def apply(self, rows: list[Row]) -> list[Row]:
+        p = self.params
+        rates: dict[str, float | None] = {}
+        errors: dict[str, str] = {}
+        if p.model == "reuse":
+            rates = {r.id: r.pass_rate for r in rows}
+        else:
+            msgs = [(r.id, prompts.image_message(r.example, p.prompt.format(question=prompts.question_block(r.example), caption="")), p.k) for r in rows]
+            results = self.ctx.models[p.model].run(msgs)
+            for r in rows:
+                res = results[r.id]
+                if res.outputs is None:
+                    errors[r.id] = res.error or "model error"
+                    continue
+                correct, _, _ = grade_samples(r.example, res.outputs)
+                rates[r.id] = sum(correct) / len(correct)
+        out = []
+        for r in rows:
+            if r.id in errors:
+                out.append(self.drop(r, "model_error", errors[r.id]))
+                continue
+            rate = rates.get(r.id)
+            if rate is None:
+                out.append(self.drop(r, "no_pass_rate", "model: reuse needs a verify stage on this pool"))
+                continue
+            b = bucket(rate, p)
+            r = replace(r, difficulty=b, policy_pass_rate=rate)
+            out.append(self.drop(r, "easy", f"pass rate {rate:.2f}") if b == "easy" else r)
+        return out
+
+
+register_stage(Difficulty, DifficultyParams, "pass@k of a policy model -> easy/medium/hard")

@@ -1,0 +1,121 @@
+"""`select` one correct sample per item, then `clean` it into the training format.
+
+Selection policies:
+- `shortest_correct` (the paper, §4): the correct sample with the fewest words.
+- `upstream` (the released generate_reasoning_thinker.py): sort correct samples by words, drop
+  the longest, keep the longest of the rest (with one correct sample: that one). With k = 4 and
+  4 correct this keeps the second-longest trace — systematically longer than the paper's rule.
+Ties break on sample index, so both are deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Literal
+
+from pydantic import Field
+
+from ovlt_data.schema import Row
+from ovlt_data.stages import Stage, StageParams, register_stage
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def select_index(samples, correct, policy: str) -> int | None:
+    cands = sorted((words(s), i) for i, (s, ok) in enumerate(zip(samples, correct)) if ok)
+    if not cands:
+        return None
+    if policy == "shortest_correct" or len(cands) == 1:
+        return cands[0][1]
+    # upstream: drop the longest, keep the next longest
+    return cands[:-1][-1][1]
+
+
+class SelectParams(StageParams):
+    policy: Literal["shortest_correct", "upstream"] = "shortest_correct"
+
+
+class Select(Stage):
+    name = "select"
+    default_pools = ("sft",)
+
+    def apply(self, rows: list[Row]) -> list[Row]:
+        out = []
+        for r in rows:
+            i = select_index(r.samples, r.sample_correct, self.params.policy)
+            out.append(self.drop(r, "no_correct_sample") if i is None else replace(r, selected=i))
+        return out
+
+
+DEFAULT_CUTS = ["Wait,", "But wait", "But the question"]
+_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
+
+
+def split_think(text: str) -> tuple[str, str]:
+    """(reasoning, after): R1 models write `<think>…</think>` then a summary; some omit `<think>`."""
+    if "</think>" in text:
+        think, after = text.split("</think>", 1)
+        return think.replace("<think>", "").strip(), after.strip()
+    return text.replace("<think>", "").strip(), ""
+
+
+def cut_reflections(think: str, keywords: list[str]) -> tuple[str, bool]:
+    positions = [p for p in (think.find(k) for k in keywords) if p > 0]
+    if not positions:
+        return think, False
+    return think[: min(positions)].rstrip(), True
+
+
+def format_trace(think: str, conclusion: str, answer: str) -> str:
+    return f"<think>\n{think}\n</think>\n{conclusion}\n<answer>{answer}</answer>"
+
+
+class CleanParams(StageParams):
+    cut_at: list[str] = DEFAULT_CUTS  # reflection keywords; the reasoning is cut at the first one
+    max_words: int = Field(500, gt=0)  # traces longer than this (after cutting) are dropped
+    min_words: int = Field(1, ge=0)
+    conclusion_max_words: int = Field(60, gt=0)
+
+
+class Clean(Stage):
+    name = "clean"
+    default_pools = ("sft",)
+
+    def __init__(self, params, ctx):
+        super().__init__(params, ctx)
+        self.truncated = 0
+
+    def apply(self, rows: list[Row]) -> list[Row]:
+        p = self.params
+        out = []
+        for r in rows:
+            if r.selected is None:
+                out.append(self.drop(r, "nothing_selected"))
+                continue
+            think, after = split_think(r.samples[r.selected])
+            think, cut = cut_reflections(think, p.cut_at)
+            self.truncated += cut
+            # keep the verified final answer, whatever the cut removed
+            answer = r.sample_extracted[r.selected] if r.sample_extracted else None
+            answer = (answer or r.example.answer).strip()
+            conclusion = _BOXED.sub(lambda m: m.group(1), after).replace("<answer>", "").replace("</answer>", "").strip()
+            if not conclusion or words(conclusion) > p.conclusion_max_words or "<think>" in conclusion:
+                conclusion = f"The answer is {answer}."
+            n = words(think) + words(conclusion)
+            if words(think) < p.min_words:
+                out.append(self.drop(r, "empty_reasoning"))
+            elif n > p.max_words:
+                out.append(self.drop(r, "too_long", f"{n} words > {p.max_words}"))
+            else:
+                out.append(replace(r, response=format_trace(think, conclusion, answer)))
+        return out
+
+    def describe(self):
+        return {**super().describe(), "truncated_reflections": self.truncated}
+
+
+register_stage(Select, SelectParams, "pick one correct sample (shortest_correct | upstream)")
+register_stage(Clean, CleanParams, "cut reflections, drop > max_words, format <think>/<answer>")

@@ -1,0 +1,142 @@
+"""Reading official benchmark files (JSON, JSONL, Hub parquet) and the Hub itself.
+
+Every failure a user can cause (a wrong path, a corrupt file, no network) becomes a one-line
+`UserError` that says what to do next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ovlt_eval.errors import UserError
+
+PARQUET_SUFFIXES = (".parquet",)
+
+
+def find_data_file(data: str | os.PathLike, bench: str, split: str, names: Sequence[str]) -> Path:
+    """The file to read: `data` itself, or the first of `names` found under the folder `data`.
+
+    `names` are the official file names for this split (e.g. "testmini.json",
+    "testmini-*.parquet" style globs are allowed).
+    """
+    path = Path(data).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        for name in names:
+            hits = sorted(path.glob(name)) or sorted(path.glob(f"data/{name}"))
+            if hits:
+                return hits[0]
+        raise UserError(
+            f"no {bench} {split} file in {path}: expected one of {', '.join(names)}"
+            " (or pass the file itself with --data)"
+        )
+    raise UserError(f"{bench} data not found: {path} does not exist")
+
+
+def parquet_files(first: Path) -> list[Path]:
+    """All shards of a split written like the Hub does (`testmini-00000-of-00002.parquet`)."""
+    name = first.name
+    if "-00000-of-" in name:
+        prefix = name.split("-00000-of-")[0]
+        return sorted(first.parent.glob(f"{prefix}-*-of-*.parquet"))
+    return [first]
+
+
+def read_records(path: Path, bench: str) -> list[dict[str, Any]]:
+    """Rows of an official file as dicts: JSON list, JSON dict keyed by id, JSONL or parquet."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in PARQUET_SUFFIXES:
+            return _read_parquet(parquet_files(path))
+        with open(path, encoding="utf-8") as fh:
+            if suffix == ".jsonl":
+                rows = []
+                for lineno, line in enumerate(fh, 1):
+                    if line.strip():
+                        try:
+                            rows.append(json.loads(line))
+                        except json.JSONDecodeError as err:
+                            raise UserError(
+                                f"{path}:{lineno}: not valid JSON ({err.msg}); is this the official {bench} file?"
+                            ) from None
+                return rows
+            data = json.load(fh)
+    except UserError:
+        raise
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a UTF-8 text file; expected the official {bench} JSON/JSONL or parquet") from None
+    except OSError as err:
+        raise UserError(f"cannot read {path}: {err.strerror or err}") from None
+    except Exception as err:  # pyarrow raises its own types for a corrupt parquet
+        raise UserError(f"cannot read {path} as parquet: {type(err).__name__}: {err}".splitlines()[0]) from None
+    if isinstance(data, dict):
+        return [dict(v, _key=k) if isinstance(v, dict) else v for k, v in data.items()]
+    if isinstance(data, list):
+        return data
+    raise UserError(f"{path}: expected a JSON list or object of {bench} records, got {type(data).__name__}")
+
+
+def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for p in paths:
+        rows.extend(pq.read_table(p).to_pylist())
+    return rows
+
+
+def load_hub(hub_id: str, config: str | None, split: str, bench: str) -> list[dict[str, Any]]:
+    """Rows of a Hub dataset split through `datasets` (imported only here)."""
+    try:
+        import datasets
+    except ImportError:  # pragma: no cover - datasets is a core dependency
+        raise UserError("loading from the Hub needs the 'datasets' package; or pass --data PATH") from None
+    try:
+        ds = datasets.load_dataset(hub_id, name=config, split=split)
+    except Exception as err:
+        detail = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise UserError(
+            f"could not load {bench} from the Hugging Face Hub ({hub_id}"
+            f"{'/' + config if config else ''}, split {split}): {detail}; "
+            f"pass --data PATH to the official local files instead"
+        ) from None
+    return [dict(row) for row in ds]
+
+
+def require(row: dict[str, Any], fields: Sequence[str], where: str, bench: str) -> None:
+    missing = [f for f in fields if f not in row]
+    if missing:
+        raise UserError(
+            f"{where}: record lacks {', '.join(missing)}; is this the official {bench} file?"
+        )
+
+
+def image_entry(value: Any, base: Path | None) -> tuple[Any, ...]:
+    """One image as BenchItem wants it: a local path that exists, raw bytes, or a PIL image."""
+    if value is None or value == "":
+        return ()
+    if isinstance(value, dict):  # parquet Image struct {"bytes": ..., "path": ...}
+        if value.get("bytes"):
+            return (value["bytes"],)
+        value = value.get("path")
+        if not value:
+            return ()
+    if isinstance(value, (bytes, bytearray)):
+        return (bytes(value),)
+    if isinstance(value, str):
+        if base is None:
+            return ()
+        p = (base / value) if not os.path.isabs(value) else Path(value)
+        return (str(p),) if p.is_file() else ()
+    return (value,)  # a PIL image from datasets' decoded_image
+
+
+def as_text(value: Any) -> str:
+    return "" if value is None else str(value)

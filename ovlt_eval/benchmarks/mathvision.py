@@ -1,0 +1,126 @@
+"""MATH-Vision (MathLLMs/MathVision): 3,040 competition problems, 304 in testmini.
+
+Official protocol (mathllm/MATH-V `evaluation/evaluate.py` + `utils.py`), reproduced with
+our extractor and verifier rather than copied:
+  * the model answer is the last `\\boxed{}`, else the text after "the (final/correct)
+    answer is", else an option letter, else the whole (short) response;
+  * it is correct when it equals the gold letter *or* the gold option's text, or when both
+    evaluate to the same number rounded to 2 decimals (`round(x, 2)` on both sides).
+Where the official evaluator is itself wrong we do not copy it (see calibration report):
+  * golds written as `$\\boxed{\\frac{16}{7}}$`, a form feed for `\\f` (`\\x0crac{36}{13}`)
+    or `69{degrees}` can never be matched officially; we clean the gold first;
+  * the official extraction keeps units glued to numbers ("60degrees") and compares the
+    text; we strip units, so "60 degrees" is 60.
+The prompt is built like the official and OpenVLThinker evaluations: the question, then the
+options as "(A) …" lines unless they are just the letters A-E (those are in the image).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ovlt_eval.benchmarks.base import Benchmark
+from ovlt_eval.benchmarks.loading import as_text, image_entry, require
+from ovlt_eval.benchmarks.options import names_several_options
+from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
+from ovlt_eval.errors import UserError
+from ovlt_eval.grading.extract import extract_answer
+from ovlt_eval.grading.verify import verify
+
+_LETTERS = "ABCDEFGHIJ"
+# Official comparison: both sides evaluated and rounded to 2 decimals.
+_OFFICIAL_PRECISION = 2
+
+
+@dataclass(frozen=True)
+class MathVision(Benchmark):
+    name: str = "mathvision"
+    version: str = "1"
+    hub_id: str = "MathLLMs/MathVision"
+    splits: tuple[str, ...] = ("test", "testmini")
+    breakdown_keys: tuple[str, ...] = ("subject", "level")
+    id_field: str = "id"
+    description: str = "MATH-Vision: competition math with images (MIT)"
+
+    def local_names(self, split: str) -> tuple[str, ...]:
+        return (f"{split}.jsonl", f"{split}-*.parquet", f"{split}.parquet")
+
+    def to_item(self, row: dict[str, Any], base: Path | None, where: str) -> BenchItem:
+        require(row, ("id", "question", "answer"), where, self.name)
+        options = tuple(as_text(o) for o in (row.get("options") or ()))
+        gold = clean_gold(as_text(row["answer"]))
+        if options:
+            kind = "multi_choice"
+            if len(gold) != 1 or gold not in _LETTERS[: len(options)]:
+                raise UserError(f"{where}: multiple-choice answer {gold!r} is not an option letter")
+        else:
+            kind = "auto"
+        images = image_entry(row.get("decoded_image"), base) or image_entry(row.get("image"), base)
+        level = row.get("level")
+        return BenchItem(
+            id=as_text(row["id"]),
+            question=build_prompt(as_text(row["question"]), options),
+            gold=gold,
+            kind=kind,
+            choices=options or None,
+            precision=None if options else _OFFICIAL_PRECISION,
+            images=images,
+            breakdown={"subject": as_text(row.get("subject")), "level": "" if level is None else str(level)},
+            raw={k: v for k, v in row.items() if k != "decoded_image"},
+        )
+
+    def score_response(self, item: BenchItem, response: str) -> ScoredItem:
+        found = extract_answer(response, item.choices)
+        if found.answer is None:
+            return ScoredItem(item.id, None, False, "no_answer", found.how)
+        pred = final_value(found.answer)
+        if item.choices and names_several_options(pred):
+            return ScoredItem(item.id, found.answer, False, "ok", found.how)
+        verdict = verify(item.gold, pred, item.kind, choices=item.choices, precision=item.precision)
+        if not verdict.correct and verdict.status == "ok" and item.choices:
+            # Officially a prediction may also equal the gold option's *value*: "96" for
+            # "$3 \cdot 2^{5}$" (both evaluated, rounded to 2 decimals).
+            option = item.choices[_LETTERS.index(item.gold)]
+            if option != item.gold and not _is_letter(pred, len(item.choices)):
+                by_value = verify(clean_gold(option), pred, "auto", precision=_OFFICIAL_PRECISION)
+                if by_value.correct:
+                    verdict = by_value
+        return ScoredItem(item.id, found.answer, verdict.correct, verdict.status, found.how)
+
+
+def final_value(answer: str) -> str:
+    """The value after the last "=" or "\\approx", as the official evaluator reads it."""
+    s = answer
+    if "=" in s and not re.search(r"[<>!]=|\\[lg]eq?|\\neq", s):
+        tail = s.rsplit("=", 1)[1].strip()
+        s = tail or s
+    if "\\approx" in s:
+        s = s.rsplit("\\approx", 1)[1].strip() or s
+    return s
+
+
+def _is_letter(pred: str, n: int) -> bool:
+    p = pred.strip().strip("()").strip()
+    return len(p) == 1 and p.upper() in _LETTERS[:n]
+
+
+def build_prompt(question: str, options: tuple[str, ...]) -> str:
+    if options and "".join(options) != _LETTERS[: len(options)]:
+        lines = "\n".join(f"({_LETTERS[i]}) {o}" for i, o in enumerate(options))
+        return f"{question}\n{lines}"
+    return question
+
+
+def clean_gold(answer: str) -> str:
+    """Undo annotation slips in official golds that no prediction could ever match."""
+    s = answer.replace("\x0c", "\\f").strip()
+    if len(s) >= 2 and s[0] == "$" and s[-1] == "$":
+        s = s[1:-1].strip()
+    boxed = re.fullmatch(r"\\boxed\{(.*)\}", s, re.S)
+    if boxed:
+        s = boxed.group(1).strip()
+    s = re.sub(r"\{?\\?(?:degrees?)\}?$", "", s).strip() if re.search(r"\d\{?degrees?\}?$", s) else s
+    return s

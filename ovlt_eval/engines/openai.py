@@ -1,0 +1,465 @@
+"""The `openai` engine: any OpenAI-compatible chat endpoint (vLLM, SGLang, `transformers serve`, hosted).
+
+Requests run on an asyncio loop in a background thread with bounded concurrency; each HTTP call
+is retried with exponential back-off and jitter on 429, 5xx, 408, dropped connections and
+timeouts. A request that still fails yields `GenerationResult(status="error")`; `generate` never
+raises for one request. Several base URLs share the load (least in-flight first), which also
+moves a retry to another replica.
+
+Sampling: `temperature`, `top_p`, `max_tokens`, `seed`, `n` and `stop` are standard fields;
+`top_k` and `repetition_penalty` go in the body as extras (vLLM and SGLang honour them). A server
+that rejects the extras (400/422 naming them) gets the request again without them, and
+`describe()` says so, because the number then comes from other sampling than asked. A server
+that ignores `n` (returns fewer choices) gets the missing samples as single calls with seeds
+`seed + i`; also recorded in `describe()`.
+
+The API key is read from the environment (`OPENAI_API_KEY`, or the variable named by
+`api_key_env`) and is never logged, written or put in `describe()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import random
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ovlt_eval.engines.images import ImageError, to_data_url
+from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
+from ovlt_eval.errors import UserError
+
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+_RETRYABLE_STATUS = {408, 409, 425, 429}
+_EXTRA_FIELDS = ("top_k", "repetition_penalty")
+
+
+class _Failed(Exception):
+    """A call that failed for good (after retries, or not retryable)."""
+
+
+class OpenAIEngine:
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_urls: str | Sequence[str] | None = None,
+        *,
+        base_url: str | None = None,
+        api_key_env: str | None = None,
+        concurrency: int = 64,
+        max_retries: int = 6,
+        timeout: float = 600.0,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        max_pixels: int | None = None,
+        use_n: bool | None = None,
+        send_extra_sampling: bool = True,
+        preflight: bool = True,
+        check_model: bool = True,
+    ) -> None:
+        urls = _as_url_list(base_urls) + _as_url_list(base_url)
+        if not urls and os.environ.get("OPENAI_BASE_URL"):
+            urls = [os.environ["OPENAI_BASE_URL"]]
+        if not urls:
+            raise UserError("engine 'openai' needs a server: pass --base-url http://HOST:PORT/v1")
+        if not model:
+            raise UserError("engine 'openai' needs --model (the model name the server serves)")
+        if concurrency < 1:
+            raise UserError(f"concurrency must be >= 1, got {concurrency}")
+        self.model = model
+        self.base_urls = [u.rstrip("/") for u in urls]
+        self.api_key_env = api_key_env or DEFAULT_API_KEY_ENV
+        key = os.environ.get(self.api_key_env)
+        if api_key_env and not key:
+            raise UserError(f"the environment variable {api_key_env} (the API key) is not set")
+        self.__api_key = key  # name-mangled, never in describe() or repr
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_pixels = max_pixels
+        self.use_n = use_n
+        self.send_extra_sampling = send_extra_sampling
+        self.check_model = check_model
+        self._served: dict[str, dict[str, Any]] = {}
+        self._extras_rejected: set[str] = set()
+        self._n_ignored = False
+        self._notes: set[str] = set()
+        self._inflight = dict.fromkeys(self.base_urls, 0)
+        self._rr = 0
+        self.stats = {"http_calls": 0, "retries": 0, "failed_requests": 0}
+        if preflight:
+            self._preflight()
+
+    def __repr__(self) -> str:
+        return f"OpenAIEngine(model={self.model!r}, base_urls={[_safe_url(u) for u in self.base_urls]})"
+
+    # ----- public -----
+
+    def describe(self) -> dict[str, Any]:
+        notes = set(self._notes)
+        if self._extras_rejected:
+            notes.add(
+                "server rejected top_k/repetition_penalty; requests were sent without them at "
+                + ", ".join(_safe_url(u) for u in sorted(self._extras_rejected))
+            )
+        if self._n_ignored:
+            notes.add("server ignored n; extra samples were single calls with seeds seed+i")
+        served = self._served.get(self.base_urls[0], {})
+        return {
+            "engine": self.name,
+            "model": self.model,
+            "model_revision": served.get("revision"),
+            "model_root": served.get("root"),
+            "dtype": None,  # decided by the server; not visible through the API
+            "base_urls": [_safe_url(u) for u in self.base_urls],
+            "options": {
+                "concurrency": self.concurrency,
+                "max_retries": self.max_retries,
+                "timeout_s": self.timeout,
+                "max_pixels": self.max_pixels,
+                "use_n": self.use_n,
+                "send_extra_sampling": self.send_extra_sampling,
+                "api_key_env": self.api_key_env,
+                "api_key_set": self.__api_key is not None,
+            },
+            "server_notes": sorted(notes),
+            "stats": dict(self.stats),
+        }
+
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        results: queue.Queue = queue.Queue()
+        done = object()
+        loop = asyncio.new_event_loop()
+        main_task: list[asyncio.Task] = []
+
+        def runner() -> None:
+            try:
+                task = loop.create_task(self._run(requests, results.put))
+                main_task.append(task)
+                loop.run_until_complete(task)
+            except asyncio.CancelledError:
+                pass
+            except BaseException as err:  # a bug, not a request failure: re-raised below
+                results.put(err)
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+                results.put(done)
+
+        thread = threading.Thread(target=runner, name="ovlt-openai-engine", daemon=True)
+        thread.start()
+        try:
+            while True:
+                try:
+                    item = results.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            # The consumer stopped early (or Ctrl-C): cancel what is in flight and wait for it.
+            if thread.is_alive() and main_task:
+                try:
+                    loop.call_soon_threadsafe(main_task[0].cancel)
+                except RuntimeError:  # loop already closed
+                    pass
+            thread.join(timeout=30)
+
+    # ----- async core -----
+
+    async def _run(self, requests: Iterable[GenerationRequest], emit) -> None:
+        import openai
+
+        self._sem = asyncio.Semaphore(self.concurrency)
+        self._clients = {
+            url: openai.AsyncOpenAI(
+                base_url=url,
+                api_key=self.__api_key or "EMPTY",
+                max_retries=0,  # retries are ours: back-off, jitter, failover across URLs
+                timeout=self.timeout,
+            )
+            for url in self.base_urls
+        }
+        try:
+            pending: set[asyncio.Task] = set()
+            it = iter(requests)
+            exhausted = False
+            while True:
+                # Pull lazily: at most 2x concurrency requests (and their images) in memory.
+                while not exhausted and len(pending) < 2 * self.concurrency:
+                    try:
+                        req = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.add(asyncio.create_task(self._one(req)))
+                if not pending:
+                    break
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    emit(task.result())
+        finally:
+            for client in self._clients.values():
+                await client.close()
+
+    async def _one(self, req: GenerationRequest) -> GenerationResult:
+        try:
+            if _has_images(req.messages):
+                messages = await asyncio.to_thread(self._to_openai_messages, req.messages)
+            else:
+                messages = self._to_openai_messages(req.messages)
+        except ImageError as err:
+            self.stats["failed_requests"] += 1
+            return GenerationResult(id=req.id, outputs=(), status="error", error=f"image: {err}")
+        s = req.sampling
+        texts: list[str] = []
+        finishes: list[str] = []
+        tokens: list[int | None] = []
+        try:
+            if req.n > 1 and self.use_n is not False and not self._n_ignored:
+                resp = await self._call(messages, s, n=req.n, seed=s.seed)
+                for choice in resp.choices[: req.n]:
+                    texts.append(self._choice_text(choice))
+                    finishes.append(choice.finish_reason or "")
+                    tokens.append(None)
+                if len(resp.choices) < req.n:
+                    self._n_ignored = True
+            missing = range(len(texts), req.n)
+            singles = await asyncio.gather(
+                *(
+                    self._call(messages, s, n=1, seed=None if s.seed is None else s.seed + i)
+                    for i in missing
+                )
+            )
+            for resp in singles:
+                choice = resp.choices[0]
+                texts.append(self._choice_text(choice))
+                finishes.append(choice.finish_reason or "")
+                usage = resp.usage
+                tokens.append(usage.completion_tokens if usage is not None else None)
+        except _Failed as err:
+            self.stats["failed_requests"] += 1
+            return GenerationResult(id=req.id, outputs=(), status="error", error=str(err))
+        known_tokens = tuple(t for t in tokens if t is not None)
+        return GenerationResult(
+            id=req.id,
+            outputs=tuple(texts),
+            finish_reasons=tuple(finishes),
+            completion_tokens=known_tokens if len(known_tokens) == len(texts) else (),
+        )
+
+    async def _call(self, messages: list[dict], s: SamplingParams, *, n: int, seed: int | None):
+        import openai
+
+        attempt = 0
+        while True:
+            url = self._pick_url()
+            send_extras = self.send_extra_sampling and url not in self._extras_rejected
+            kwargs: dict[str, Any] = {
+                "model": self.model,
+                "messages": messages,
+                "max_tokens": s.max_tokens,
+                "temperature": s.temperature,
+                "top_p": s.top_p,
+            }
+            if seed is not None:
+                kwargs["seed"] = seed
+            if n > 1:
+                kwargs["n"] = n
+            if s.stop:
+                kwargs["stop"] = list(s.stop)
+            if send_extras:
+                kwargs["extra_body"] = {
+                    "top_k": s.top_k,
+                    "repetition_penalty": s.repetition_penalty,
+                }
+            retry_after: float | None = None
+            self._inflight[url] += 1
+            try:
+                async with self._sem:
+                    self.stats["http_calls"] += 1
+                    resp = await self._clients[url].chat.completions.create(**kwargs)
+                if not resp.choices:
+                    raise ValueError("no choices")  # handled below as a bad reply
+                return resp
+            except openai.APIStatusError as err:
+                status = err.status_code
+                if send_extras and status in (400, 422) and _names_extras(err):
+                    self._extras_rejected.add(url)
+                    continue  # not the server's fault: resend without the extras, no back-off
+                if not (status in _RETRYABLE_STATUS or status >= 500):
+                    raise _Failed(f"HTTP {status} from {_safe_url(url)}: {_status_detail(err)}") from None
+                last = f"HTTP {status}: {_status_detail(err)}"
+                retry_after = _retry_after(err)
+            except openai.APIConnectionError as err:  # includes timeouts and dropped connections
+                last = f"{type(err).__name__}: {_short(err)}"
+            except (openai.APIResponseValidationError, TypeError, ValueError) as err:
+                last = f"malformed reply: {type(err).__name__}"
+            finally:
+                self._inflight[url] -= 1
+            attempt += 1
+            if attempt > self.max_retries:
+                raise _Failed(f"gave up after {attempt} attempts; last: {last}")
+            self.stats["retries"] += 1
+            await asyncio.sleep(self._backoff(attempt, retry_after))
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        delay = cap / 2 + random.uniform(0, cap / 2)  # "equal jitter": spread, never zero
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max))
+        return delay
+
+    def _pick_url(self) -> str:
+        # Least in-flight first; ties go round-robin so idle replicas all get work.
+        self._rr += 1
+        n = len(self.base_urls)
+        order = [self.base_urls[(self._rr + i) % n] for i in range(n)]
+        return min(order, key=lambda u: self._inflight[u])
+
+    def _to_openai_messages(self, messages: Sequence[dict[str, Any]]) -> list[dict]:
+        out = []
+        for message in messages:
+            content = message.get("content")
+            if isinstance(content, list):
+                parts = []
+                for part in content:
+                    kind = part.get("type")
+                    if kind == "image":
+                        url = to_data_url(part["image"], self.max_pixels)
+                        parts.append({"type": "image_url", "image_url": {"url": url}})
+                    elif kind == "text":
+                        parts.append({"type": "text", "text": part["text"]})
+                    else:
+                        parts.append(part)  # already OpenAI-shaped (e.g. image_url)
+                content = parts
+            out.append({"role": message["role"], "content": content})
+        return out
+
+    def _choice_text(self, choice) -> str:
+        text, rejoined = _choice_text(choice)
+        if rejoined:
+            self._notes.add(
+                "server returned reasoning apart from content; rejoined as <think>reasoning</think>content"
+            )
+        return text
+
+    # ----- preflight -----
+
+    def _preflight(self) -> None:
+        import openai
+
+        for url in self.base_urls:
+            client = openai.OpenAI(
+                base_url=url, api_key=self.__api_key or "EMPTY", max_retries=2, timeout=10.0
+            )
+            try:
+                models = list(client.models.list())
+            except openai.APIConnectionError as err:
+                raise UserError(
+                    f"cannot reach the OpenAI-compatible endpoint {_safe_url(url)} ({_short(err)}); "
+                    "is the server running, and is --base-url right (it usually ends in /v1)?"
+                ) from None
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
+                raise UserError(
+                    f"{_safe_url(url)} refused the API key (HTTP {err.status_code}); "
+                    f"set it in the environment variable {self.api_key_env}"
+                ) from None
+            except openai.NotFoundError:
+                raise UserError(
+                    f"{_safe_url(url)} has no GET /models (HTTP 404): is --base-url right "
+                    "(it usually ends in /v1)?"
+                ) from None
+            except openai.APIStatusError as err:
+                raise UserError(
+                    f"{_safe_url(url)} answered HTTP {err.status_code} to GET /models: {_status_detail(err)}"
+                ) from None
+            finally:
+                client.close()
+            ids = [m.id for m in models]
+            if self.check_model and ids and self.model not in ids:
+                shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+                raise UserError(
+                    f"model {self.model!r} is not served at {_safe_url(url)}; it serves: {shown}"
+                )
+            for m in models:
+                if m.id == self.model:
+                    extra = m.model_extra or {}
+                    self._served[url] = {
+                        "root": extra.get("root"),
+                        "revision": extra.get("revision"),
+                    }
+
+
+def _as_url_list(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [u.strip() for u in value.split(",") if u.strip()]
+    return [u for v in value for u in _as_url_list(v)]
+
+
+def _safe_url(url: str) -> str:
+    """The URL without user:password or query string (either may carry a secret)."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _has_images(messages: Sequence[dict[str, Any]]) -> bool:
+    return any(
+        isinstance(m.get("content"), list) and any(p.get("type") == "image" for p in m["content"])
+        for m in messages
+    )
+
+
+def _choice_text(choice) -> tuple[str, bool]:
+    message = choice.message
+    content = message.content or ""
+    extra = message.model_extra or {}
+    # Servers with a reasoning parser move the thinking out of `content`; put it back so the
+    # text is what the model wrote (length statistics, <think> checks).
+    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+    if reasoning:
+        return f"<think>{reasoning}</think>{content}", True
+    return content, False
+
+
+def _names_extras(err) -> bool:
+    text = _status_detail(err, limit=2000).lower()
+    return any(field in text for field in _EXTRA_FIELDS)
+
+
+def _status_detail(err, limit: int = 300) -> str:
+    """The server's own words for an HTTP error (the body), else the client's message."""
+    try:
+        body = err.response.text if err.response is not None else ""
+    except Exception:  # a streamed or undecodable body
+        body = ""
+    text = " ".join((body or str(err)).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _retry_after(err) -> float | None:
+    value = err.response.headers.get("retry-after") if err.response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _short(err: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

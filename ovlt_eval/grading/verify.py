@@ -1,0 +1,415 @@
+"""verify(gold, pred, kind) -> Verdict: is an extracted answer the gold answer?
+
+Order of work, cheapest first (most items stop at step 1 or 2):
+  1. normalised exact match (wrappers, case, spaces, \\text{}, trailing period);
+  2. the kind's own rule in pure Python: option letter <-> option text, exact numbers
+     (thousands separators, %, units, fractions, scientific notation, precision), lists;
+  3. only then Math-Verify (sympy) for LaTeX expressions, intervals, sets, equations, in a
+     killable worker process with a deadline (see timeout.py), after cheap complexity caps.
+
+Decisions worth knowing:
+  * Percent: "25%" equals 25 and 0.25 when the other side has no % sign (MathVista-style golds
+    are plain numbers); "0.25" vs "25" is False; both with % compare the numbers as written.
+  * Units: a trailing unit word ("5 cm", "40°", "12 square units", "$5") is dropped for numeric
+    comparison; the unit itself is not checked. `unit=` strips a benchmark's own unit first.
+  * precision: an int (or integral float) n rounds both sides to n decimals, like MathVista;
+    a non-integral float (0.01) is an absolute tolerance. Without precision, numbers are
+    equal exactly, or within 1e-6 relative when one side is inexact; a gold decimal with d
+    places also accepts an exact non-decimal prediction (\\sqrt{3}, 1/3) rounding to it.
+  * integer kind: the value must be that integer (5.0 is 5; 4.9 is not).
+  * list kind: element-wise and order-sensitive; in auto mode a bare comma list ("2, 3")
+    is compared as a multiset (solutions of an equation have no order); bracketed tuples
+    keep their order through Math-Verify.
+  * A letter that is not an option, an answer that matches no option, or text where a number
+    is expected is wrong ("ok"/False or "unparseable"/False), never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+from ovlt_eval.errors import UserError
+from ovlt_eval.grading.normalize import (
+    MAX_ANSWER_CHARS,
+    Number,
+    assigned_variable,
+    parse_letter,
+    parse_number,
+    sanitize,
+    split_top_level,
+    strip_assignment,
+    strip_wrappers,
+    text_key,
+    too_complex,
+)
+from ovlt_eval.grading.timeout import run_symbolic
+from ovlt_eval.grading.types import AnswerKind, Verdict
+
+_log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 5.0
+KINDS = ("multi_choice", "integer", "float", "text", "list", "auto")
+_REL_TOL = 1e-6
+_MAX_LIST = 32
+
+_OK_TRUE = Verdict(True, "ok")
+_NO_ANSWER = Verdict(False, "no_answer", "empty answer")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z '\-]*")
+_SINGLE_LETTER = re.compile(r"[A-Z]")
+_INTERVAL = re.compile(r"[\[(].*,.*[\])]")
+
+
+@dataclass(frozen=True)
+class _Gold:
+    raw: str
+    key: str
+    kind: (
+        str  # resolved: multi_choice, letter (MC without choices), integer, float, text, list, auto
+    )
+    number: Number | None
+    option: int | None  # index of the gold option (multi_choice with choices)
+    choice_keys: tuple[str, ...]
+    choice_numbers: tuple[Number | None, ...]
+    precision: int | float | None
+    unit: str | None
+    symbolic: str  # what the worker parses for the gold
+
+
+def _letter_index(letter: str, n_choices: int) -> int | None:
+    i = ord(letter.upper()) - ord("A")
+    return i if 0 <= i < n_choices else None
+
+
+@lru_cache(maxsize=65536)
+def _parse_gold(
+    gold: str,
+    kind: str,
+    choices: tuple[str, ...] | None,
+    precision: int | float | None,
+    unit: str | None,
+) -> _Gold:
+    """Everything about a gold answer that does not depend on the prediction; cached."""
+    key = text_key(gold)
+    choice_keys = tuple(text_key(c) for c in choices) if choices else ()
+    choice_numbers = tuple(parse_number(c, unit) for c in choices) if choices else ()
+    resolved = kind
+    option = None
+    if kind == "auto" and choices:
+        resolved = "multi_choice"
+    if resolved == "multi_choice" and choices:
+        if key in choice_keys:
+            option = choice_keys.index(key)
+        else:
+            letter = parse_letter(gold)
+            if letter is not None and letter.rest is None:
+                option = _letter_index(letter.letter, len(choices))
+        if option is None:
+            g_num = parse_number(gold, unit)
+            if g_num is not None:
+                for i, c_num in enumerate(choice_numbers):
+                    if c_num is not None and c_num.value == g_num.value:
+                        option = i
+                        break
+    elif resolved in ("multi_choice", "auto") and _SINGLE_LETTER.fullmatch(strip_wrappers(gold)):
+        resolved = "letter"
+    number = parse_number(gold, unit) if resolved not in ("text", "list") else None
+    symbolic = strip_assignment(strip_wrappers(gold))
+    return _Gold(
+        gold, key, resolved, number, option, choice_keys, choice_numbers, precision, unit, symbolic
+    )
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def _candidates(n: Number, other: Number) -> tuple[Fraction, ...]:
+    if n.percent and not other.percent:
+        return (n.value, n.value / 100)
+    return (n.value,)
+
+
+def _numbers_equal(gold: Number, pred: Number, precision: int | float | None) -> bool:
+    for g in _candidates(gold, pred):
+        for p in _candidates(pred, gold):
+            if _values_equal(g, p, gold, pred, precision):
+                return True
+    return False
+
+
+def _values_equal(
+    g: Fraction, p: Fraction, gold: Number, pred: Number, precision: int | float | None
+) -> bool:
+    if g == p:
+        return True
+    if precision is not None:
+        if float(precision).is_integer():
+            digits = int(precision)
+            return round(float(g), digits) == round(float(p), digits)
+        return abs(float(g) - float(p)) <= float(precision) + 1e-12
+    if gold.exact_decimal and gold.decimals > 0 and not pred.exact_decimal:
+        return round(float(p), gold.decimals) == float(g)
+    return False
+
+
+def _float_equal(g: Number, p: float, precision: int | float | None) -> bool:
+    gv = float(g.value)
+    if precision is not None:
+        if float(precision).is_integer():
+            return round(gv, int(precision)) == round(p, int(precision))
+        return abs(gv - p) <= float(precision) + 1e-12
+    if math.isclose(gv, p, rel_tol=_REL_TOL, abs_tol=1e-12):
+        return True
+    if g.exact_decimal and g.decimals > 0:
+        return round(p, g.decimals) == gv
+    return False
+
+
+def _symbolic(request: dict, deadline: float) -> dict:
+    """One worker call within what is left of this verify call's time budget."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return {"status": "timeout", "detail": "budget spent"}
+    return run_symbolic(request, remaining)
+
+
+def _evaluate(pred: str, deadline: float) -> tuple[float | None, Verdict | None]:
+    """Numeric value of a LaTeX expression (\\sqrt{2}, 2\\pi) through the worker."""
+    why = too_complex(pred)
+    if why:
+        return None, Verdict(False, "unparseable", why)
+    reply = _symbolic({"op": "evaluate", "expr": pred}, deadline)
+    if reply.get("status") != "ok":
+        return None, Verdict(False, reply.get("status", "unparseable"), reply.get("detail", ""))
+    value = reply.get("value")
+    if value is None:
+        return None, None
+    try:
+        return float(value), None
+    except ValueError:
+        return None, None
+
+
+def _verify_number(g: _Gold, pred: str, deadline: float) -> Verdict:
+    p_num = parse_number(pred, g.unit)
+    if p_num is not None:
+        if g.kind == "integer" and p_num.percent and not g.number.percent:
+            return Verdict(p_num.value == g.number.value, "ok")
+        return Verdict(_numbers_equal(g.number, p_num, g.precision), "ok")
+    body = strip_assignment(strip_wrappers(pred))
+    if len(split_top_level(body)) > 1:
+        return Verdict(False, "ok", "several values where one number was expected")
+    value, failed = _evaluate(body, deadline)
+    if failed is not None:
+        return failed
+    if value is None:
+        return Verdict(False, "unparseable", "not a number")
+    if g.kind == "integer":
+        return Verdict(value == float(g.number.value), "ok")
+    return Verdict(_float_equal(g.number, value, g.precision), "ok")
+
+
+# ---------------------------------------------------------------- multiple choice
+
+
+def _pred_option(g: _Gold, pred: str, pred_key: str) -> int | None:
+    n = len(g.choice_keys)
+    if pred_key in g.choice_keys:
+        return g.choice_keys.index(pred_key)
+    form = parse_letter(pred)
+    if form is not None:
+        idx = _letter_index(form.letter, n)
+        if not form.loose:
+            return idx
+        if idx is not None and text_key(form.rest or "") == g.choice_keys[idx]:
+            return idx
+    p_num = parse_number(pred, g.unit)
+    if p_num is not None:
+        for i, c_num in enumerate(g.choice_numbers):
+            if c_num is not None and _numbers_equal(c_num, p_num, None):
+                return i
+    return None
+
+
+def _verify_multi_choice(g: _Gold, pred: str, pred_key: str, deadline: float) -> Verdict:
+    if not g.choice_keys:
+        return _verify_letter(g, pred, pred_key)
+    idx = _pred_option(g, pred, pred_key)
+    if g.option is not None:
+        if idx is None:
+            return Verdict(False, "ok", "matches no option")
+        return Verdict(idx == g.option, "ok")
+    # The gold is not among the options (a data problem): compare the answers themselves.
+    if idx is not None:
+        return Verdict(g.choice_keys[idx] == g.key, "ok", "gold not among options")
+    return _verify_auto(g, pred, pred_key, deadline)
+
+
+def _verify_letter(g: _Gold, pred: str, pred_key: str) -> Verdict:
+    form = parse_letter(pred)
+    gold_letter = strip_wrappers(g.raw).upper()
+    if form is not None and not form.loose:
+        return Verdict(form.letter == gold_letter, "ok")
+    return Verdict(pred_key == gold_letter.lower(), "ok", "no option letter found")
+
+
+# ---------------------------------------------------------------- lists
+
+
+def _verify_list(g: _Gold, pred: str, deadline: float) -> Verdict:
+    gold_items = split_top_level(strip_assignment(strip_wrappers(g.raw)))
+    pred_items = split_top_level(strip_assignment(strip_wrappers(pred)))
+    if len(pred_items) > _MAX_LIST or len(gold_items) > _MAX_LIST:
+        return Verdict(False, "unparseable", "list too long")
+    if len(gold_items) != len(pred_items):
+        return Verdict(False, "ok", f"{len(pred_items)} items, expected {len(gold_items)}")
+    for gi, pi in zip(gold_items, pred_items, strict=True):
+        v = _verify_item(gi, pi, g.precision, g.unit, deadline)
+        if not v.correct:
+            return v
+    return _OK_TRUE
+
+
+def _verify_item(gold: str, pred: str, precision, unit, deadline: float) -> Verdict:
+    sub = _parse_gold(gold, "auto", None, precision, unit)
+    key = text_key(pred)
+    if key == sub.key:
+        return _OK_TRUE
+    if not key:
+        return Verdict(False, "ok", "empty item")
+    return _verify_auto(sub, pred, key, deadline, allow_list=False)
+
+
+def _verify_bag(gold_items: list[str], pred_items: list[str], g: _Gold, deadline) -> Verdict:
+    """Bare comma lists in auto mode: same multiset of values, any order."""
+    if len(gold_items) != len(pred_items):
+        return Verdict(False, "ok", f"{len(pred_items)} items, expected {len(gold_items)}")
+    if len(gold_items) > _MAX_LIST:
+        return Verdict(False, "unparseable", "list too long")
+    unused = list(range(len(gold_items)))
+    for p in pred_items:
+        hit = None
+        for j in unused:
+            v = _verify_item(gold_items[j], p, g.precision, g.unit, deadline)
+            if v.status == "timeout":
+                return v
+            if v.correct:
+                hit = j
+                break
+        if hit is None:
+            return Verdict(False, "ok", "item not in gold")
+        unused.remove(hit)
+    return _OK_TRUE
+
+
+# ---------------------------------------------------------------- auto / symbolic
+
+
+def _verify_auto(
+    g: _Gold, pred: str, pred_key: str, deadline: float, allow_list: bool = True
+) -> Verdict:
+    g_var, p_var = assigned_variable(g.raw), assigned_variable(pred)
+    if g_var and p_var and g_var != p_var:
+        return Verdict(False, "ok", f"answers {p_var}, not {g_var}")
+    if g.number is not None:
+        p_num = parse_number(pred, g.unit)
+        if p_num is not None:
+            return Verdict(_numbers_equal(g.number, p_num, g.precision), "ok")
+    if g.kind == "letter":
+        return _verify_letter(g, pred, pred_key)
+    body = strip_wrappers(pred)
+    if allow_list:
+        gold_items = split_top_level(g.symbolic)
+        pred_items = split_top_level(strip_assignment(body))
+        is_interval = _INTERVAL.fullmatch(g.symbolic) or _INTERVAL.fullmatch(body)
+        plus_minus = "\\pm" in g.symbolic or "\\pm" in body or "±" in g.symbolic + body
+        if (len(gold_items) > 1 or len(pred_items) > 1) and not is_interval and not plus_minus:
+            return _verify_bag(gold_items, pred_items, g, deadline)
+    if _WORDS.fullmatch(g.key) and (_WORDS.fullmatch(pred_key) or not re.search(r"\d", pred_key)):
+        # Plain words on both sides (or a word-only gold against non-math text): Math-Verify
+        # would read "A" as a symbol and could match it to something else.
+        return Verdict(False, "ok", "text differs")
+    interval = _interval_brackets(g.symbolic), _interval_brackets(body)
+    if interval[0] and interval[1] and interval[0] != interval[1]:
+        return Verdict(False, "ok", "interval ends differ")
+    why = too_complex(body)
+    if why:
+        return Verdict(False, "unparseable", why)
+    if g.number is not None and not g.number.percent:
+        # A numeric gold against an expression (\sqrt{2}, 2\pi): compare values, so that a
+        # gold rounded to d decimals accepts the exact form (Math-Verify rounds differently).
+        value, failed = _evaluate(body, deadline)
+        if failed is not None:
+            return failed
+        if value is not None:
+            return Verdict(_float_equal(g.number, value, g.precision), "ok", "evaluated")
+    if too_complex(g.symbolic):
+        return Verdict(False, "unparseable", "gold " + too_complex(g.symbolic))
+    reply = _symbolic({"op": "verify", "gold": g.symbolic, "pred": body}, deadline)
+    status = reply.get("status", "unparseable")
+    if status == "ok":
+        return Verdict(bool(reply.get("correct")), "ok", "symbolic")
+    return Verdict(False, status, reply.get("detail", ""))
+
+
+def _interval_brackets(s: str) -> str | None:
+    t = s.replace("\\left", "").replace("\\right", "").strip()
+    if len(t) >= 5 and t[0] in "[(" and t[-1] in "])" and len(split_top_level(t[1:-1])) == 2:
+        if t[0] == "(" and t[-1] == ")":
+            return None  # (1, 2) may be a point; let Math-Verify decide
+        return t[0] + t[-1]
+    return None
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def verify(
+    gold: str,
+    pred: str | None,
+    kind: AnswerKind = "auto",
+    *,
+    choices: Sequence[str] | None = None,
+    precision: int | float | None = None,
+    unit: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Verdict:
+    """Compare an extracted answer with the gold answer. Never raises on model output."""
+    if kind not in KINDS:
+        raise UserError(f"unknown answer kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if pred is None:
+        return _NO_ANSWER
+    try:
+        pred_text = sanitize(pred)
+        if not pred_text.strip():
+            return _NO_ANSWER
+        if len(pred_text) > MAX_ANSWER_CHARS:
+            return Verdict(False, "unparseable", f"answer longer than {MAX_ANSWER_CHARS} chars")
+        deadline = time.monotonic() + max(0.01, float(timeout_s))
+        choice_tuple = tuple(sanitize(c) for c in choices) if choices else None
+        g = _parse_gold(sanitize(gold), kind, choice_tuple, precision, unit)
+        pred_key = text_key(pred_text)
+        if not pred_key:
+            return _NO_ANSWER
+        if g.kind == "multi_choice":  # before the fast path: "C" is wrong when there is no C
+            return _verify_multi_choice(g, pred_text, pred_key, deadline)
+        if pred_key == g.key:
+            return _OK_TRUE
+        if g.kind == "text":
+            return Verdict(False, "ok", "text differs")
+        if g.kind == "list":
+            return _verify_list(g, pred_text, deadline)
+        if g.kind in ("integer", "float") and g.number is not None:
+            return _verify_number(g, pred_text, deadline)
+        return _verify_auto(g, pred_text, pred_key, deadline)
+    except RecursionError:
+        return Verdict(False, "unparseable", "recursion limit")
+    except Exception as e:  # noqa: BLE001 - model output must never raise out of verify
+        _log.debug("verify failed on %.200r", pred, exc_info=True)
+        return Verdict(False, "unparseable", f"{type(e).__name__}")

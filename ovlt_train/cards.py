@@ -1,0 +1,249 @@
+"""Training cards: YAML recipes validated by pydantic, with `--set key=value` overrides.
+
+A card names every knob that can move a result; CLI flags only override it. Errors are one
+line naming the field (`UserError`), never a pydantic traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ovlt_eval.errors import UserError
+
+# The paper (Table 7) and the released LLaMA-Factory yaml disagree on the SFT learning rate
+# (5e-7 vs 5e-6), warm-up (0.1 vs 0.15) and global batch (32 vs 2 x 4 x 8 GPUs = 64). Both are
+# kept as named presets so a run says which one it followed.
+SFT_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"learning_rate": 5e-7, "warmup_ratio": 0.1, "global_batch_size": 32},
+    "released": {"learning_rate": 5e-6, "warmup_ratio": 0.15, "global_batch_size": 64},
+}
+
+
+class _Card(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SFTCard(_Card):
+    kind: Literal["sft"] = "sft"
+    preset: Literal["paper", "released"] = "paper"
+    # None: take the preset's value.
+    learning_rate: float | None = Field(default=None, gt=0)
+    warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
+    global_batch_size: int | None = Field(default=None, ge=1)
+    per_device_batch_size: int = Field(default=2, ge=1)
+    num_train_epochs: float = Field(default=1.0, gt=0)
+    max_steps: int = -1  # > 0 overrides epochs (smoke runs)
+    lr_scheduler_type: str = "cosine"
+    weight_decay: float = Field(default=0.0, ge=0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    bf16: bool = True
+    gradient_checkpointing: bool = True
+    # Tokens per example, image tokens included. Checked against every example before training.
+    max_length: int = Field(default=4096, ge=16)
+    image_max_pixels: int = Field(default=262_144, ge=784)
+    image_min_pixels: int | None = Field(default=None, ge=1)
+    freeze_vision_tower: bool = True
+    freeze_projector: bool = True
+    assistant_only_loss: bool = True
+    attn_implementation: str | None = None  # e.g. "flash_attention_2" on GPUs
+    deepspeed: str | None = None  # path to a DeepSpeed json (ZeRO-3 for 7B on 8 GPUs)
+    seed: int = 42
+    logging_steps: int = Field(default=10, ge=1)
+    save_strategy: Literal["no", "steps", "epoch"] = "no"  # the final model is always saved
+    save_steps: int = Field(default=1000, ge=1)
+    report_to: list[str] = Field(default_factory=lambda: ["none"])
+    dataloader_num_workers: int = Field(default=0, ge=0)
+
+    def resolved(self, name: str) -> Any:
+        value = getattr(self, name)
+        return SFT_PRESETS[self.preset][name] if value is None else value
+
+
+class RewardSpec(_Card):
+    # 0/1 from the ovlt_eval verifier on the <answer> content.
+    accuracy_weight: float = 1.0
+    # 1 when the whole completion is <think>…</think> … <answer>…</answer>. Upstream logs it
+    # but trains on accuracy only ("overall" = accuracy), hence weight 0.
+    format_weight: float = 0.0
+    # Upstream (r1v.py): a correct answer with nothing between </think> and <answer> earns
+    # 1 - 0.5. Set 0 to switch off.
+    empty_conclusion_penalty: float = Field(default=0.5, ge=0, le=1)
+    answer_kind: Literal["multi_choice", "integer", "float", "text", "list", "auto"] = "auto"
+    # Workers for grading one batch; processes isolate Math-Verify's signal-based timeouts.
+    workers: int = Field(default=0, ge=0)
+    worker_kind: Literal["thread", "process"] = "thread"
+
+
+class CurriculumStage(_Card):
+    config: str  # dataset config, e.g. grpo_medium
+    epochs: float = Field(default=1.0, gt=0)
+    freeze_vision_tower: bool = True
+    max_steps: int = -1
+
+
+class GRPOCard(_Card):
+    kind: Literal["grpo"] = "grpo"
+    # Released EasyR1 config (train/easyr1/examples/config.yaml) = paper Table 8.
+    learning_rate: float = Field(default=1e-6, gt=0)
+    weight_decay: float = Field(default=1e-2, ge=0)
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
+    lr_scheduler_type: str = "constant"
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    # KL: EasyR1 `use_kl_loss, kl_penalty=low_var_kl, kl_coef=1e-2`. trl adds beta * k3 to the
+    # per-token loss, and k3 is low_var_kl; verl also clamps k3 to [-10, 10], trl does not.
+    beta: float = Field(default=1e-2, ge=0)
+    epsilon: float = Field(default=0.2, gt=0)  # PPO clip ratio, EasyR1 clip_ratio
+    # EasyR1 averages token losses over the micro-batch (token-mean) = trl "bnpo".
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "bnpo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    num_generations: int = Field(default=5, ge=2)  # rollout n
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=0.99, gt=0, le=1)
+    max_completion_length: int = Field(default=2048, ge=1)
+    # Prompts per rollout and per optimiser update (EasyR1 rollout_batch_size / actor
+    # global_batch_size, both counted in prompts; each prompt has num_generations samples).
+    rollout_batch_prompts: int = Field(default=512, ge=1)
+    update_batch_prompts: int = Field(default=128, ge=1)
+    per_device_batch_size: int = Field(default=5, ge=1)  # completions per device per micro-step
+    image_max_pixels: int = Field(default=262_144, ge=784)
+    image_min_pixels: int | None = Field(default=262_144, ge=1)
+    freeze_projector: bool = False
+    bf16: bool = True
+    gradient_checkpointing: bool = True
+    attn_implementation: str | None = None
+    deepspeed: str | None = None
+    use_vllm: Literal["auto", "on", "off"] = "auto"  # auto: colocated vLLM iff installed + CUDA
+    vllm_gpu_memory_utilization: float = Field(default=0.6, gt=0, le=1)
+    seed: int = 1
+    logging_steps: int = Field(default=1, ge=1)
+    save_strategy: Literal["no", "steps", "epoch"] = "no"
+    save_steps: int = Field(default=10, ge=1)
+    report_to: list[str] = Field(default_factory=lambda: ["none"])
+    log_completions: bool = False
+    reward: RewardSpec = Field(default_factory=RewardSpec)
+    # EasyR1 scripts: medium 5 episodes with the vision tower frozen, hard 15 (config default)
+    # with it trainable.
+    curriculum: list[CurriculumStage] = Field(
+        default_factory=lambda: [
+            CurriculumStage(config="grpo_medium", epochs=5, freeze_vision_tower=True),
+            CurriculumStage(config="grpo_hard", epochs=15, freeze_vision_tower=False),
+        ]
+    )
+
+    @model_validator(mode="after")
+    def _batches_fit(self) -> GRPOCard:
+        if self.rollout_batch_prompts % self.update_batch_prompts:
+            raise ValueError(
+                f"rollout_batch_prompts ({self.rollout_batch_prompts}) must be a multiple of "
+                f"update_batch_prompts ({self.update_batch_prompts})"
+            )
+        return self
+
+
+class LoopCard(_Card):
+    kind: Literal["loop"] = "loop"
+    name: str = "openvlthinker"
+    base_model: str  # SFT of every round starts here (the paper's SFT-Iter(i) ← base)
+    work_dir: str = "runs/loop"
+    rounds: int = Field(default=3, ge=1)
+    # The data factory's round card; "{round}" in the path is filled in. `data_round_cards`
+    # names a card per round explicitly (round 1 distils; rounds ≥ 2 self-generate).
+    data_card: str = "cards/rounds/round{round}.yaml"
+    data_round_cards: dict[int, str] = Field(default_factory=dict)
+    # From round 2 on, these models of the data card become the previous round's GRPO checkpoint.
+    generator_models: list[str] = Field(default_factory=lambda: ["generator"])
+    generator_engine: Literal["hf", "vllm", "openai"] = "hf"
+    generator_options: dict[str, Any] = Field(default_factory=dict)
+    data_overrides: dict[str, Any] = Field(default_factory=dict)  # dotted keys into the data card
+    sft_card: str = "cards/train/sft.yaml"
+    grpo_card: str = "cards/train/grpo.yaml"
+    sft_overrides: dict[str, Any] = Field(default_factory=dict)
+    grpo_overrides: dict[str, Any] = Field(default_factory=dict)
+    curriculum: list[str] = Field(
+        default_factory=lambda: ["grpo_medium", "grpo_hard"], min_length=1
+    )
+    benches: list[str] = Field(default_factory=lambda: ["mathvista", "mathverse", "mathvision"])
+    eval_args: list[str] = Field(default_factory=list)  # extra `ovlt-eval run` flags
+    eval_after: list[Literal["sft", "grpo"]] = Field(default_factory=lambda: ["sft", "grpo"])
+    eval_base: bool = True  # the base model is row 0 of the table
+
+    def card_for_round(self, r: int) -> str:
+        return self.data_round_cards.get(r) or self.data_card.format(round=r)
+
+
+CardT = TypeVar("CardT", bound=_Card)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """`a.b=1` style overrides onto a nested dict (values parsed as YAML scalars)."""
+    items = overrides.items() if isinstance(overrides, dict) else []
+    if isinstance(overrides, list):
+        parsed = []
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UserError(f"--set expects key=value, got {item!r}")
+            parsed.append((key.strip(), _parse_value(value)))
+        items = parsed
+    out = dict(raw)
+    for key, value in items:
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _one_line(err: ValidationError, where: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(card)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    extra = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: field '{loc}': {msg}{extra}"
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"card not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{p}: a card must be a mapping of field: value")
+    return data
+
+
+def load_card(
+    cls: type[CardT],
+    path: str | Path | None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> CardT:
+    raw = read_yaml(path) if path else {}
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as err:
+        raise UserError(_one_line(err, str(path) if path else cls.__name__)) from None
+
+
+def card_dict(card: BaseModel) -> dict[str, Any]:
+    return card.model_dump(mode="json")

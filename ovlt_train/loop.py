@@ -1,0 +1,227 @@
+"""`ovlt-train loop`: the self-improvement rounds, resumable at the first unfinished step.
+
+Round i:  data (ovlt-data build; round 1 distils, later rounds generate with GRPO-(i-1))
+          → SFT from the base model → [eval SFT-Iter(i)] → GRPO medium → GRPO hard → eval GRPO-Iter(i)
+
+Each step writes into its own directory under the work dir and is recorded in
+`loop_manifest.json` (output path, version, inputs, result, timings) when — and only when —
+it has finished. A killed loop re-runs from the first step whose record is not `done`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ovlt_eval.errors import UserError
+from ovlt_train.cards import GRPOCard, LoopCard, SFTCard, card_dict, load_card, read_yaml
+from ovlt_train.manifest import Manifest, digest, exclusive, output_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str  # "r1.sft", "r1.grpo_medium", "r0.eval.base"
+    round: int
+    kind: str  # data | sft | grpo | eval
+    config: str | None = None  # the GRPO stage's dataset config
+    target: str | None = (
+        None  # eval: the step id whose checkpoint is scored ("base" for the base model)
+    )
+    needs: tuple[str, ...] = field(default=())
+
+    @property
+    def label(self) -> str:
+        if self.kind != "eval":
+            return self.id
+        return "base" if self.target == "base" else _checkpoint_label(self.target)
+
+
+def _checkpoint_label(step_id: str) -> str:
+    r, _, kind = step_id.partition(".")
+    n = r.lstrip("r")
+    return f"SFT-Iter{n}" if kind == "sft" else f"GRPO-Iter{n}"
+
+
+def plan(card: LoopCard) -> list[Step]:
+    steps: list[Step] = []
+    if card.eval_base and card.benches:
+        steps.append(Step("r0.eval.base", 0, "eval", target="base"))
+    for r in range(1, card.rounds + 1):
+        prev_final = f"r{r - 1}.{card.curriculum[-1]}" if r > 1 else None
+        data = Step(f"r{r}.data", r, "data", needs=(prev_final,) if prev_final else ())
+        sft = Step(f"r{r}.sft", r, "sft", needs=(data.id,))
+        steps += [data, sft]
+        if "sft" in card.eval_after and card.benches:
+            steps.append(Step(f"r{r}.eval.sft", r, "eval", target=sft.id, needs=(sft.id,)))
+        prev = sft.id
+        for cfg in card.curriculum:
+            step = Step(f"r{r}.{cfg}", r, "grpo", config=cfg, needs=(prev, data.id))
+            steps.append(step)
+            prev = step.id
+        if "grpo" in card.eval_after and card.benches:
+            steps.append(Step(f"r{r}.eval.grpo", r, "eval", target=prev, needs=(prev,)))
+    return steps
+
+
+class LoopRunner:
+    def __init__(self, card: LoopCard, manifest: Manifest):
+        self.card = card
+        self.m = manifest
+        self.work = manifest.work_dir
+
+    # -- helpers -------------------------------------------------------------------------
+    def output_of(self, step_id: str) -> str:
+        if step_id == "base":
+            return self.card.base_model
+        rec = self.m.step(step_id)
+        if rec.get("status") != "done":
+            raise RuntimeError(f"step {step_id} has not finished")
+        return rec["output"]
+
+    def step_dir(self, step: Step) -> Path:
+        return self.work / f"round{step.round}" / step.id.split(".", 1)[1].replace(".", "-")
+
+    # -- executors -----------------------------------------------------------------------
+    def run_data(self, step: Step) -> tuple[str, dict[str, Any]]:
+        from ovlt_train.loop_steps import build_round_data
+
+        generator = self.output_of(step.needs[0]) if step.needs else None
+        out, info = build_round_data(
+            card_path=self.card.card_for_round(step.round),
+            round_number=step.round,
+            out_dir=self.step_dir(step),
+            generator_checkpoint=generator,
+            generator_version=self.m.step(step.needs[0]).get("version", "") if step.needs else "",
+            generator_key=self.card.generator_models,
+            generator_engine=self.card.generator_engine,
+            generator_options=self.card.generator_options,
+            overrides=self.card.data_overrides,
+            cache_path=self.work / "data_cache.sqlite",
+        )
+        return str(out), info
+
+    def run_sft(self, step: Step) -> tuple[str, dict[str, Any]]:
+        from ovlt_train.sft import run_sft
+
+        data_dir = self.output_of(step.needs[0])
+        out = run_sft(
+            data=f"{data_dir}@sft",
+            model=self.card.base_model,
+            card_path=self.card.sft_card,
+            overrides=self.card.sft_overrides,
+            out_dir=self.step_dir(step),
+        )
+        return str(out), _train_summary(out)
+
+    def run_grpo(self, step: Step) -> tuple[str, dict[str, Any]]:
+        from ovlt_train.data import DataSpec
+        from ovlt_train.grpo import plan_stages, run_grpo_stage
+
+        init, data_dir = self.output_of(step.needs[0]), self.output_of(step.needs[1])
+        card = load_card(GRPOCard, self.card.grpo_card, self.card.grpo_overrides)
+        spec = DataSpec(data_dir, None, step.config)
+        (stage,) = plan_stages(card, spec, step.config)
+        out = run_grpo_stage(model=init, spec=spec, card=card, stage=stage, out=self.step_dir(step))
+        return str(out), _train_summary(out)
+
+    def run_eval(self, step: Step) -> tuple[str, dict[str, Any]]:
+        from ovlt_train.loop_steps import evaluate
+
+        model = self.output_of(step.target)
+        out = self.step_dir(step) if step.target != "base" else self.work / "round0" / "eval-base"
+        scores = evaluate(
+            model=model, benches=self.card.benches, out_dir=out, extra_args=self.card.eval_args
+        )
+        return str(out), {"label": step.label, "scores": scores}
+
+    # -- driver --------------------------------------------------------------------------
+    def run(self, steps: list[Step]) -> None:
+        executors = {
+            "data": self.run_data,
+            "sft": self.run_sft,
+            "grpo": self.run_grpo,
+            "eval": self.run_eval,
+        }
+        for step in steps:
+            if self.m.is_done(step.id):
+                log.info("step %s: done earlier, skipped", step.id)
+                continue
+            inputs = {n: self.m.step(n).get("version", "") for n in step.needs}
+            print(f"ovlt-train loop: {step.id} …", flush=True)
+            self.m.start(
+                step.id,
+                {
+                    "round": step.round,
+                    "kind": step.kind,
+                    "needs": list(step.needs),
+                    "inputs": inputs,
+                },
+            )
+            t0 = time.monotonic()
+            try:
+                output, result = executors[step.kind](step)
+            except BaseException as err:
+                self.m.fail(step.id, f"{type(err).__name__}: {err}".splitlines()[0][:500])
+                raise
+            version = output_version(output, inputs)
+            self.m.finish(
+                step.id,
+                output=output,
+                version=version,
+                result=result,
+                seconds=time.monotonic() - t0,
+            )
+            print(
+                f"ovlt-train loop: {step.id} done in {time.monotonic() - t0:.1f}s → {output} ({version})",
+                flush=True,
+            )
+
+
+def _train_summary(out: str | Path) -> dict[str, Any]:
+    import json
+
+    rec = json.loads((Path(out) / "ovlt_train.json").read_text())
+    keep = ("train_loss", "global_steps", "n_examples", "n_prompts", "stats", "resolved")
+    return {k: rec[k] for k in keep if k in rec}
+
+
+def load_loop_card(path: str | Path, overrides: list[str] | None) -> LoopCard:
+    card = load_card(LoopCard, path, overrides)
+    for name in ("sft_card", "grpo_card"):
+        read_yaml(
+            getattr(card, name)
+        )  # a missing training card fails now, not after round 1's data
+    load_card(SFTCard, card.sft_card, card.sft_overrides)
+    load_card(GRPOCard, card.grpo_card, card.grpo_overrides)
+    return card
+
+
+def run_loop(
+    *, card_path: str | Path, overrides: list[str] | None = None, dry_run: bool = False
+) -> Path:
+    card = load_loop_card(card_path, overrides)
+    steps = plan(card)
+    work = Path(card.work_dir)
+    identity = {k: v for k, v in card_dict(card).items() if k != "rounds"}
+    with exclusive(work):
+        manifest = Manifest.open(
+            work, name=card.name, card=card_dict(card), card_digest=digest(identity)
+        )
+        if dry_run:
+            for s in steps:
+                print(f"{s.id:24s} {manifest.step(s.id).get('status', 'pending')}")
+            return manifest.path
+        LoopRunner(card, manifest).run(steps)
+        from ovlt_train.summary import write_summary
+
+        table = write_summary(manifest, steps, card.benches)
+    print(table)
+    return manifest.path
+
+
+__all__ = ["Step", "plan", "run_loop", "LoopRunner", "UserError"]

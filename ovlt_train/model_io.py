@@ -1,0 +1,130 @@
+"""Load a VLM and its processor for training, freeze what the recipe freezes, save checkpoints
+that load back with plain `from_pretrained` (processor and chat template included)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ovlt_eval.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# Module names, by family, of the vision encoder and of the projector into the language model.
+# Qwen2/2.5-VL keep the projector ("merger") inside `visual`; LLaMA-Factory's
+# freeze_multi_modal_projector means exactly `visual.merger` for them.
+VISION_MODULES = ("visual", "vision_tower", "vision_model", "vision_encoder")
+PROJECTOR_MODULES = ("merger", "multi_modal_projector", "mm_projector", "connector")
+
+
+def _check_model_ref(model: str) -> None:
+    p = Path(model)
+    looks_local = model.startswith((".", "/", "~")) or p.exists()
+    if looks_local and not (p / "config.json").is_file():
+        raise UserError(f"--model {model}: no config.json there (not a model directory)")
+
+
+def load_processor(model: str, *, max_pixels: int | None = None, min_pixels: int | None = None):
+    from transformers import AutoProcessor
+
+    _check_model_ref(model)
+    try:
+        processor = AutoProcessor.from_pretrained(model)
+    except OSError as err:
+        raise UserError(
+            f"--model {model}: cannot load its processor ({str(err).splitlines()[0]})"
+        ) from None
+    set_image_pixels(processor, max_pixels=max_pixels, min_pixels=min_pixels)
+    return processor
+
+
+def set_image_pixels(processor: Any, *, max_pixels: int | None, min_pixels: int | None) -> None:
+    """Cap image area (pixels) for Qwen-style dynamic-resolution processors.
+
+    These keep the pixel budget in `size = {shortest_edge: min_pixels, longest_edge: max_pixels}`
+    (and older releases in `min_pixels` / `max_pixels` attributes). Fixed-size processors have no
+    budget to set, so they are left alone.
+    """
+    ip = getattr(processor, "image_processor", None)
+    if ip is None or not hasattr(ip, "merge_size"):
+        return
+    size = dict(getattr(ip, "size", None) or {})
+    if max_pixels is not None:
+        size["longest_edge"] = max_pixels
+        if hasattr(ip, "max_pixels"):
+            ip.max_pixels = max_pixels
+    if min_pixels is not None:
+        size["shortest_edge"] = min(min_pixels, size.get("longest_edge", min_pixels))
+        if hasattr(ip, "min_pixels"):
+            ip.min_pixels = size["shortest_edge"]
+    ip.size = size
+
+
+def torch_dtype(bf16: bool):
+    import torch
+
+    if bf16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if bf16 and not torch.cuda.is_available():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_model(model: str, *, dtype=None, attn_implementation: str | None = None):
+    import transformers
+
+    _check_model_ref(model)
+    kwargs: dict[str, Any] = {}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    try:
+        return transformers.AutoModelForImageTextToText.from_pretrained(model, **kwargs)
+    except ValueError:
+        # Text-only checkpoints (and families without an image-text-to-text mapping).
+        return transformers.AutoModelForCausalLM.from_pretrained(model, **kwargs)
+    except OSError as err:
+        raise UserError(f"--model {model}: cannot load ({str(err).splitlines()[0]})") from None
+
+
+def freeze_modules(model: Any, *, vision_tower: bool, projector: bool) -> dict[str, int]:
+    """Freeze the vision encoder and/or projector; return parameter counts for the run record."""
+    counts = {"vision_tower": 0, "projector": 0, "frozen": 0, "trainable": 0}
+    for name, param in model.named_parameters():
+        parts = set(name.split("."))
+        in_projector = bool(parts & set(PROJECTOR_MODULES))
+        in_vision = bool(parts & set(VISION_MODULES)) and not in_projector
+        if in_projector:
+            counts["projector"] += param.numel()
+            if projector:
+                param.requires_grad_(False)
+        elif in_vision:
+            counts["vision_tower"] += param.numel()
+            if vision_tower:
+                param.requires_grad_(False)
+        if param.requires_grad:
+            counts["trainable"] += param.numel()
+        else:
+            counts["frozen"] += param.numel()
+    if (vision_tower or projector) and counts["vision_tower"] + counts["projector"] == 0:
+        log.warning("no vision tower / projector parameters found to freeze (text-only model?)")
+    return counts
+
+
+def save_checkpoint(
+    trainer: Any, processor: Any, out_dir: str | Path, record: dict[str, Any]
+) -> Path:
+    """Model (via the trainer, so ZeRO-3 shards are gathered) + processor + run record."""
+    out = Path(out_dir)
+    trainer.save_model(str(out))
+    if trainer.accelerator.is_main_process:
+        processor.save_pretrained(str(out))
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        gen = getattr(model, "generation_config", None)
+        if gen is not None and not (out / "generation_config.json").exists():
+            gen.save_pretrained(str(out))
+        (out / "ovlt_train.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return out

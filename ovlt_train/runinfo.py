@@ -1,0 +1,50 @@
+"""What every training run records next to its checkpoint (`ovlt_train.json`)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from typing import Any
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def grad_accumulation(global_batch: int, per_device: int, world: int, *, what: str) -> int:
+    from ovlt_eval.errors import UserError
+
+    denom = per_device * world
+    if global_batch % denom:
+        raise UserError(
+            f"{what}: global batch {global_batch} is not a multiple of per-device batch {per_device} x {world} processes"
+        )
+    return global_batch // denom
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "trl", "accelerate", "deepspeed", "vllm"):
+        try:
+            module = __import__(name)
+            out[name] = getattr(module, "__version__", "?")
+        except ImportError:
+            continue
+    import ovlt_train
+
+    out["ovlt"] = ovlt_train.__version__
+    return out
+
+
+def base_record(kind: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": versions(),
+        **fields,
+    }
+
+
+def loss_curve(log_history: list[dict[str, Any]], key: str = "loss") -> list[float]:
+    return [float(e[key]) for e in log_history if key in e]

@@ -1,0 +1,129 @@
+"""`ovlt-train sft`: trl SFTTrainer over an ovlt-data SFT export (Qwen2.5-VL and other VLMs)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ovlt_eval.errors import UserError
+from ovlt_train.cards import SFTCard, card_dict, load_card
+from ovlt_train.data import load_training_data, parse_spec
+from ovlt_train.lengths import check_lengths
+from ovlt_train.model_io import (
+    freeze_modules,
+    load_model,
+    load_processor,
+    save_checkpoint,
+    torch_dtype,
+)
+from ovlt_train.runinfo import base_record, grad_accumulation, loss_curve, world_size
+
+log = logging.getLogger(__name__)
+
+
+def build_sft_config(card: SFTCard, out_dir: str | Path):
+    from trl import SFTConfig
+
+    per_device = card.per_device_batch_size
+    accum = grad_accumulation(
+        card.resolved("global_batch_size"), per_device, world_size(), what="sft"
+    )
+    return SFTConfig(
+        output_dir=str(out_dir),
+        learning_rate=card.resolved("learning_rate"),
+        warmup_steps=float(
+            card.resolved("warmup_ratio")
+        ),  # a float < 1 is a ratio in transformers 5
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accum,
+        num_train_epochs=card.num_train_epochs,
+        max_steps=card.max_steps,
+        lr_scheduler_type=card.lr_scheduler_type,
+        weight_decay=card.weight_decay,
+        max_grad_norm=card.max_grad_norm,
+        bf16=card.bf16,
+        gradient_checkpointing=card.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False}
+        if card.gradient_checkpointing
+        else None,
+        max_length=card.max_length,
+        assistant_only_loss=card.assistant_only_loss,
+        packing=False,  # images cannot be packed
+        deepspeed=card.deepspeed,
+        seed=card.seed,
+        logging_steps=card.logging_steps,
+        save_strategy=card.save_strategy,
+        save_steps=card.save_steps,
+        report_to=card.report_to,
+        dataloader_num_workers=card.dataloader_num_workers,
+        remove_unused_columns=False,
+    )
+
+
+def run_sft(
+    *,
+    data: str,
+    model: str,
+    card_path: str | Path | None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+) -> Path:
+    card = load_card(SFTCard, card_path, overrides)
+    spec = parse_spec(data, default_config="sft")
+    out = Path(out_dir or f"checkpoints/sft-{Path(model).name}")
+    processor = load_processor(
+        model, max_pixels=card.image_max_pixels, min_pixels=card.image_min_pixels
+    )
+    dataset = load_training_data(spec, "trl-sft", cache_dir=out / ".data")
+    lengths = check_lengths(dataset, processor, card.max_length, column="messages")
+    if lengths.truncated:
+        log.warning(
+            "%d/%d examples exceed max_length=%d and lose the end of their answer (longest: %d tokens)",
+            lengths.truncated,
+            lengths.n,
+            card.max_length,
+            lengths.max_total,
+        )
+    config = build_sft_config(card, out)
+    vlm = load_model(
+        model, dtype=torch_dtype(card.bf16), attn_implementation=card.attn_implementation
+    )
+    frozen = freeze_modules(
+        vlm, vision_tower=card.freeze_vision_tower, projector=card.freeze_projector
+    )
+
+    from trl import SFTTrainer
+
+    try:
+        trainer = SFTTrainer(
+            model=vlm, args=config, train_dataset=dataset, processing_class=processor
+        )
+    except ValueError as err:
+        if "chat template" in str(err).lower() or "generation" in str(err).lower():
+            raise UserError(
+                f"assistant-only loss needs a chat template trl can mark ({str(err).splitlines()[0]}); "
+                "set assistant_only_loss=false to train on the whole sequence"
+            ) from None
+        raise
+    result = trainer.train()
+    record = base_record(
+        "sft",
+        base_model=model,
+        data=spec.describe(),
+        card=card_dict(card),
+        resolved={
+            "learning_rate": config.learning_rate,
+            "warmup_ratio": card.resolved("warmup_ratio"),
+            "global_batch_size": card.resolved("global_batch_size"),
+            "gradient_accumulation_steps": config.gradient_accumulation_steps,
+            "world_size": world_size(),
+        },
+        parameters=frozen,
+        lengths=lengths.__dict__,
+        n_examples=len(dataset),
+        train_loss=result.training_loss,
+        global_steps=trainer.state.global_step,
+        loss_curve=loss_curve(trainer.state.log_history),
+    )
+    return save_checkpoint(trainer, processor, out, record)

@@ -1,0 +1,50 @@
+"""Contract details of verify/grade beyond the golden table."""
+
+import pytest
+
+from ovlt_eval.errors import UserError
+from ovlt_eval.grading import Graded, Verdict, grade, verify
+from ovlt_eval.grading.verify import _parse_gold
+
+
+def test_unknown_kind_is_a_user_error():
+    with pytest.raises(UserError, match="unknown answer kind"):
+        verify("1", "1", "number")
+
+
+def test_statuses_for_missing_answers():
+    assert verify("1", None) == Verdict(False, "no_answer", "empty answer")
+    assert verify("1", "").status == "no_answer"
+    assert verify("1", "\\boxed{}").status == "no_answer"
+
+
+def test_gold_is_parsed_once():
+    _parse_gold.cache_clear()
+    for pred in ("41", "42", "(B)", "forty"):
+        verify("42", pred, "integer")
+    info = _parse_gold.cache_info()
+    assert info.misses == 1 and info.hits == 3
+
+
+def test_non_string_inputs_do_not_raise():
+    assert verify(5, 5).correct  # type: ignore[arg-type]
+    assert verify("5", b"5").correct  # type: ignore[arg-type]
+    assert verify("0.5", 0.5).correct  # type: ignore[arg-type]
+
+
+def test_grade_extracts_then_verifies():
+    g = grade("so the area is \\boxed{12 cm^2}.", "12", "integer")
+    assert isinstance(g, Graded)
+    assert g.extracted and g.correct and g.status == "ok" and g.how
+    assert not grade("so the area is \\boxed{13 cm^2}.", "12", "integer").correct
+
+
+def test_grade_no_answer_keeps_reason():
+    g = grade(None, "12")
+    assert (g.extracted, g.correct, g.status) == (None, False, "no_answer")
+    assert g.how
+
+
+def test_grade_multi_choice_with_choices():
+    g = grade("<answer>(C)</answer>", "circle", choices=["square", "triangle", "circle"])
+    assert g.correct and g.status == "ok"
