@@ -53,7 +53,7 @@ def _towers(rng: random.Random, gold: str) -> str:
 
 
 def _nesting(rng: random.Random, gold: str) -> str:
-    d = rng.choice([20, 200, 2000, 10000])
+    d = rng.choice([20, 200, 2000, 5000])
     opener = rng.choice(["{", "(", "[", "\\left(", "\\sqrt{", "\\frac{1}{", "\\boxed{"])
     closer = {"{": "}", "(": ")", "[": "]", "\\left(": "\\right)"}.get(opener, "}")
     body = opener * d + gold + closer * (d if rng.random() < 0.7 else d // 2)
@@ -61,7 +61,7 @@ def _nesting(rng: random.Random, gold: str) -> str:
 
 
 def _long(rng: random.Random, gold: str) -> str:
-    n = rng.choice([2_000, 10_000, 100_000])
+    n = rng.choice([1_000, 2_000, 10_000, 10_000, 30_000, 100_000])
     unit = rng.choice(["a", "1", "x+", "\\frac{1}{2}", "wait, ", "🙂", "\\\\", "$"])
     body = (unit * (n // len(unit)))[:n]
     return rng.choice(
@@ -94,7 +94,7 @@ def _encoding(rng: random.Random, gold: str) -> str:
 
 
 def _spam(rng: random.Random, gold: str) -> str:
-    k = rng.choice([100, 1000, 5000])
+    k = rng.choice([100, 1000, 3000])
     return rng.choice(
         [
             "<answer>" * k,

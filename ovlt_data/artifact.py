@@ -23,32 +23,34 @@ ROWS_PER_FILE = 20_000
 ROWS_PER_GROUP = 500
 
 
-def features():
-    import datasets
+# (name, kind) with kind: string | int64 | float64 | image_list | string_list | bool_list
+COLUMNS = (
+    ("id", "string"), ("order", "int64"),  # order: position in the source stream; merges restore it
+    ("source", "string"), ("pool", "string"), ("images", "image_list"), ("question", "string"),
+    ("prompt", "string"), ("answer", "string"), ("choices", "string_list"), ("answer_type", "string"),
+    ("caption", "string"), ("response", "string"), ("samples", "string_list"),
+    ("sample_correct", "bool_list"), ("pass_rate", "float64"), ("difficulty", "string"),
+    ("policy_pass_rate", "float64"), ("reject_stage", "string"), ("reject_reason", "string"),
+    ("reject_detail", "string"), ("provenance", "string"),
+)
 
-    return datasets.Features({
-        "id": datasets.Value("string"),
-        "order": datasets.Value("int64"),  # position in the source stream: merges restore it
-        "source": datasets.Value("string"),
-        "pool": datasets.Value("string"),
-        "images": datasets.List(datasets.Image()),
-        "question": datasets.Value("string"),
-        "prompt": datasets.Value("string"),
-        "answer": datasets.Value("string"),
-        "choices": datasets.List(datasets.Value("string")),
-        "answer_type": datasets.Value("string"),
-        "caption": datasets.Value("string"),
-        "response": datasets.Value("string"),
-        "samples": datasets.List(datasets.Value("string")),
-        "sample_correct": datasets.List(datasets.Value("bool")),
-        "pass_rate": datasets.Value("float64"),
-        "difficulty": datasets.Value("string"),
-        "policy_pass_rate": datasets.Value("float64"),
-        "reject_stage": datasets.Value("string"),
-        "reject_reason": datasets.Value("string"),
-        "reject_detail": datasets.Value("string"),
-        "provenance": datasets.Value("string"),
-    })
+
+def arrow_schema(columns=COLUMNS):
+    """The parquet schema plus the `huggingface` features metadata `datasets` reads (images as
+    Image), built by hand so a build does not import `datasets` (~2 s)."""
+    import pyarrow as pa
+
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    arrow = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "image_list": pa.list_(image),
+             "string_list": pa.list_(pa.string()), "bool_list": pa.list_(pa.bool_())}
+    value = lambda dtype: {"dtype": dtype, "_type": "Value"}  # noqa: E731
+    hf = {"string": value("string"), "int64": value("int64"), "float64": value("float64"),
+          "image_list": {"feature": {"_type": "Image"}, "_type": "List"},
+          "string_list": {"feature": value("string"), "_type": "List"},
+          "bool_list": {"feature": value("bool"), "_type": "List"}}
+    meta = {"info": {"features": {name: hf[kind] for name, kind in columns}}}
+    return pa.schema([(name, arrow[kind]) for name, kind in columns],
+                     metadata={b"huggingface": json.dumps(meta).encode()})
 
 
 def row_record(row: Row, order: int) -> dict[str, Any]:
@@ -137,8 +139,7 @@ class VersionWriter:
         import pyarrow as pa  # noqa: F401
 
         self.root = root
-        self.features = features()
-        self.schema = self.features.arrow_schema
+        self.schema = arrow_schema()
         self.buffers: dict[str, list[dict]] = {c: [] for c in CONFIGS}
         self.writers: dict[str, Any] = {}
         self.file_rows: Counter = Counter()

@@ -99,9 +99,13 @@ def source_plan(card: Card, ctx: SourceContext, limit: int | None) -> list[dict[
         kind = get_source_kind(spec.kind)
         opts = kind.validate_options(spec.options, where=f"card: field sources.{spec.name}")
         cap = min(x for x in (spec.limit, limit) if x is not None) if (spec.limit or limit) else None
-        n: int | str | None = None
+        n: int | str | None = None  # rows before drops
         if spec.kind == "synthetic":
             n = opts.n
+        elif spec.kind == "hub":
+            from ovlt_data.sources.hub import resolve
+
+            n = resolve(opts).rows  # the catalogue's size; the Hub is not opened for a plan
         elif spec.kind in ("local", "tabmwp_local"):
             try:
                 n = sum(1 for _ in kind.open(spec.name, opts, ctx))
@@ -109,6 +113,8 @@ def source_plan(card: Card, ctx: SourceContext, limit: int | None) -> list[dict[
                 n = f"unavailable ({e})"
         if isinstance(n, int) and cap is not None:
             n = min(n, cap)
+        if isinstance(n, int) and spec.kind == "hub":
+            n = f"~{n}"  # catalogue size, not counted
         elif n is None:
             n = f"<= {cap}" if cap else "all (Hub, size unknown offline)"
         fp = kind.fingerprint(spec.name, opts, ctx)
@@ -125,18 +131,19 @@ def plan(card_arg, *, limit: int | None = None) -> dict[str, Any]:
     sources = source_plan(card, ctx, limit)
     rows_by_pool: dict[str, int | None] = {"sft": 0, "grpo": 0}
     for s in sources:
-        if isinstance(s["rows"], int) and rows_by_pool[s["pool"]] is not None:
-            rows_by_pool[s["pool"]] += s["rows"]
-        elif isinstance(s["rows"], str) and s["rows"].startswith("<= "):
-            rows_by_pool[s["pool"]] = (rows_by_pool[s["pool"]] or 0) + int(s["rows"][3:])
+        n = s["rows"]
+        if isinstance(n, str) and n[:1] in "~<":
+            n = int(n.lstrip("~<= "))
+        if isinstance(n, int) and rows_by_pool[s["pool"]] is not None:
+            rows_by_pool[s["pool"]] += n
         else:
-            rows_by_pool[s["pool"]] = None
+            rows_by_pool[s["pool"]] = None  # unknown: the plan says so rather than guess
     stage_plan = []
     total = 0
     for st in stages:
-        n_rows = sum((rows_by_pool[p] or 0) for p in st.pools)
-        calls = st.calls_per_row() * n_rows
-        total += calls
+        known = [rows_by_pool[p] for p in st.pools]
+        calls = st.calls_per_row() * sum(known) if None not in known else None
+        total = None if total is None or calls is None else total + calls
         role = st.model_role()
         model = card.models[role].model if role and role in card.models else None
         stage_plan.append({"stage": st.name, "pools": list(st.pools), "model": model,
@@ -206,6 +213,7 @@ def build(
     src_ctx = SourceContext(card.max_image_pixels, _card_dir(card_arg))
     records = _records(card, src_ctx, limit, shard)
 
+    _remove_dead_staging(final)
     staging = final.parent / f".{final.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -270,6 +278,18 @@ def build(
     staging.rename(final)
     cache.close()
     return final
+
+
+def _remove_dead_staging(final: Path) -> None:
+    """A killed build leaves `.<version>.tmp-<pid>`; remove those whose process is gone."""
+    for p in final.parent.glob(f".{final.name}.tmp-*"):
+        try:
+            pid = int(p.name.rsplit("-", 1)[1])
+            os.kill(pid, 0)  # alive (maybe a concurrent build): leave it alone
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(p, ignore_errors=True)
+        except PermissionError:
+            pass
 
 
 def _bars(stages, progress: bool):

@@ -19,6 +19,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL,
                                   created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS phash (sha256 TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -99,6 +100,20 @@ class CallCache:
         if items:
             self.db.execute("BEGIN")
             self.db.executemany("INSERT OR REPLACE INTO phash VALUES (?, ?)", [(k, f"{v:016x}") for k, v in items.items()])
+            self.db.execute("COMMIT")
+
+    def kv_get(self, table: str, keys: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            q = f"SELECT key, value FROM {table} WHERE key IN ({','.join('?' * len(chunk))})"
+            out.update(self.db.execute(q, chunk).fetchall())
+        return out
+
+    def kv_put(self, table: str, items: dict[str, str]) -> None:
+        if items:
+            self.db.execute("BEGIN")
+            self.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", list(items.items()))
             self.db.execute("COMMIT")
 
     def count(self) -> int:

@@ -62,9 +62,11 @@ def _format_plan(plan: dict) -> str:
     lines.append("stages:")
     for st in plan["stages"]:
         model = f" model={st['model']}" if st["model"] else ""
-        calls = f" samples/row={st['samples_per_row']} generations<={st['max_generations']}" if st["samples_per_row"] else ""
+        gens = "unknown" if st["max_generations"] is None else f"<={st['max_generations']}"
+        calls = f" samples/row={st['samples_per_row']} generations{gens}" if st["samples_per_row"] else ""
         lines.append(f"  {st['stage']:<13} pools={','.join(st['pools'])}{model}{calls}")
-    lines.append(f"model generations: <= {plan['max_generations']} ({plan['note']})")
+    total = "unknown" if plan["max_generations"] is None else f"<= {plan['max_generations']}"
+    lines.append(f"model generations: {total} ({plan['note']})")
     return "\n".join(lines)
 
 

@@ -86,7 +86,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 def serve(port: int = 0, latency: float = 0.0, model: str = "loopback") -> tuple[ThreadingHTTPServer, str]:
     handler = type("Handler", (_Handler,), {"latency": latency, "model": model})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server_cls = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})  # default 5 stalls bursts
+    server = server_cls(("127.0.0.1", port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/v1"

@@ -50,8 +50,12 @@ def _banner(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     from ovlt_eval.cli import main as ovlt_eval
 
-    parser = argparse.ArgumentParser(prog="python -m ovlt_eval.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/demo", help="where the demo writes (default: runs/demo)")
+    parser = argparse.ArgumentParser(
+        prog="python -m ovlt_eval.demo", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--out", default="runs/demo", help="where the demo writes (default: runs/demo)"
+    )
     parser.add_argument("--cache", default=".cache", help="where the tiny model is built")
     parser.add_argument("--max-tokens", type=int, default=48, help="new tokens per answer")
     args = parser.parse_args(argv)
@@ -77,7 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         return rc
     summary = json.loads((run_dir / "summary.json").read_text())
     print(f"files: {run_dir}/samples.jsonl, summary.json, eval_card.json")
-    print("by subject:", json.dumps({k: v.get("accuracy") for k, v in summary.get("breakdown", {}).get("subject", {}).items()}))
+    print(
+        "by subject:",
+        json.dumps(
+            {
+                k: v.get("accuracy")
+                for k, v in summary.get("breakdown", {}).get("subject", {}).items()
+            }
+        ),
+    )
 
     compare = [str(run_dir)]
     if PREDICTIONS.is_file():
@@ -111,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _predictions_data() -> Path | None:
     """The bundled benchmark file that the predictions sample refers to, if one is bundled."""
-    for candidate in (DEMO_DATA / "mathvision_testmini.jsonl", DEMO_DATA / "mathvision" / "testmini.jsonl"):
+    for candidate in (
+        DEMO_DATA / "mathvision_testmini.jsonl",
+        DEMO_DATA / "mathvision" / "testmini.jsonl",
+    ):
         if candidate.is_file():
             return candidate
     return SAMPLE

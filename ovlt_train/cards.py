@@ -159,6 +159,9 @@ class LoopCard(_Card):
     generator_engine: Literal["hf", "vllm", "openai"] = "hf"
     generator_options: dict[str, Any] = Field(default_factory=dict)
     data_overrides: dict[str, Any] = Field(default_factory=dict)  # dotted keys into the data card
+    # Applied on top from round 2 on: there the GRPO model answers the image itself (the paper's
+    # rounds ≥ 2), e.g. {"stages.2.mode": "image", "stages.2.model": "policy"}.
+    later_rounds_data_overrides: dict[str, Any] = Field(default_factory=dict)
     sft_card: str = "cards/train/sft.yaml"
     grpo_card: str = "cards/train/grpo.yaml"
     sft_overrides: dict[str, Any] = Field(default_factory=dict)
@@ -166,6 +169,10 @@ class LoopCard(_Card):
     curriculum: list[str] = Field(
         default_factory=lambda: ["grpo_medium", "grpo_hard"], min_length=1
     )
+    # How training steps run: null = in the loop's own process (one device); a command prefix
+    # such as [accelerate, launch, --config_file, cards/train/accelerate_8gpu_zero3.yaml] runs
+    # each `ovlt-train sft|grpo` under it (multi-GPU); [python] = a fresh process per step.
+    launcher: list[str] | None = None
     benches: list[str] = Field(default_factory=lambda: ["mathvista", "mathverse", "mathvision"])
     eval_args: list[str] = Field(default_factory=list)  # extra `ovlt-eval run` flags
     eval_after: list[Literal["sft", "grpo"]] = Field(default_factory=lambda: ["sft", "grpo"])
@@ -198,15 +205,44 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
         items = parsed
     out = dict(raw)
     for key, value in items:
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[part] = child
-            node = child
-        node[parts[-1]] = value
+        _set_path(out, key.split("."), value, key)
     return out
+
+
+def _set_path(node: Any, parts: list[str], value: Any, key: str) -> None:
+    """Set node[a][b]… = value; integer parts index lists (`stages.2.mode=image`)."""
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        try:
+            index = int(head)
+            node[index]  # noqa: B018 — bounds check
+        except (ValueError, IndexError):
+            raise UserError(
+                f"--set {key}: '{head}' is not an index of a list of {len(node)}"
+            ) from None
+        if not rest:
+            node[index] = value
+            return
+        child = node[index]
+        child = (
+            dict(child)
+            if isinstance(child, dict)
+            else list(child)
+            if isinstance(child, list)
+            else {}
+        )
+        node[index] = child
+        _set_path(child, rest, value, key)
+        return
+    if not rest:
+        node[head] = value
+        return
+    child = node.get(head)
+    child = (
+        dict(child) if isinstance(child, dict) else list(child) if isinstance(child, list) else {}
+    )
+    node[head] = child
+    _set_path(child, rest, value, key)
 
 
 def _one_line(err: ValidationError, where: str) -> str:

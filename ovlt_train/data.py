@@ -64,19 +64,22 @@ def _is_ovlt_version_dir(root: Path) -> bool:
     return (root / "manifest.json").is_file()
 
 
-def _pick_config_dir(root: Path, config: str | None) -> Path:
+def _config_files(root: Path, config: str | None) -> list[Path]:
+    """Data files of one config: a `config/` (or `data/config/`) folder, or files named after it."""
+    if root.is_file():
+        return [root]
     if config is None:
-        return root
-    for candidate in (root / config, root / "data" / config):
-        if candidate.exists():
-            return candidate
-    hits = [
+        return _data_files(root)
+    for folder in (root / config, root / "data" / config):
+        if folder.is_dir():
+            return _data_files(folder)
+    named = [
         p
         for p in _data_files(root)
-        if config in p.relative_to(root).parts or p.stem.startswith(config)
+        if p.stem == config or p.stem.startswith((f"{config}-", f"{config}."))
     ]
-    if hits:
-        return hits[0].parent if len({h.parent for h in hits}) == 1 else root
+    if named:
+        return named
     raise UserError(f"--data: {root} has no config {config!r}")
 
 
@@ -101,16 +104,22 @@ def _export_version(spec: DataSpec, fmt: str, cache_dir: Path) -> Path:
         raise UserError(
             f"--data: {spec.source} is an ovlt-data version dir but ovlt_data.export is unavailable ({err})"
         ) from None
-    out = cache_dir / f"{fmt}-{spec.config or 'all'}"
+    out = cache_dir / fmt
     marker = out / ".complete"
-    if not marker.exists():
+    # Keyed on the version's fingerprint: a rebuilt version is exported again.
+    fingerprint = json.loads((Path(spec.source) / "manifest.json").read_text()).get(
+        "fingerprint", ""
+    )
+    if not marker.exists() or marker.read_text() != fingerprint:
         out.mkdir(parents=True, exist_ok=True)
         export_dataset(spec.source, fmt, str(out))
-        marker.write_text("ok")
+        marker.write_text(fingerprint)
     return out
 
 
-def load_training_data(spec: DataSpec, fmt: str, *, cache_dir: str | Path | None = None):
+def load_training_data(
+    spec: DataSpec, fmt: str, *, cache_dir: str | Path | None = None, allow_empty: bool = False
+):
     """Return a Dataset with the trl columns for `fmt`, images decoded lazily to PIL."""
     import datasets
 
@@ -118,30 +127,35 @@ def load_training_data(spec: DataSpec, fmt: str, *, cache_dir: str | Path | None
     was_enabled = datasets.is_progress_bar_enabled()
     datasets.disable_progress_bars()
     try:
-        return _load_training_data(spec, fmt, cache_dir)
+        return _load_training_data(spec, fmt, cache_dir, allow_empty)
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
 
 
-def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None):
+def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None, allow_empty: bool):
     import datasets
 
     if fmt not in FORMAT_COLUMNS:
         raise ValueError(fmt)
     if spec.is_local:
         root = Path(spec.source)
-        if root.is_file():
-            ds = _absolutise_image_paths(_load_files([root]), root.parent)
+        if (
+            root.is_dir()
+            and _is_ovlt_version_dir(root)
+            and not _has_columns(root, fmt, spec.config)
+        ):
+            root = _export_version(spec, fmt, Path(cache_dir or root / ".ovlt_train_cache"))
+        if (
+            root.is_dir()
+            and (root / "dataset_info.json").is_file()
+            and (root / "state.json").is_file()
+        ):
+            ds = datasets.load_from_disk(str(root))
         else:
-            if _is_ovlt_version_dir(root) and not _has_columns(root, fmt, spec.config):
-                root = _export_version(spec, fmt, Path(cache_dir or root / ".ovlt_train_cache"))
-            target = _pick_config_dir(root, spec.config)
-            if (target / "dataset_info.json").is_file() and (target / "state.json").is_file():
-                ds = datasets.load_from_disk(str(target))
-            else:
-                ds = _load_files(_data_files(target) if target.is_dir() else [target])
-            ds = _absolutise_image_paths(ds, target if target.is_dir() else target.parent)
+            files = _config_files(root, spec.config)
+            ds = _load_files(files)
+            ds = _absolutise_image_paths(ds, files[0].parent)
     else:  # the Hub: real code path, never exercised offline
         try:
             ds = datasets.load_dataset(
@@ -151,20 +165,14 @@ def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None):
             raise UserError(
                 f"--data: cannot load {spec.source} from the Hub: {str(err).splitlines()[0]}"
             ) from None
-    return normalise(ds, fmt, where=spec.source)
+    return normalise(ds, fmt, where=spec.source, allow_empty=allow_empty)
 
 
 def _has_columns(root: Path, fmt: str, config: str | None) -> bool:
     try:
-        target = _pick_config_dir(root, config)
-    except UserError:
-        return False
-    files = _data_files(target) if target.is_dir() else [target]
-    if not files:
-        return False
-    try:
+        files = _config_files(root, config)
         ds = _load_files(files[:1])
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 — unreadable here means "not already in trl format"
         return False
     return all(c in ds.column_names for c in FORMAT_COLUMNS[fmt])
 
@@ -200,7 +208,7 @@ def _clean_content(content: Any) -> Any:
     return content
 
 
-def normalise(ds, fmt: str, *, where: str = "data"):
+def normalise(ds, fmt: str, *, where: str = "data", allow_empty: bool = False):
     """Check columns, cast `images` to a lazily decoded Image sequence, tidy messages."""
     import datasets
 
@@ -210,6 +218,8 @@ def normalise(ds, fmt: str, *, where: str = "data"):
             f"--data {where}: not {fmt} data (missing column(s) {', '.join(missing)}; has {', '.join(ds.column_names)})"
         )
     if len(ds) == 0:
+        if allow_empty:
+            return ds
         raise UserError(f"--data {where}: the dataset is empty")
     msg_col = "messages" if fmt == "trl-sft" else "prompt"
 

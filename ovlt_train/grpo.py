@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ from ovlt_train.rewards import build_reward_funcs
 from ovlt_train.runinfo import base_record, grad_accumulation, loss_curve, world_size
 
 log = logging.getLogger(__name__)
+
+
+class StageSkipped(Exception):
+    """A curriculum stage with too little data: recorded and reported, the model passes through."""
+
 
 STAT_KEYS = (
     "reward",
@@ -109,7 +115,6 @@ def build_grpo_config(card: GRPOCard, out_dir: str | Path, stage: CurriculumStag
         gradient_checkpointing_kwargs={"use_reentrant": False}
         if card.gradient_checkpointing
         else None,
-        model_init_kwargs={"dtype": "bfloat16" if card.bf16 else "float32"},
         deepspeed=card.deepspeed,
         use_vllm=vllm,
         seed=card.seed,
@@ -153,7 +158,15 @@ def run_grpo_stage(
         model, max_pixels=card.image_max_pixels, min_pixels=card.image_min_pixels
     )
     stage_spec = DataSpec(spec.source, spec.revision, stage.config)
-    dataset = load_training_data(stage_spec, "trl-grpo", cache_dir=out.parent / ".data")
+    dataset = load_training_data(
+        stage_spec, "trl-grpo", cache_dir=out.parent / f".{out.name}.data", allow_empty=True
+    )
+    if len(dataset) < card.rollout_batch_prompts:
+        # trl would run zero steps without a word; say so and pass the model through.
+        raise StageSkipped(
+            f"{stage.config} has {len(dataset)} prompts, fewer than one rollout batch "
+            f"({card.rollout_batch_prompts}); lower rollout_batch_prompts to train on it"
+        )
     config = build_grpo_config(card, out, stage)
     funcs, weights = build_reward_funcs(card.reward)
     config.reward_weights = weights
@@ -221,7 +234,12 @@ def run_grpo(
         if (out / "ovlt_train.json").is_file():
             log.info("stage %s already finished at %s; skipping", stage.config, out)
         else:
-            run_grpo_stage(model=current, spec=spec, card=card, stage=stage, out=out)
+            try:
+                run_grpo_stage(model=current, spec=spec, card=card, stage=stage, out=out)
+            except StageSkipped as why:
+                print(f"ovlt-train grpo: stage {stage.config} skipped: {why}", file=sys.stderr)
+                done.append({"config": stage.config, "checkpoint": current, "skipped": str(why)})
+                continue
         done.append({"config": stage.config, "checkpoint": str(out)})
         current = str(out)
     (root / "stages.json").write_text(

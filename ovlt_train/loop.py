@@ -100,34 +100,73 @@ class LoopRunner:
             generator_key=self.card.generator_models,
             generator_engine=self.card.generator_engine,
             generator_options=self.card.generator_options,
-            overrides=self.card.data_overrides,
+            overrides={
+                **self.card.data_overrides,
+                **(self.card.later_rounds_data_overrides if step.round > 1 else {}),
+            },
             cache_path=self.work / "data_cache.sqlite",
         )
         return str(out), info
 
-    def run_sft(self, step: Step) -> tuple[str, dict[str, Any]]:
-        from ovlt_train.sft import run_sft
+    def _train(self, argv: list[str]) -> None:
+        """One `ovlt-train` command: in this process, or under the card's launcher (accelerate)."""
+        if self.card.launcher:
+            import subprocess
+            import sys
 
+            cmd = [*self.card.launcher, "-m", "ovlt_train.cli", *argv]
+            if self.card.launcher[0] == "python":
+                cmd = [sys.executable, "-m", "ovlt_train.cli", *argv]
+            rc = subprocess.run(cmd).returncode
+        else:
+            from ovlt_train.cli import main
+
+            rc = main(argv)
+            _free_accelerator_memory()
+        if rc != 0:
+            raise UserError(f"`ovlt-train {argv[0]}` failed (exit {rc}); its message is above")
+
+    @staticmethod
+    def _sets(overrides: dict[str, Any]) -> list[str]:
+        import json
+
+        out = []
+        for key, value in overrides.items():
+            out += ["--set", f"{key}={json.dumps(value)}"]
+        return out
+
+    def run_sft(self, step: Step) -> tuple[str, dict[str, Any]]:
         data_dir = self.output_of(step.needs[0])
-        out = run_sft(
-            data=f"{data_dir}@sft",
-            model=self.card.base_model,
-            card_path=self.card.sft_card,
-            overrides=self.card.sft_overrides,
-            out_dir=self.step_dir(step),
-        )
+        out = self.step_dir(step)
+        argv = ["sft", "--data", f"{data_dir}@sft", "--model", self.card.base_model]
+        argv += [
+            "--card",
+            self.card.sft_card,
+            "--out",
+            str(out),
+            *self._sets(self.card.sft_overrides),
+        ]
+        self._train(argv)
         return str(out), _train_summary(out)
 
     def run_grpo(self, step: Step) -> tuple[str, dict[str, Any]]:
-        from ovlt_train.data import DataSpec
-        from ovlt_train.grpo import plan_stages, run_grpo_stage
+        import json
 
         init, data_dir = self.output_of(step.needs[0]), self.output_of(step.needs[1])
-        card = load_card(GRPOCard, self.card.grpo_card, self.card.grpo_overrides)
-        spec = DataSpec(data_dir, None, step.config)
-        (stage,) = plan_stages(card, spec, step.config)
-        out = run_grpo_stage(model=init, spec=spec, card=card, stage=stage, out=self.step_dir(step))
-        return str(out), _train_summary(out)
+        root = self.step_dir(step)
+        argv = ["grpo", "--data", f"{data_dir}@{step.config}", "--model", init]
+        argv += [
+            "--card",
+            self.card.grpo_card,
+            "--out",
+            str(root),
+            *self._sets(self.card.grpo_overrides),
+        ]
+        self._train(argv)
+        (stage,) = json.loads((root / "stages.json").read_text())["stages"]
+        if "skipped" in stage:
+            return init, {"skipped": stage["skipped"]}
+        return stage["checkpoint"], _train_summary(stage["checkpoint"])
 
     def run_eval(self, step: Step) -> tuple[str, dict[str, Any]]:
         from ovlt_train.loop_steps import evaluate
@@ -180,6 +219,19 @@ class LoopRunner:
                 f"ovlt-train loop: {step.id} done in {time.monotonic() - t0:.1f}s → {output} ({version})",
                 flush=True,
             )
+
+
+def _free_accelerator_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
 
 
 def _train_summary(out: str | Path) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def run_sft(
     processor = load_processor(
         model, max_pixels=card.image_max_pixels, min_pixels=card.image_min_pixels
     )
-    dataset = load_training_data(spec, "trl-sft", cache_dir=out / ".data")
+    dataset = load_training_data(spec, "trl-sft", cache_dir=out.parent / f".{out.name}.data")
     lengths = check_lengths(dataset, processor, card.max_length, column="messages")
     if lengths.truncated:
         log.warning(

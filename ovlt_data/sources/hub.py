@@ -29,46 +29,53 @@ class HubSource:
     licence: str
     verified: bool  # field names read on a dataset card or in the authors' code
     note: str = ""
+    rows: int | None = None  # split size as read on the card / viewer (for dry-run plans)
 
 
 CATALOG: dict[str, HubSource] = {
     "figureqa": HubSource(LLAVA_OV, "FigureQA(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False,
-                          "yes/no answers inside the conversation"),
-    "geos": HubSource(LLAVA_OV, "GEOS(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, "498 rows"),
+                          "yes/no answers inside the conversation", rows=17600),
+    "geos": HubSource(LLAVA_OV, "GEOS(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=498),
     "geometry3k": HubSource(
         "hiyouga/geometry3k", None, "train",
         FieldMap(id="id", question="problem", answer="answer", choices="choices", images="images"),
         "mit", True, "`answer` is probably the choice text, `ground_truth` the letter",
+        rows=2101,
     ),
     "tabmwp": HubSource(
         "JiaerX/TabMWP", None, "train",
         FieldMap(id="id", question="question", answer="answer", choices="options", images="image"),
         "cc-by-nc-sa-4.0 (TabMWP)", True, "table renderings; answer is option text or a number",
+        rows=23059,
     ),
     "vizwiz": HubSource(
         "lmms-lab/VizWiz-VQA", None, "val",
         FieldMap(id="question_id", question="question", answer="answers", images="image", answer_format="majority"),
         "cc-by-4.0 (VizWiz)", True, "10 annotator answers; many 'unanswerable'",
+        rows=4319,
     ),
     "ai2d": HubSource(
         "lmms-lab/ai2d", None, "test",
         FieldMap(question="question", answer="answer", choices="options", images="image", answer_format="choice_index"),
         "unstated", True, "test split only",
+        rows=3088,
     ),
     "clevr": HubSource(LLAVA_OV, "CLEVR-Math(MathV360K)", "train", _CONV, "cc-by-4.0 (CLEVR-Math)", False,
-                       "dali-does/clevr-math needs a loading script and a 19 GB zip"),
-    "superclevr": HubSource(LLAVA_OV, "Super-CLEVR(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False),
+                       "dali-does/clevr-math needs a loading script and a 19 GB zip", rows=5280),
+    "superclevr": HubSource(LLAVA_OV, "Super-CLEVR(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=8640),
     "iconqa": HubSource(
         "lmms-lab/ICON-QA", None, "val",
         FieldMap(id="question_id", question="question", answer="answer", choices="choices",
                  images="query_image", choices_format="python_list_string"),
         "cc-by-sa-4.0 (IconQA)", True, "choices is a serialised string; image field is query_image",
+        rows=21488,
     ),
-    "mapqa": HubSource(LLAVA_OV, "MapQA(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False),
+    "mapqa": HubSource(LLAVA_OV, "MapQA(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=5230),
     "scienceqa": HubSource(
         "lmms-lab/ScienceQA", "ScienceQA-IMG", "train",
         FieldMap(question="question", answer="answer", choices="choices", images="image", answer_format="choice_index"),
         "cc-by-nc-sa-4.0 (loader) / cc-by-sa-4.0 (card)", True, "answer is an int index into choices",
+        rows=6218,
     ),
     "sft_seed": HubSource(
         "ydeng9/sft_seed", None, "train",
@@ -106,6 +113,7 @@ def resolve(opts: HubOptions) -> HubSource:
         fields=opts.fields or (base.fields if base else FieldMap()),
         licence=base.licence if base else "unknown",
         verified=base.verified if base else False,
+        rows=base.rows if base and not (opts.hub_id or opts.config or opts.split) else None,
     )
 
 

@@ -103,10 +103,11 @@ def map_record(
         from collections import Counter
 
         answer = Counter(str(a).strip() for a in answer).most_common(1)[0][0]
-    if fm.answer_format == "choice_index" and isinstance(answer, str) and answer.strip().isdigit():
+    # an index only means something for a row with options; free-form rows keep their number
+    if fm.answer_format == "choice_index" and choices and isinstance(answer, str) and answer.strip().isdigit():
         answer = int(answer)
-    if fm.answer_format == "choice_index" and isinstance(answer, int) and not isinstance(answer, bool):
-        if not choices or not 0 <= answer < len(choices):
+    if fm.answer_format == "choice_index" and choices and isinstance(answer, int) and not isinstance(answer, bool):
+        if not 0 <= answer < len(choices):
             return reject("bad_answer", f"choice index {answer} out of range", question)
         answer = LETTERS[answer]
     if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):

@@ -18,9 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from ovlt_data.schema import Example, Image
 from ovlt_data.sources import SourceContext, SourceKind, register_source
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 SIZE = 224
-COLORS = {"red": (220, 40, 40), "blue": (40, 80, 220), "green": (30, 160, 60), "orange": (240, 150, 30)}
+# Paletted images: drawn and PNG-encoded ~2x faster than RGB, and smaller.
+PALETTE = [(255, 255, 255), (220, 40, 40), (40, 80, 220), (30, 160, 60), (240, 150, 30), (0, 0, 0), (70, 110, 200)]
+WHITE, BLACK, BAR = 0, 5, 6
+COLORS = {"red": 1, "blue": 2, "green": 3, "orange": 4}
 SHAPES = ("circle", "square", "triangle")
 TRIPLES = ((3, 4, 5), (5, 12, 13), (6, 8, 10), (8, 15, 17), (9, 12, 15), (7, 24, 25))
 LABELS = ("A", "B", "C", "D", "E")
@@ -34,9 +37,17 @@ class SyntheticOptions(BaseModel):
     mc_fraction: float = Field(0.3, ge=0, le=1)
 
 
+def _canvas():
+    from PIL import Image as PILImage
+
+    img = PILImage.new("P", (SIZE, SIZE), WHITE)
+    img.putpalette([c for rgb in PALETTE for c in rgb])
+    return img
+
+
 def _png(img) -> Image:
     buf = io.BytesIO()
-    img.save(buf, format="PNG", compress_level=1)
+    img.save(buf, format="PNG")
     data = buf.getvalue()
     return Image(data, hashlib.sha256(data).hexdigest(), img.width, img.height, "PNG")
 
@@ -51,10 +62,9 @@ def _draw_shape(draw, shape: str, cx: int, cy: int, r: int, color) -> None:
 
 
 def _counting(rng: random.Random):
-    from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    img = PILImage.new("RGB", (SIZE, SIZE), "white")
+    img = _canvas()
     draw = ImageDraw.Draw(img)
     cells = [(x, y) for x in range(4) for y in range(4)]
     rng.shuffle(cells)
@@ -71,24 +81,23 @@ def _counting(rng: random.Random):
 
 
 def _bar_chart(rng: random.Random):
-    from PIL import Image as PILImage
     from PIL import ImageDraw
 
     k = rng.randint(3, 5)
     labels = list(LABELS[:k])
     values = rng.sample(range(1, 10), k)  # distinct, so "largest" has one answer
-    img = PILImage.new("RGB", (SIZE, SIZE), "white")
+    img = _canvas()
     draw = ImageDraw.Draw(img)
-    draw.line((24, 10, 24, 196), fill="black")
-    draw.line((24, 196, 214, 196), fill="black")
+    draw.line((24, 10, 24, 196), fill=BLACK)
+    draw.line((24, 196, 214, 196), fill=BLACK)
     for t in range(0, 10):
         y = 196 - t * 20
-        draw.text((8, y - 5), str(t), fill="black")
+        draw.text((8, y - 5), str(t), fill=BLACK)
     width = 180 // k
     for i, (lab, v) in enumerate(zip(labels, values)):
         x0 = 30 + i * width
-        draw.rectangle((x0, 196 - v * 20, x0 + width - 8, 196), fill=(70, 110, 200))
-        draw.text((x0 + width // 2 - 6, 202), lab, fill="black")
+        draw.rectangle((x0, 196 - v * 20, x0 + width - 8, 196), fill=BAR)
+        draw.text((x0 + width // 2 - 6, 202), lab, fill=BLACK)
     if rng.random() < 0.5:
         lab = rng.choice(labels)
         q = f"What is the value of bar {lab} in the chart?"
@@ -99,37 +108,36 @@ def _bar_chart(rng: random.Random):
 
 
 def _geometry(rng: random.Random):
-    from PIL import Image as PILImage
     from PIL import ImageDraw
 
-    img = PILImage.new("RGB", (SIZE, SIZE), "white")
+    img = _canvas()
     draw = ImageDraw.Draw(img)
     kind = rng.choice(("hypotenuse", "area", "angle"))
     if kind == "hypotenuse":
         a, b, c = rng.choice(TRIPLES)
         s = 150 / max(a, b)
         p0, p1, p2 = (30, 190), (30 + b * s, 190), (30, 190 - a * s)
-        draw.polygon((p0, p1, p2), outline="black")
-        draw.rectangle((30, 180, 40, 190), outline="black")
-        draw.text((12, 190 - a * s / 2), str(a), fill="black")
-        draw.text((30 + b * s / 2, 196), str(b), fill="black")
+        draw.polygon((p0, p1, p2), outline=BLACK)
+        draw.rectangle((30, 180, 40, 190), outline=BLACK)
+        draw.text((12, 190 - a * s / 2), str(a), fill=BLACK)
+        draw.text((30 + b * s / 2, 196), str(b), fill=BLACK)
         q = "In the right triangle shown, what is the length of the hypotenuse?"
         return img, q, str(c), "integer", c
     if kind == "area":
         w, h = rng.randint(2, 12), rng.randint(2, 12)
         s = 160 / max(w, h)
-        draw.rectangle((30, 30, 30 + w * s, 30 + h * s), outline="black", width=2)
-        draw.text((30 + w * s / 2, 30 + h * s + 4), str(w), fill="black")
-        draw.text((30 + w * s + 4, 30 + h * s / 2), str(h), fill="black")
+        draw.rectangle((30, 30, 30 + w * s, 30 + h * s), outline=BLACK, width=2)
+        draw.text((30 + w * s / 2, 30 + h * s + 4), str(w), fill=BLACK)
+        draw.text((30 + w * s + 4, 30 + h * s / 2), str(h), fill=BLACK)
         q = "What is the area of the rectangle shown?"
         return img, q, str(w * h), "integer", w * h
     a1, a2 = rng.randint(20, 100), rng.randint(20, 60)
     a3 = 180 - a1 - a2
     pts = ((30, 190), (200, 190), (30 + 170 * math.cos(math.radians(a1)) * 0.6, 190 - 170 * math.sin(math.radians(a1)) * 0.6))
-    draw.polygon(pts, outline="black")
-    draw.text((40, 170), f"{a1}°", fill="black")
-    draw.text((170, 170), f"{a2}°", fill="black")
-    draw.text((pts[2][0], pts[2][1] - 14), "x", fill="black")
+    draw.polygon(pts, outline=BLACK)
+    draw.text((40, 170), f"{a1}°", fill=BLACK)
+    draw.text((170, 170), f"{a2}°", fill=BLACK)
+    draw.text((pts[2][0], pts[2][1] - 14), "x", fill=BLACK)
     q = "Two angles of the triangle are shown. What is the measure of angle x in degrees?"
     return img, q, str(a3), "integer", a3
 

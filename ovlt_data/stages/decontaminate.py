@@ -83,6 +83,7 @@ class BenchEntry:
     answers: frozenset[str]
     choices: frozenset[str] | None
     has_image: bool
+    size: tuple[int, int] | None = None  # (w, h) from the benchmark's metadata, when it says
 
 
 class BenchmarkRef(BaseModel):
@@ -152,9 +153,12 @@ class BenchIndex:
             imgs = [b for b in (_image_bytes(v) for v in (item.images or ())) if b]
             q = norm_text(str(question))
             idx = len(self.entries)
+            meta = (getattr(item, "raw", None) or {}).get("metadata") or {}
+            size = (meta.get("img_width"), meta.get("img_height")) if isinstance(meta, dict) else (None, None)
             self.entries.append(BenchEntry(
                 ref.name, str(item.id), q, shingles(q), answer_forms(str(answer), choices),
-                frozenset(norm_text(c) for c in choices) if choices else None, bool(imgs)))
+                frozenset(norm_text(c) for c in choices) if choices else None, bool(imgs),
+                size if None not in size else None))
             self.by_text[q].append(idx)
             for s in self.entries[-1].shingles:
                 self.by_shingle[s].append(idx)
@@ -206,8 +210,13 @@ class Decontaminate(Stage):
         self.matches: list[dict[str, Any]] = []
 
     def prepare(self) -> None:
+        from pathlib import Path
+
         for ref in self.params.benchmarks:
-            self.loaded[f"{ref.name}/{ref.split}"] = self.index.add_benchmark(ref)
+            data = ref.data or None  # "" (an unset ${VAR:-}) means the Hub
+            if data and not Path(data).expanduser().is_absolute() and self.ctx.card_dir is not None:
+                data = str(Path(self.ctx.card_dir) / data)
+            self.loaded[f"{ref.name}/{ref.split}"] = self.index.add_benchmark(ref.model_copy(update={"data": data}))
 
     def _row_hashes(self, rows: list[Row]) -> dict[str, int]:
         from ovlt_data.images import perceptual_hash
@@ -234,7 +243,8 @@ class Decontaminate(Stage):
                 if sim >= p.image_text_confirm or answers & e.answers:
                     how = "image+text" if sim >= p.image_text_confirm else "image+answer"
                     return {"benchmark": e.bench, "item": e.id, "how": how, "image_distance": dist, "text_similarity": round(sim, 3)}
-        for e_i in idx.text_candidates(q, sh):
+        found = []
+        for e_i in sorted(idx.text_candidates(q, sh)):
             e = idx.entries[e_i]
             if e.has_image:
                 continue  # its image is at hand and did not match: a templated look-alike
@@ -243,7 +253,16 @@ class Decontaminate(Stage):
                 continue
             if e.choices is not None and ex.choices and e.choices != frozenset(norm_text(c) for c in ex.choices):
                 continue
-            return {"benchmark": e.bench, "item": e.id, "how": "text+answer", "text_similarity": round(sim, 3)}
+            found.append((-sim, e_i))
+        if found:
+            found.sort()
+            e = idx.entries[found[0][1]]
+            m = {"benchmark": e.bench, "item": e.id, "how": "text+answer", "text_similarity": round(-found[0][0], 3)}
+            if len(found) > 1:  # benchmarks repeat templated questions too: name every candidate
+                m["also"] = [f"{idx.entries[i].bench}:{idx.entries[i].id}" for _, i in found[1:]]
+            if e.size and ex.images:  # evidence for the report, not part of the rule
+                m["same_image_size"] = (ex.images[0].width, ex.images[0].height) == tuple(e.size)
+            return m
         return None
 
     def apply(self, rows: list[Row]) -> list[Row]:

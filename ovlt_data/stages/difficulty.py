@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from ovlt_data import prompts
 from ovlt_data.schema import Row
 from ovlt_data.stages import Stage, StageParams, register_stage
-from ovlt_data.stages.verify import grade_samples
+from ovlt_data.stages.verify import grade_batch
 
 
 class DifficultyParams(StageParams):
@@ -54,12 +54,12 @@ class Difficulty(Stage):
         else:
             msgs = [(r.id, prompts.image_message(r.example, p.prompt.format(question=prompts.question_block(r.example), caption="")), p.k) for r in rows]
             results = self.ctx.models[p.model].run(msgs)
+            ok_rows = [r for r in rows if results[r.id].outputs is not None]
             for r in rows:
-                res = results[r.id]
-                if res.outputs is None:
-                    errors[r.id] = res.error or "model error"
-                    continue
-                correct, _, _ = grade_samples(r.example, res.outputs)
+                if results[r.id].outputs is None:
+                    errors[r.id] = results[r.id].error or "model error"
+            graded = grade_batch([(r.example, results[r.id].outputs) for r in ok_rows], self.ctx.cache)
+            for r, (correct, _, _) in zip(ok_rows, graded):
                 rates[r.id] = sum(correct) / len(correct)
         out = []
         for r in rows:

@@ -2,24 +2,66 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 from ovlt_data.schema import Example, Row
 from ovlt_data.stages import Stage, StageParams, register_stage
 
 
-def grade_samples(ex: Example, outputs) -> tuple[tuple[bool, ...], tuple[str | None, ...], Counter]:
+KINDS = ("multi_choice", "integer", "float", "text", "list", "auto")
+
+
+@functools.lru_cache(maxsize=1)
+def grader_version() -> str:
+    """A hash of the grading code: a verdict cached by another grader is not reused."""
+    import ovlt_eval.grading as g
+
+    h = hashlib.sha256()
+    for path in sorted(Path(g.__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _verdict_key(ex: Example, kind: str, text: str) -> str:
+    blob = json.dumps([grader_version(), ex.answer, kind, ex.choices, text], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
+    """[(correct, extracted, statuses)] per item. Verdicts are cached: a rebuild re-grades nothing."""
     from ovlt_eval.grading import grade
 
-    correct, extracted, statuses = [], [], Counter()
-    kind = ex.answer_type if ex.answer_type in ("multi_choice", "integer", "float", "text", "list", "auto") else "auto"
-    for text in outputs:
-        g = grade(text, ex.answer, kind, choices=ex.choices)
-        correct.append(bool(g.correct))
-        extracted.append(g.extracted)
-        statuses[g.status] += 1
-    return tuple(correct), tuple(extracted), statuses
+    keys = [[_verdict_key(ex, ex.answer_type if ex.answer_type in KINDS else "auto", t) for t in outs] for ex, outs in items]
+    known = cache.kv_get("verdicts", [k for ks in keys for k in ks]) if cache is not None else {}
+    fresh: dict[str, str] = {}
+    out = []
+    for (ex, outs), ks in zip(items, keys):
+        kind = ex.answer_type if ex.answer_type in KINDS else "auto"
+        correct, extracted, statuses = [], [], Counter()
+        for text, key in zip(outs, ks):
+            if key in known or key in fresh:
+                ok, ext, status = json.loads(known.get(key) or fresh[key])
+            else:
+                g = grade(text, ex.answer, kind, choices=ex.choices)
+                ok, ext, status = bool(g.correct), g.extracted, g.status
+                if status != "timeout":  # a timeout may pass next time: not cached
+                    fresh[key] = json.dumps([ok, ext, status])
+            correct.append(ok)
+            extracted.append(ext)
+            statuses[status] += 1
+        out.append((tuple(correct), tuple(extracted), statuses))
+    if cache is not None:
+        cache.kv_put("verdicts", fresh)
+    return out
+
+
+def grade_samples(ex: Example, outputs, cache=None):
+    return grade_batch([(ex, tuple(outputs))], cache)[0]
 
 
 class VerifyParams(StageParams):
@@ -35,12 +77,13 @@ class Verify(Stage):
         self.sample_status: Counter = Counter()  # ok / no_answer / timeout / unparseable
 
     def apply(self, rows: list[Row]) -> list[Row]:
+        graded = iter(grade_batch([(r.example, r.samples) for r in rows if r.samples], self.ctx.cache))
         out = []
         for r in rows:
             if not r.samples:
                 out.append(self.drop(r, "no_samples", "verify needs a distill stage first"))
                 continue
-            correct, extracted, statuses = grade_samples(r.example, r.samples)
+            correct, extracted, statuses = next(graded)
             self.sample_status.update(statuses)
             r = replace(r, sample_correct=correct, sample_extracted=extracted, pass_rate=sum(correct) / len(correct))
             if not any(correct):

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="mathvista, mathverse or mathvision (repeatable)",
     )
+    g.add_argument(
+        "--revision", default=None, help="hf/vllm: the model's Hub revision (branch, tag or commit)"
+    )
     g.add_argument("--split", default=None, help=f"benchmark split (default: {DEFAULT_SPLIT})")
     g.add_argument(
         "--data",
@@ -141,6 +144,8 @@ def _validate(args) -> None:
         raise UserError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
     if args.engine != "openai" and args.base_url:
         raise UserError(f"--base-url is for --engine openai, not {args.engine!r}")
+    if args.engine == "openai" and args.revision:
+        raise UserError("--revision is for --engine hf/vllm; a server decides what it serves")
     if bool(args.judge_base_url) != bool(args.judge_model):
         raise UserError("the judge needs both --judge-base-url and --judge-model")
     if len(set(args.bench)) != len(args.bench):
@@ -266,12 +271,19 @@ def _engine_options(args) -> dict:
             "concurrency": args.concurrency,
             "max_pixels": args.max_pixels,
         }
-    return {
+    local = {
         "model": args.model,
-        "batch_size": args.batch_size,
+        "revision": args.revision,
         "dtype": args.dtype,
         "max_pixels": args.max_pixels,
     }
+    if args.engine == "hf":
+        local["batch_size"] = args.batch_size
+    elif args.batch_size is not None:
+        raise UserError(
+            f"--batch-size is for --engine hf; {args.engine!r} schedules batches itself"
+        )
+    return local
 
 
 def _print_summary(plan, summary: dict) -> None:

@@ -91,6 +91,7 @@ class HFEngine:
                 "attn_implementation": self.model.config._attn_implementation,
                 "max_pixels": self.max_pixels,
                 "padding_side": "left",
+                "greedy_when": f"temperature <= {GREEDY_TEMPERATURE} or top_k == 1",
             },
             "notes": notes,
         }

@@ -74,7 +74,7 @@ class VLLMEngine:
         self._vllm_version = getattr(vllm, "__version__", None)
 
     def describe(self) -> dict[str, Any]:
-        config = self.llm.llm_engine.model_config
+        config = getattr(getattr(self.llm, "llm_engine", None), "model_config", None)
         return {
             "engine": self.name,
             "model": self.model_id,

@@ -321,8 +321,8 @@ def assigned_variable(s: str) -> str | None:
 
 # ---------------------------------------------------------------- complexity guard
 
-# a numeric power whose exponent is itself a numeric power: 9^{9^{9}}, 10**10**10
-_NESTED_POW = re.compile(r"\d\s*\}?\s*(\^|\*\*)\s*\{?\s*\(?\s*\d+\s*\}?\s*\)?\s*(\^|\*\*)")
+# a power whose exponent is itself a power of a number: 9^{9^{9}}, 10**10**10, 10^{-10^{10}}
+_NESTED_POW = re.compile(r"(\^|\*\*)\s*\{?\s*\(?\s*[+-]?\s*\d+\s*\}?\s*\)?\s*(\^|\*\*)")
 _LONG_DIGITS = re.compile(r"\d{60,}")
 _BIG_FACT = re.compile(r"\d{3,}\s*!")
 _BIG_POW = re.compile(r"(\^|\*\*)\s*\{?\s*\(?\s*(\d{4,})")

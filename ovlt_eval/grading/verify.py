@@ -244,7 +244,8 @@ def _verify_multi_choice(g: _Gold, pred: str, pred_key: str, deadline: float) ->
     if g.option is not None:
         if idx is None:
             return Verdict(False, "ok", "matches no option")
-        return Verdict(idx == g.option, "ok")
+        # compare option texts, not positions: some items list the same option twice
+        return Verdict(g.choice_keys[idx] == g.choice_keys[g.option], "ok")
     # The gold is not among the options (a data problem): compare the answers themselves.
     if idx is not None:
         return Verdict(g.choice_keys[idx] == g.key, "ok", "gold not among options")

@@ -132,8 +132,42 @@ def _hf_tokenizer():
     return hf_tok
 
 
+# Shapes: "tiny" for tests (~1 MB); "1b" (~1B parameters, for GPU benches) keeps the tiny
+# tokenizer, so nearly all parameters sit in the transformer layers and the vision tower.
+SIZES: dict[str, dict] = {
+    "tiny": {
+        "text": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2},
+        "heads": (4, 2),  # head_dim 32: CPU vLLM builds need >= 32
+        "mrope_section": [4, 6, 6],  # sums to head_dim / 2, as [16, 24, 24] for 128
+        "vision": {"depth": 2, "hidden_size": 64, "intermediate_size": 128, "num_heads": 2},
+        "fullatt_block_indexes": [1],
+        "max_pixels": IMAGE_MAX_PIXELS,
+    },
+    "1b": {
+        "text": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 20},
+        "heads": (12, 2),  # head_dim 128, as Qwen2.5-VL
+        "mrope_section": [16, 24, 24],
+        "vision": {"depth": 8, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16},
+        "fullatt_block_indexes": [3, 7],
+        "max_pixels": 256 * 28 * 28,
+    },
+}
+
+
 def build_tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
     """Write a loadable tiny Qwen2.5-VL checkpoint (model, processor, tokenizer) to `out_dir`."""
+    return build_random_qwen2_5_vl(out_dir, seed=seed, size="tiny")
+
+
+def build_random_qwen2_5_vl(
+    out_dir: str | Path,
+    *,
+    seed: int = 0,
+    size: str = "tiny",
+    dtype: str = "float32",
+    device: str = "cpu",
+) -> Path:
+    """A random-weight Qwen2.5-VL of one of `SIZES`, saved like a real checkpoint."""
     import torch
     from transformers import (
         GenerationConfig,
@@ -144,26 +178,26 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
         Qwen2VLVideoProcessor,
     )
 
+    shape = SIZES[size]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = _hf_tokenizer()
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS + REASONING_TOKENS}
     assert len(tokenizer) <= VOCAB_SIZE, len(tokenizer)
 
-    text_hidden = 128
+    text_hidden = shape["text"]["hidden_size"]
+    heads, kv_heads = shape["heads"]
     config = Qwen2_5_VLConfig(
         text_config={
+            **shape["text"],
             "vocab_size": VOCAB_SIZE,
-            "hidden_size": text_hidden,
-            "intermediate_size": 256,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,  # head_dim 32: CPU vLLM builds need >= 32
-            "num_key_value_heads": 2,
+            "num_attention_heads": heads,
+            "num_key_value_heads": kv_heads,
             "max_position_embeddings": 4096,
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 1000000.0,
-                "mrope_section": [4, 6, 6],  # sums to head_dim / 2, as [16, 24, 24] for 128
+                "mrope_section": shape["mrope_section"],
             },
             "bos_token_id": ids["<|endoftext|>"],
             "eos_token_id": ids["<|im_end|>"],
@@ -171,16 +205,13 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
             "tie_word_embeddings": False,
         },
         vision_config={
-            "depth": 2,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_heads": 2,
+            **shape["vision"],
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
             "window_size": 112,
             "out_hidden_size": text_hidden,
-            "fullatt_block_indexes": [1],
+            "fullatt_block_indexes": shape["fullatt_block_indexes"],
         },
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
@@ -189,7 +220,9 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).to(torch.float32).eval()
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    model = model.to(getattr(torch, dtype)).eval()
     # Random init gives near-uniform logits; a wider spread makes greedy decoding decisive,
     # so tiny numeric differences (batching, padding) cannot flip a token by accident.
     with torch.no_grad():
@@ -213,7 +246,7 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
     )
     model.save_pretrained(out, safe_serialization=True)
 
-    size = {"shortest_edge": IMAGE_MIN_PIXELS, "longest_edge": IMAGE_MAX_PIXELS}
+    size = {"shortest_edge": IMAGE_MIN_PIXELS, "longest_edge": shape["max_pixels"]}
     processor = Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(size=size),
         video_processor=Qwen2VLVideoProcessor(size=size),
@@ -222,7 +255,14 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
     )
     processor.save_pretrained(out)
     (out / "ovlt_tiny_model.json").write_text(
-        json.dumps({"builder_version": BUILDER_VERSION, "seed": seed, "note": "random weights"})
+        json.dumps(
+            {
+                "builder_version": BUILDER_VERSION,
+                "seed": seed,
+                "size": size,
+                "note": "random weights",
+            }
+        )
         + "\n"
     )
     return out
@@ -235,8 +275,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("out_dir")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     args = parser.parse_args(argv)
-    path = build_tiny_qwen2_5_vl(args.out_dir, seed=args.seed)
+    path = build_random_qwen2_5_vl(args.out_dir, seed=args.seed, size=args.size, dtype=args.dtype)
     print(path)
     return 0
 

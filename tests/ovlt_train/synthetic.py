@@ -71,7 +71,9 @@ def grpo_rows(items: list[dict]) -> list[dict]:
 ANSWER_AT_END = re.compile(r"<answer>.*?</answer>\s*$", re.DOTALL)
 
 
-def greedy_texts(model_dir: Path, rows: list[dict], base_dir: Path, max_new_tokens: int = 40) -> list[str]:
+def greedy_texts(
+    model_dir: Path, rows: list[dict], base_dir: Path, max_new_tokens: int = 40
+) -> list[str]:
     """Greedy generations of the model (with its own saved processor) on the rows' prompts."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -82,10 +84,22 @@ def greedy_texts(model_dir: Path, rows: list[dict], base_dir: Path, max_new_toke
     for row in rows:
         image = Image.open(base_dir / row["images"][0]).convert("RGB")
         text = row["messages"][0]["content"] if "messages" in row else row["prompt"][0]["content"]
-        conversations.append([{"role": "user", "content": [{"type": "image", "image": image}, {"type": "text", "text": text}]}])
+        conversations.append(
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "image", "image": image}, {"type": "text", "text": text}],
+                }
+            ]
+        )
     processor.tokenizer.padding_side = "left"
     inputs = processor.apply_chat_template(
-        conversations, add_generation_prompt=True, tokenize=True, return_dict=True, return_tensors="pt", padding=True
+        conversations,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        return_tensors="pt",
+        padding=True,
     )
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)

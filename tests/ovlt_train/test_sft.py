@@ -48,13 +48,17 @@ def test_sft_checkpoint_loads_with_plain_from_pretrained(sft_run, tiny_model_dir
     assert type(model).__name__ == "Qwen2_5_VLForConditionalGeneration"
     base_template = AutoProcessor.from_pretrained(tiny_model_dir).chat_template
     assert processor.chat_template == base_template  # the training template never leaks
-    assert processor.image_processor.size["longest_edge"] == 3136  # the pixel budget it was trained at
+    assert (
+        processor.image_processor.size["longest_edge"] == 3136
+    )  # the pixel budget it was trained at
     record = sft_run["record"]
     assert record["resolved"]["gradient_accumulation_steps"] == 1
     assert record["lengths"]["cut_images"] == 0 and record["lengths"]["max_through_images"] > 4
 
 
-def test_max_length_that_cuts_image_tokens_is_an_error_before_training(train_data, tiny_model_dir, tmp_path, capsys):
+def test_max_length_that_cuts_image_tokens_is_an_error_before_training(
+    train_data, tiny_model_dir, tmp_path, capsys
+):
     argv = ["sft", "--data", str(train_data["sft_file"]), "--model", str(tiny_model_dir)]
     argv += ["--card", str(REPO / "cards/train/sft.yaml"), "--out", str(tmp_path / "x")]
     for s in SFT_TEST_SETTINGS:
@@ -76,9 +80,18 @@ def test_max_length_that_cuts_image_tokens_is_an_error_before_training(train_dat
         ("global_batch_size=7", "global batch 7 is not a multiple of per-device batch 2"),
     ],
 )
-def test_bad_card_values_are_one_line(setting, needle, train_data, tiny_model_dir, tmp_path, capsys):
+def test_bad_card_values_are_one_line(
+    setting, needle, train_data, tiny_model_dir, tmp_path, capsys
+):
     argv = ["sft", "--data", str(train_data["sft_file"]), "--model", str(tiny_model_dir)]
-    argv += ["--card", str(REPO / "cards/train/sft.yaml"), "--out", str(tmp_path / "x"), "--set", setting]
+    argv += [
+        "--card",
+        str(REPO / "cards/train/sft.yaml"),
+        "--out",
+        str(tmp_path / "x"),
+        "--set",
+        setting,
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0], err
@@ -88,8 +101,14 @@ def test_bad_data_and_model_are_one_line(train_data, tiny_model_dir, tmp_path, c
     card = str(REPO / "cards/train/sft.yaml")
     grpo_file = train_data["grpo_dir"] / "grpo_medium" / "train.jsonl"
     cases = [
-        (["--data", str(grpo_file), "--model", str(tiny_model_dir)], "not trl-sft data (missing column(s) messages"),
-        (["--data", str(tmp_path / "nope"), "--model", str(tiny_model_dir)], "neither a local path nor a Hub id"),
+        (
+            ["--data", str(grpo_file), "--model", str(tiny_model_dir)],
+            "not trl-sft data (missing column(s) messages",
+        ),
+        (
+            ["--data", str(tmp_path / "nope"), "--model", str(tiny_model_dir)],
+            "neither a local path nor a Hub id",
+        ),
         (["--data", str(train_data["sft_file"]), "--model", str(tmp_path)], "no config.json"),
     ]
     for args, needle in cases:
@@ -105,6 +124,8 @@ def test_presets_resolve_paper_and_released_values():
     released = load_card(SFTCard, REPO / "cards/train/sft.yaml", ["preset=released"])
     assert paper.resolved("learning_rate") == 5e-7 and paper.resolved("global_batch_size") == 32
     assert released.resolved("learning_rate") == 5e-6 and released.resolved("warmup_ratio") == 0.15
-    pinned = load_card(SFTCard, REPO / "cards/train/sft.yaml", ["preset=released", "learning_rate=1e-6"])
+    pinned = load_card(
+        SFTCard, REPO / "cards/train/sft.yaml", ["preset=released", "learning_rate=1e-6"]
+    )
     assert pinned.resolved("learning_rate") == 1e-6
     assert json.loads(paper.model_dump_json())["image_max_pixels"] == 262_144

@@ -10,7 +10,9 @@ from ovlt_eval.cli import main
 from tests.ovlt_eval.runs.fake_openai import FakeOpenAI
 from tests.ovlt_eval.runs.scripted import MATHVISION_TESTMINI, Script
 
-pytestmark = pytest.mark.skipif(not MATHVISION_TESTMINI.exists(), reason="../shared benchmarks missing")
+pytestmark = pytest.mark.skipif(
+    not MATHVISION_TESTMINI.exists(), reason="../shared benchmarks missing"
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +23,7 @@ def two_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     always_right = lambda prompt: f"<answer>{Script(items).item_for(prompt)[1].gold}</answer>"  # noqa: E731
     for name, responder in (("scripted", Script(items)), ("oracle", always_right)):
-        with FakeOpenAI(responder) as server:
+        with FakeOpenAI(responder, model=f"model-{name}") as server:
             argv = [
                 "run", "--bench", "mathvision", "--data", str(MATHVISION_TESTMINI), "--limit", "12",
                 "--engine", "openai", "--base-url", server.base_url, "--model", f"model-{name}",
@@ -52,7 +54,18 @@ def test_compare_prints_one_table_with_breakdowns(two_runs, capsys):
 def test_compare_html_embeds_plots(two_runs, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     html_path = tmp_path / "report.html"
-    assert main(["compare", str(two_runs / "scripted"), str(two_runs / "oracle"), "--html", str(html_path)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(two_runs / "scripted"),
+                str(two_runs / "oracle"),
+                "--html",
+                str(html_path),
+            ]
+        )
+        == 0
+    )
     html = html_path.read_text()
     assert html.count("data:image/png;base64,") >= 2  # accuracy by category + lengths
     assert "response length" in html and "<table>" in html

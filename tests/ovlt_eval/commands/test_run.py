@@ -18,7 +18,9 @@ from tests.ovlt_eval.runs.fake_openai import FakeOpenAI
 from tests.ovlt_eval.runs.scripted import MATHVERSE_TEXT_ONLY, MATHVISION_TESTMINI, Script
 
 REPO = Path(__file__).resolve().parents[3]
-pytestmark = pytest.mark.skipif(not MATHVISION_TESTMINI.exists(), reason="../shared benchmarks missing")
+pytestmark = pytest.mark.skipif(
+    not MATHVISION_TESTMINI.exists(), reason="../shared benchmarks missing"
+)
 SECRET = "sk-ovlt-test-7f3a9c51e2d84b06"
 
 
@@ -82,25 +84,33 @@ def test_hf_engine_in_process(tiny_model_dir, tmp_path, capsys):
 
 
 class GatedScript:
-    """Answers like `Script`, but only `allowed` requests; later ones wait for more budget."""
+    """Answers like `Script`, but only `allowed` requests in all; later ones stall.
+
+    A stalled request belongs to the process that sent it: once `allow` opens a new phase
+    (after that process was killed) it is dropped instead of eating the new phase's budget.
+    """
 
     def __init__(self, script: Script):
         self.script = script
         self.allowed = 10**9
         self.served = 0
+        self.phase = 0
         self.cond = threading.Condition()
 
     def __call__(self, prompt: str) -> str:
         with self.cond:
+            phase = self.phase
             while self.served >= self.allowed:
-                if not self.cond.wait(timeout=30):
-                    break
+                self.cond.wait(timeout=5)
+                if self.phase != phase:
+                    raise ConnectionAbortedError("stalled request of a killed run")
             self.served += 1
         return self.script(prompt)
 
     def allow(self, n: int) -> None:
         with self.cond:
             self.allowed = n
+            self.phase += 1
             self.cond.notify_all()
 
 
@@ -125,7 +135,9 @@ def test_sigkill_twice_then_resume_equals_one_uninterrupted_run(tmp_path):
         cmd = [sys.executable, "-m", "ovlt_eval.cli", *run_args(tmp_path / "killed", *base)]
 
         def start():
-            return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            return subprocess.Popen(
+                cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
 
         samples = tmp_path / "killed" / "samples.jsonl"
         done_before_kill = []
@@ -140,6 +152,7 @@ def test_sigkill_twice_then_resume_equals_one_uninterrupted_run(tmp_path):
                 with open(samples, "ab") as fh:
                     fh.write(b'{"id": "torn", "resp')
         assert done_before_kill[0] < done_before_kill[1] < limit
+        print(f"kill/resume: {done_before_kill} lines on disk at the two SIGKILLs, limit {limit}")
 
         gate.allow(10**9)
         final = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=120)
@@ -148,7 +161,8 @@ def test_sigkill_twice_then_resume_equals_one_uninterrupted_run(tmp_path):
 
         rc = main(run_args(tmp_path / "straight", *base))
         assert rc == 0
-        assert {f"Bearer {SECRET}"} == server.auth_headers - {"Bearer EMPTY"}
+        # (the in-process run has no key set: no Authorization header, or "Bearer EMPTY")
+        assert {f"Bearer {SECRET}"} == server.auth_headers - {"", "Bearer EMPTY"}
 
     killed = read_lines(samples)
     straight = read_lines(tmp_path / "straight" / "samples.jsonl")
@@ -168,6 +182,37 @@ def test_sigkill_twice_then_resume_equals_one_uninterrupted_run(tmp_path):
             assert SECRET.encode() not in path.read_bytes(), path
 
 
+def test_ctrl_c_leaves_a_resumable_run(tmp_path):
+    gate = GatedScript(Script(mathvision_items()))
+    with FakeOpenAI(gate) as server:
+        base = [
+            "--engine",
+            "openai",
+            "--base-url",
+            server.base_url,
+            "--model",
+            server.model,
+            "--limit",
+            "6",
+        ]
+        cmd = [sys.executable, "-m", "ovlt_eval.cli", *run_args(tmp_path, *base)]
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        gate.allow(3)
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        _wait_lines(tmp_path / "samples.jsonl", 3, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err.decode()[-2000:]
+        assert b"resumable" in err
+        card = json.loads((tmp_path / "eval_card.json").read_text())
+        assert card["status"] == "interrupted" and sum(card["counts"].values()) == 3
+        gate.allow(10**9)
+        assert main(run_args(tmp_path, *base)) == 0
+    assert len(read_lines(tmp_path / "samples.jsonl")) == 6
+
+
 def test_failed_requests_are_error_items_and_are_retried_on_resume(tmp_path, capsys):
     items = mathvision_items()
     poisoned = {items[1].question, items[4].question}
@@ -177,7 +222,16 @@ def test_failed_requests_are_error_items_and_are_retried_on_resume(tmp_path, cap
         return 400 if broken["on"] and prompt in poisoned else None
 
     with FakeOpenAI(Script(items), fail=fail) as server:
-        args = ["--engine", "openai", "--base-url", server.base_url, "--model", server.model, "--limit", "6"]
+        args = [
+            "--engine",
+            "openai",
+            "--base-url",
+            server.base_url,
+            "--model",
+            server.model,
+            "--limit",
+            "6",
+        ]
         out = tmp_path / "run"
         assert main(run_args(out, *args)) == 1
         err = capsys.readouterr().err
@@ -201,7 +255,16 @@ def test_failed_requests_are_error_items_and_are_retried_on_resume(tmp_path, cap
 
 def test_resume_with_other_settings_refuses_unless_overwrite(tmp_path, capsys):
     with FakeOpenAI(Script(mathvision_items())) as server:
-        args = ["--engine", "openai", "--base-url", server.base_url, "--model", server.model, "--limit", "2"]
+        args = [
+            "--engine",
+            "openai",
+            "--base-url",
+            server.base_url,
+            "--model",
+            server.model,
+            "--limit",
+            "2",
+        ]
         out = tmp_path / "run"
         assert main(run_args(out, *args)) == 0
         capsys.readouterr()
@@ -222,10 +285,23 @@ def test_several_benches_and_pass_at_k(tmp_path, capsys):
         args = ["run", "--engine", "openai", "--base-url", server.base_url, "--model", server.model]
         args += ["--bench", "mathvision", "--data", f"mathvision={MATHVISION_TESTMINI}"]
         args += ["--bench", "mathverse", "--data", f"mathverse={MATHVERSE_TEXT_ONLY}"]
-        args += ["--limit", "3", "--n", "2", "--temperature", "0.7", "--out", str(tmp_path), "--no-progress"]
+        args += [
+            "--limit",
+            "3",
+            "--n",
+            "2",
+            "--temperature",
+            "0.7",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
         assert main(args) == 0, capsys.readouterr().err
     vision = json.loads((tmp_path / "mathvision-testmini" / "summary.json").read_text())
-    assert vision["run"]["pass_at_k"] == {"pass@1": pytest.approx(100 / 3, abs=0.01), "pass@2": pytest.approx(100 / 3, abs=0.01)}
+    assert vision["run"]["pass_at_k"] == {
+        "pass@1": pytest.approx(100 / 3, abs=0.01),
+        "pass@2": pytest.approx(100 / 3, abs=0.01),
+    }
     rec = read_lines(tmp_path / "mathvision-testmini" / "samples.jsonl")[0]
     assert len(rec["extra_samples"]) == 1
     verse = json.loads((tmp_path / "mathverse-testmini" / "summary.json").read_text())
@@ -235,7 +311,10 @@ def test_several_benches_and_pass_at_k(tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, needle",
     [
-        (["--engine", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"], "cannot reach"),
+        (
+            ["--engine", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
+            "cannot reach",
+        ),
         (["--engine", "hf", "--model", "/no/such/checkpoint"], "no such directory"),
         (["--engine", "hf", "--model", "x/y", "--bench", "mathfoo"], "mathfoo"),
         (["--engine", "hf", "--model", "x/y", "--profile", "nope"], "nope"),

@@ -73,3 +73,15 @@ def test_missing_image_is_an_error_result(engines, tmp_path):
     )
     (result,) = engines[1].generate([request])
     assert result.status == "error" and "missing.png" in result.error
+
+
+def test_text_only_and_sampled_requests(engines):
+    sampling = SamplingParams(max_tokens=12, temperature=1.0, top_p=1.0, top_k=0, seed=3)
+    request = GenerationRequest(
+        id="t", messages=get_profile("plain").build_messages("What is 2+2?"), n=3, sampling=sampling
+    )
+    (first,) = engines[1].generate([request])
+    (again,) = engines[1].generate([request])
+    assert first.status == "ok" and len(first.outputs) == 3
+    assert first.outputs == again.outputs  # same seed, same batch: same samples
+    assert "one seed per batch" in " ".join(engines[1].describe()["notes"])

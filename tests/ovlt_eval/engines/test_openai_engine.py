@@ -207,3 +207,20 @@ def test_named_key_variable_that_is_unset_is_a_user_error(monkeypatch):
         get_engine(
             "openai", model="m", base_urls=["http://127.0.0.1:9/v1"], api_key_env="OVLT_UNSET_KEY"
         )
+
+
+def test_stopping_early_cancels_what_is_in_flight():
+    # A consumer that stops (Ctrl-C, a crash downstream) must not leave the run going on.
+    import time
+
+    with FaultyServer(latency=0.2) as server:
+        engine = _engine(server, concurrency=4)
+        start = time.monotonic()
+        results = engine.generate(_text_requests(200))
+        first = [next(results), next(results)]
+        results.close()
+        elapsed = time.monotonic() - start
+        time.sleep(0.3)
+        seen = server.stats.requests
+    assert all(r.status == "ok" for r in first)
+    assert elapsed < 5 and seen < 20

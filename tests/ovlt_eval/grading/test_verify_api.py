@@ -48,3 +48,22 @@ def test_grade_no_answer_keeps_reason():
 def test_grade_multi_choice_with_choices():
     g = grade("<answer>(C)</answer>", "circle", choices=["square", "triangle", "circle"])
     assert g.correct and g.status == "ok"
+
+
+def test_timeout_is_a_budget_for_the_whole_call(monkeypatch):
+    # Each symbolic comparison is slow here; a 4-item answer must still stop near timeout_s.
+    import importlib
+    import time
+
+    # (the package attribute `verify` is the function; the module is reached by name)
+    verify_module = importlib.import_module("ovlt_eval.grading.verify")
+
+    def slow(request, timeout_s):
+        time.sleep(min(0.2, timeout_s))
+        return {"status": "ok", "correct": False}
+
+    monkeypatch.setattr(verify_module, "run_symbolic", slow)
+    start = time.monotonic()
+    v = verify("\\alpha, \\beta, \\gamma, \\delta", "\\delta, \\gamma, \\beta, \\alpha", timeout_s=0.3)
+    assert time.monotonic() - start < 1.0
+    assert v == Verdict(False, "timeout", "budget spent")

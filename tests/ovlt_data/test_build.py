@@ -1,0 +1,148 @@
+"""End to end on the demo card against the loopback OpenAI-compatible server (real HTTP)."""
+
+import json
+
+import datasets
+import pytest
+
+from ovlt_data.artifact import iter_config, read_manifest
+from ovlt_data.build import build
+from ovlt_data.cli import main as cli
+from ovlt_data.export import export_dataset
+from ovlt_data.merge import merge
+from ovlt_data.schema import CONFIGS
+
+from .helpers import demo_card
+
+
+def _ids(d, config):
+    return [r["id"] for r in iter_config(d, config, ["id"])]
+
+
+@pytest.fixture(scope="module")
+def built(loopback, tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    d = build(demo_card(loopback, sft=24, grpo=12), out=out)
+    return out, d
+
+
+def test_demo_build_writes_every_config_and_a_card(built):
+    out, d = built
+    m = read_manifest(d)
+    counts = m["stats"]["counts"]
+    assert sum(counts.values()) == 36 and counts["sft"] > 0 and counts["rejected"] > 0
+    assert counts["grpo_medium"] + counts["grpo_hard"] > 0
+    for c in CONFIGS:
+        assert list((d / "data" / c).glob("*.parquet"))
+    all_ids = [i for c in CONFIGS for i in _ids(d, c)]
+    assert len(all_ids) == len(set(all_ids)) == 36  # every row exactly once
+    for r in iter_config(d, "sft"):
+        assert r["response"].startswith("<think>\n") and r["response"].rstrip().endswith("</answer>")
+        assert "Wait," not in r["response"] and len(r["response"].split()) <= 500
+        assert any(r["sample_correct"]) and r["pass_rate"] == sum(r["sample_correct"]) / 4
+    for r in iter_config(d, "rejected"):
+        assert r["reject_stage"] and r["reject_reason"]
+    assert m["models"]["reasoner"]["sampling"]["temperature"] == 0.6 and m["card_sha256"]
+    readme = (d / "README.md").read_text()
+    assert readme.startswith("---\n") and "config_name: grpo_hard" in readme
+    assert (d / "figures" / "reasoning_length.png").stat().st_size > 1000
+    assert (d / "figures" / "pass_rate_by_source.png").stat().st_size > 1000
+    # the folder itself loads by config name through the README's YAML front matter
+    hard = datasets.load_dataset(str(d), "grpo_hard", split="train")
+    assert len(hard) == counts["grpo_hard"] and hard[0]["images"][0].size == (224, 224)
+    stages = {s["stage"]: s for s in m["stages"]}
+    assert stages["verify"]["in"] == 24 and stages["verify"]["dropped"].get("no_correct_sample", 0) > 0
+
+
+def test_rebuild_on_warm_cache_calls_no_model_and_keeps_fingerprint(built, loopback):
+    out, d = built
+    first = read_manifest(d)
+    again = build(demo_card(loopback, sft=24, grpo=12), out=out)
+    m = read_manifest(again)
+    assert m["fingerprint"] == first["fingerprint"]
+    assert m["cache"]["misses"] == 0 and sum(m["cache"]["engine_requests"].values()) == 0
+    # a changed sampling parameter is a different cache key: the fingerprint is allowed to move
+    card = demo_card(loopback, sft=24, grpo=12)
+    card["version"] = "v2"
+    card["models"]["reasoner"]["sampling"]["seed"] = 7
+    v2 = build(card, out=out)
+    assert read_manifest(v2)["cache"]["engine_requests"]["reasoner"] > 0
+
+
+def test_exports_load_with_datasets(built, tmp_path):
+    _, d = built
+    n_sft = len(_ids(d, "sft"))
+    n_med, n_hard = len(_ids(d, "grpo_medium")), len(_ids(d, "grpo_hard"))
+    sft = export_dataset(d, "trl-sft", tmp_path / "sft")
+    ds = datasets.load_dataset("parquet", data_files=str(sft[0]), split="train")
+    assert len(ds) == n_sft and ds[0]["messages"][0]["content"][0]["type"] == "image"
+    assert ds[0]["messages"][1]["content"][0]["text"].startswith("<think>")
+    assert ds[0]["images"][0].size == (224, 224)
+    grpo = export_dataset(d, "trl-grpo", tmp_path / "grpo")
+    lens = [len(datasets.load_dataset("parquet", data_files=str(p), split="train")) for p in grpo]
+    assert lens == [n_med, n_hard]
+    g = datasets.load_dataset("parquet", data_files=str(grpo[1]), split="train")
+    assert set(g.column_names) >= {"prompt", "images", "solution"}
+    r1 = export_dataset(d, "easyr1", tmp_path / "easyr1")
+    e = datasets.load_dataset("parquet", data_files=str(r1[1]), split="train")
+    assert e[0]["problem"].startswith("<image>") and set(e.column_names) == {"problem", "answer", "images"}
+    lf = export_dataset(d, "llamafactory", tmp_path / "lf")
+    info = json.loads(lf[1].read_text())
+    (name, entry), = info.items()
+    assert entry["formatting"] == "sharegpt"
+    rows = datasets.load_dataset("json", data_files=str(tmp_path / "lf" / entry["file_name"]), split="train")
+    assert len(rows) == n_sft and rows[0]["messages"][0]["content"].count("<image>") == len(rows[0]["images"])
+    assert (tmp_path / "lf" / rows[0]["images"][0]).exists()
+
+
+def test_shards_merge_to_the_same_fingerprint(built, loopback, tmp_path):
+    out, d = built
+    full = read_manifest(d)
+    card = demo_card(loopback, sft=24, grpo=12)
+    shards = [build(card, out=out, shard=f"{i}/3") for i in range(3)]
+    assert sum(read_manifest(s)["stats"]["counts"]["sft"] for s in shards) == full["stats"]["counts"]["sft"]
+    merged = merge(shards, tmp_path / "merged")
+    m = read_manifest(merged)
+    assert m["fingerprint"] == full["fingerprint"]
+    assert m["stages"][3]["in"] == full["stages"][3]["in"]
+
+
+def test_cli_inspect_diff_and_errors(built, capsys, tmp_path):
+    out, d = built
+    assert cli(["inspect", str(d)]) == 0
+    text = capsys.readouterr().out
+    assert "fingerprint" in text and "verify" in text and "sft" in text
+    assert cli(["diff", str(d), str(out / "demo" / "v2")]) == 0
+    text = capsys.readouterr().out
+    assert "model reasoner" in text and "changed" in text
+    assert cli(["inspect", str(tmp_path)]) == 2
+    assert "not a built version" in capsys.readouterr().err
+    assert cli(["build", "--round", "9", "--dry-run"]) == 2
+    assert "no card for round 9" in capsys.readouterr().err
+    assert cli(["build", "--round", "1", "--push-to-hub", "--repo-id", "bad"]) == 2
+    assert "OWNER/NAME" in capsys.readouterr().err
+
+
+def test_bad_rows_are_rejected_and_the_build_goes_on(loopback, tmp_path):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 40), "blue").save(buf, format="PNG")
+    (tmp_path / "ok.png").write_bytes(buf.getvalue())
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    rows = [{"id": "a", "question": "How many squares?", "answer": "1", "image": "ok.png"},
+            {"id": "b", "question": "How many squares?", "answer": "1", "image": "bad.png"},
+            {"id": "c", "question": "How many squares?", "answer": "", "image": "ok.png"},
+            {"id": "d", "question": "How many squares?", "answer": "2", "image": "gone.png"}]
+    (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    card = demo_card(loopback, sft=4, grpo=4)
+    card["sources"].append({"name": "mine", "kind": "local", "pool": "sft", "path": str(tmp_path / "rows.jsonl"),
+                            "fields": {"id": "id"}})
+    d = build(card, out=tmp_path / "out")
+    m = read_manifest(d)
+    assert m["stages"][0]["dropped"] == {"corrupt_image": 1, "empty_answer": 1, "missing_image": 1}
+    rej = {r["id"]: r["reject_reason"] for r in iter_config(d, "rejected") if r["reject_stage"] == "source"}
+    assert rej == {"mine:b": "corrupt_image", "mine:c": "empty_answer", "mine:d": "missing_image"}
+    assert m["stats"]["by_source"]["mine"].get("rejected", 0) >= 3
