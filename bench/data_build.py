@@ -27,12 +27,24 @@ SHARED = REPO.parent / "shared" / "benchmarks"
 
 def card_for(n: int, url: str, with_decontamination: bool) -> dict:
     sampling = {"max_tokens": 256, "temperature": 0.6, "top_p": 0.95, "seed": 0}
-    model = {"engine": "openai", "model": "loopback", "revision": "bench", "options": {"base_urls": [url]}, "sampling": sampling}
+    model = {
+        "engine": "openai",
+        "model": "loopback",
+        "revision": "bench",
+        "options": {"base_urls": [url]},
+        "sampling": sampling,
+    }
     stages = []
     if with_decontamination:
-        stages.append({"stage": "decontaminate", "benchmarks": [
-            {"name": "mathvision", "split": "testmini", "data": str(SHARED / "mathvision")},
-            {"name": "mathvista", "split": "testmini", "data": str(SHARED / "mathvista")}]})
+        stages.append(
+            {
+                "stage": "decontaminate",
+                "benchmarks": [
+                    {"name": "mathvision", "split": "testmini", "data": str(SHARED / "mathvision")},
+                    {"name": "mathvista", "split": "testmini", "data": str(SHARED / "mathvista")},
+                ],
+            }
+        )
     stages += [
         {"stage": "caption", "model": "m"},
         {"stage": "distill", "model": "m", "k": 4, "mode": "caption"},
@@ -42,10 +54,18 @@ def card_for(n: int, url: str, with_decontamination: bool) -> dict:
         {"stage": "difficulty", "model": "m", "k": 4},
     ]
     n_grpo = n // 4
-    return {"name": f"bench{n}", "version": "v1", "round": 1, "batch_size": 256, "models": {"m": model},
-            "sources": [{"name": "syn_sft", "kind": "synthetic", "pool": "sft", "n": n - n_grpo, "seed": 0},
-                        {"name": "syn_grpo", "kind": "synthetic", "pool": "grpo", "n": n_grpo, "seed": 1}],
-            "stages": stages}
+    return {
+        "name": f"bench{n}",
+        "version": "v1",
+        "round": 1,
+        "batch_size": 256,
+        "models": {"m": model},
+        "sources": [
+            {"name": "syn_sft", "kind": "synthetic", "pool": "sft", "n": n - n_grpo, "seed": 0},
+            {"name": "syn_grpo", "kind": "synthetic", "pool": "grpo", "n": n_grpo, "seed": 1},
+        ],
+        "stages": stages,
+    }
 
 
 def child(card_json: str, out: str) -> None:
@@ -59,14 +79,28 @@ def child(card_json: str, out: str) -> None:
     secs = time.perf_counter() - t
     m = read_manifest(d)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": secs, "rss_mb": rss_mb, "fingerprint": m["fingerprint"], "counts": m["stats"]["counts"],
-                      "engine_requests": sum(m["cache"]["engine_requests"].values()), "cache_hits": m["cache"]["hits"]}))
+    print(
+        json.dumps(
+            {
+                "seconds": secs,
+                "rss_mb": rss_mb,
+                "fingerprint": m["fingerprint"],
+                "counts": m["stats"]["counts"],
+                "engine_requests": sum(m["cache"]["engine_requests"].values()),
+                "cache_hits": m["cache"]["hits"],
+            }
+        )
+    )
 
 
 def run_child(card: dict, out: Path) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(card), "--out", str(out)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(card), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"bench child failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -83,8 +117,13 @@ def main() -> int:
         child(a.child, a.out)
         return 0
     decon = not a.no_decontamination and (SHARED / "mathvision").exists()
-    server = subprocess.Popen([sys.executable, "-m", "ovlt_data.loopback", "--port", "0"], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ovlt_data.loopback", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     url = server.stdout.readline().strip()
     results = {}
     try:
@@ -96,10 +135,12 @@ def main() -> int:
             warm = run_child(card, out)
             assert warm["fingerprint"] == cold["fingerprint"] and warm["engine_requests"] == 0
             results[n] = (cold, warm)
-            print(f"{n:>6} items  cold {cold['seconds']:7.1f} s = {n / cold['seconds']:7.0f} items/s  "
-                  f"peak RSS {cold['rss_mb']:6.0f} MB  | warm {warm['seconds']:6.1f} s = {n / warm['seconds']:7.0f} items/s "
-                  f"(x{cold['seconds'] / warm['seconds']:.1f})  requests {cold['engine_requests']}  counts {cold['counts']}",
-                  flush=True)
+            print(
+                f"{n:>6} items  cold {cold['seconds']:7.1f} s = {n / cold['seconds']:7.0f} items/s  "
+                f"peak RSS {cold['rss_mb']:6.0f} MB  | warm {warm['seconds']:6.1f} s = {n / warm['seconds']:7.0f} items/s "
+                f"(x{cold['seconds'] / warm['seconds']:.1f})  requests {cold['engine_requests']}  counts {cold['counts']}",
+                flush=True,
+            )
     finally:
         server.terminate()
     if len(results) >= 2:
@@ -107,7 +148,9 @@ def main() -> int:
         ratio = results[big][0]["rss_mb"] / results[small][0]["rss_mb"]
         print(f"peak RSS {big} / {small}: {ratio:.2f} (target <= 1.5)")
     for n, (cold, warm) in results.items():
-        print(f"{n}: items/s {n / cold['seconds']:.0f} (target >= 200); warm speed-up x{cold['seconds'] / warm['seconds']:.1f} (target >= 10)")
+        print(
+            f"{n}: items/s {n / cold['seconds']:.0f} (target >= 200); warm speed-up x{cold['seconds'] / warm['seconds']:.1f} (target >= 10)"
+        )
     print(f"decontamination stage: {'on (MathVision + MathVista testmini)' if decon else 'off'}")
     return 0
 

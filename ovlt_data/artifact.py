@@ -25,13 +25,27 @@ ROWS_PER_GROUP = 500
 
 # (name, kind) with kind: string | int64 | float64 | image_list | string_list | bool_list
 COLUMNS = (
-    ("id", "string"), ("order", "int64"),  # order: position in the source stream; merges restore it
-    ("source", "string"), ("pool", "string"), ("images", "image_list"), ("question", "string"),
-    ("prompt", "string"), ("answer", "string"), ("choices", "string_list"), ("answer_type", "string"),
-    ("caption", "string"), ("response", "string"), ("samples", "string_list"),
-    ("sample_correct", "bool_list"), ("pass_rate", "float64"), ("difficulty", "string"),
-    ("policy_pass_rate", "float64"), ("reject_stage", "string"), ("reject_reason", "string"),
-    ("reject_detail", "string"), ("provenance", "string"),
+    ("id", "string"),
+    ("order", "int64"),  # order: position in the source stream; merges restore it
+    ("source", "string"),
+    ("pool", "string"),
+    ("images", "image_list"),
+    ("question", "string"),
+    ("prompt", "string"),
+    ("answer", "string"),
+    ("choices", "string_list"),
+    ("answer_type", "string"),
+    ("caption", "string"),
+    ("response", "string"),
+    ("samples", "string_list"),
+    ("sample_correct", "bool_list"),
+    ("pass_rate", "float64"),
+    ("difficulty", "string"),
+    ("policy_pass_rate", "float64"),
+    ("reject_stage", "string"),
+    ("reject_reason", "string"),
+    ("reject_detail", "string"),
+    ("provenance", "string"),
 )
 
 
@@ -41,40 +55,81 @@ def arrow_schema(columns=COLUMNS):
     import pyarrow as pa
 
     image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-    arrow = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "image_list": pa.list_(image),
-             "string_list": pa.list_(pa.string()), "bool_list": pa.list_(pa.bool_())}
+    arrow = {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "image_list": pa.list_(image),
+        "string_list": pa.list_(pa.string()),
+        "bool_list": pa.list_(pa.bool_()),
+    }
     value = lambda dtype: {"dtype": dtype, "_type": "Value"}  # noqa: E731
-    hf = {"string": value("string"), "int64": value("int64"), "float64": value("float64"),
-          "image_list": {"feature": {"_type": "Image"}, "_type": "List"},
-          "string_list": {"feature": value("string"), "_type": "List"},
-          "bool_list": {"feature": value("bool"), "_type": "List"}}
+    hf = {
+        "string": value("string"),
+        "int64": value("int64"),
+        "float64": value("float64"),
+        "image_list": {"feature": {"_type": "Image"}, "_type": "List"},
+        "string_list": {"feature": value("string"), "_type": "List"},
+        "bool_list": {"feature": value("bool"), "_type": "List"},
+    }
     meta = {"info": {"features": {name: hf[kind] for name, kind in columns}}}
-    return pa.schema([(name, arrow[kind]) for name, kind in columns],
-                     metadata={b"huggingface": json.dumps(meta).encode()})
+    return pa.schema(
+        [(name, arrow[kind]) for name, kind in columns],
+        metadata={b"huggingface": json.dumps(meta).encode()},
+    )
 
 
 def row_record(row: Row, order: int) -> dict[str, Any]:
     ex = row.example
     return {
-        "id": ex.id, "order": order, "source": ex.source, "pool": row.pool,
-        "images": [{"bytes": im.data, "path": f"{im.sha256[:16]}.{im.format.lower()}"} for im in ex.images],
-        "question": ex.question, "prompt": question_block(ex), "answer": ex.answer,
-        "choices": list(ex.choices) if ex.choices else None, "answer_type": ex.answer_type,
-        "caption": row.caption, "response": row.response,
-        "samples": list(row.samples) or None, "sample_correct": list(row.sample_correct) or None,
-        "pass_rate": row.pass_rate, "difficulty": row.difficulty, "policy_pass_rate": row.policy_pass_rate,
-        "reject_stage": row.drop_stage, "reject_reason": row.drop_reason, "reject_detail": row.drop_detail,
+        "id": ex.id,
+        "order": order,
+        "source": ex.source,
+        "pool": row.pool,
+        "images": [
+            {"bytes": im.data, "path": f"{im.sha256[:16]}.{im.format.lower()}"} for im in ex.images
+        ],
+        "question": ex.question,
+        "prompt": question_block(ex),
+        "answer": ex.answer,
+        "choices": list(ex.choices) if ex.choices else None,
+        "answer_type": ex.answer_type,
+        "caption": row.caption,
+        "response": row.response,
+        "samples": list(row.samples) or None,
+        "sample_correct": list(row.sample_correct) or None,
+        "pass_rate": row.pass_rate,
+        "difficulty": row.difficulty,
+        "policy_pass_rate": row.policy_pass_rate,
+        "reject_stage": row.drop_stage,
+        "reject_reason": row.drop_reason,
+        "reject_detail": row.drop_detail,
         "provenance": json.dumps(ex.provenance, sort_keys=True, default=str),
     }
 
 
 def rejected_record(rej: Rejected, pool: str, order: int) -> dict[str, Any]:
     return {
-        "id": rej.id, "order": order, "source": rej.source, "pool": pool, "images": [],
-        "question": rej.question, "prompt": rej.question, "answer": rej.answer, "choices": None,
-        "answer_type": None, "caption": None, "response": None, "samples": None, "sample_correct": None,
-        "pass_rate": None, "difficulty": None, "policy_pass_rate": None,
-        "reject_stage": "source", "reject_reason": rej.reason, "reject_detail": rej.detail or None,
+        "id": rej.id,
+        "order": order,
+        "source": rej.source,
+        "pool": pool,
+        "images": [],
+        "question": rej.question,
+        "prompt": rej.question,
+        "answer": rej.answer,
+        "choices": None,
+        "answer_type": None,
+        "caption": None,
+        "response": None,
+        "samples": None,
+        "sample_correct": None,
+        "pass_rate": None,
+        "difficulty": None,
+        "policy_pass_rate": None,
+        "reject_stage": "source",
+        "reject_reason": rej.reason,
+        "reject_detail": rej.detail or None,
         "provenance": "{}",
     }
 
@@ -121,7 +176,9 @@ class DataStats:
             "counts": {c: self.counts.get(c, 0) for c in CONFIGS},
             "by_source": {s: dict(c) for s, c in sorted(self.by_source.items())},
             "reject_reasons": dict(self.reject_reasons.most_common()),
-            "pass_rate_by_source": {s: round(self.pass_sum[s] / n, 4) for s, n in sorted(self.pass_n.items())},
+            "pass_rate_by_source": {
+                s: round(self.pass_sum[s] / n, 4) for s, n in sorted(self.pass_n.items())
+            },
             "sft_words": _summary(self.lengths),
             "sft_lengths": self.lengths,
         }

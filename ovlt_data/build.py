@@ -59,7 +59,13 @@ class Shard:
 def code_version() -> str:
     try:
         here = Path(__file__).resolve().parent
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
         if sha.returncode == 0:
             return f"{__version__}+g{sha.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
@@ -85,7 +91,9 @@ def make_stages(card: Card, ctx: BuildContext) -> list:
 def check_card(card: Card, stages: list) -> None:
     pools = {s.pool for s in card.sources}
     if "grpo" in pools and not any(st.name == "difficulty" for st in stages):
-        raise UserError("card: field stages: a grpo source needs a `difficulty` stage (medium/hard split)")
+        raise UserError(
+            "card: field stages: a grpo source needs a `difficulty` stage (medium/hard split)"
+        )
     for st in stages:
         role = st.model_role()
         if role and role != "reuse" and role not in card.models:
@@ -98,7 +106,9 @@ def source_plan(card: Card, ctx: SourceContext, limit: int | None) -> list[dict[
     for spec in card.sources:
         kind = get_source_kind(spec.kind)
         opts = kind.validate_options(spec.options, where=f"card: field sources.{spec.name}")
-        cap = min(x for x in (spec.limit, limit) if x is not None) if (spec.limit or limit) else None
+        cap = (
+            min(x for x in (spec.limit, limit) if x is not None) if (spec.limit or limit) else None
+        )
         n: int | str | None = None  # rows before drops
         if spec.kind == "synthetic":
             n = opts.n
@@ -118,8 +128,15 @@ def source_plan(card: Card, ctx: SourceContext, limit: int | None) -> list[dict[
         elif n is None:
             n = f"<= {cap}" if cap else "all (Hub, size unknown offline)"
         fp = kind.fingerprint(spec.name, opts, ctx)
-        out.append({"name": spec.name, "kind": spec.kind, "pool": spec.pool, "rows": n,
-                    "origin": fp.get("hub_id") or fp.get("path") or spec.kind})
+        out.append(
+            {
+                "name": spec.name,
+                "kind": spec.kind,
+                "pool": spec.pool,
+                "rows": n,
+                "origin": fp.get("hub_id") or fp.get("path") or spec.kind,
+            }
+        )
     return out
 
 
@@ -146,11 +163,25 @@ def plan(card_arg, *, limit: int | None = None) -> dict[str, Any]:
         total = None if total is None or calls is None else total + calls
         role = st.model_role()
         model = card.models[role].model if role and role in card.models else None
-        stage_plan.append({"stage": st.name, "pools": list(st.pools), "model": model,
-                           "samples_per_row": st.calls_per_row(), "max_generations": calls})
-    return {"card": card.name, "version": card.version, "round": card.round, "card_sha256": card.digest(),
-            "sources": sources, "stages": stage_plan, "max_generations": total,
-            "note": "generations are an upper bound: rows dropped upstream and cached calls cost nothing"}
+        stage_plan.append(
+            {
+                "stage": st.name,
+                "pools": list(st.pools),
+                "model": model,
+                "samples_per_row": st.calls_per_row(),
+                "max_generations": calls,
+            }
+        )
+    return {
+        "card": card.name,
+        "version": card.version,
+        "round": card.round,
+        "card_sha256": card.digest(),
+        "sources": sources,
+        "stages": stage_plan,
+        "max_generations": total,
+        "note": "generations are an upper bound: rows dropped upstream and cached calls cost nothing",
+    }
 
 
 def _records(card: Card, ctx: SourceContext, limit: int | None, shard: Shard | None):
@@ -159,9 +190,13 @@ def _records(card: Card, ctx: SourceContext, limit: int | None, shard: Shard | N
     for s_idx, spec in enumerate(card.sources):
         kind = get_source_kind(spec.kind)
         opts = kind.validate_options(spec.options, where=f"card: field sources[{s_idx}]")
-        opened.append((s_idx, spec, kind.open(spec.name, opts, ctx)))  # eager: errors now, before models
+        opened.append(
+            (s_idx, spec, kind.open(spec.name, opts, ctx))
+        )  # eager: errors now, before models
     for s_idx, spec, it in opened:
-        cap = min(x for x in (spec.limit, limit) if x is not None) if (spec.limit or limit) else None
+        cap = (
+            min(x for x in (spec.limit, limit) if x is not None) if (spec.limit or limit) else None
+        )
         for i, rec in enumerate(islice(it, cap) if cap else it):
             if shard is None or shard.owns(rec.id):
                 yield s_idx * ORDER_STRIDE + i, spec.pool, rec
@@ -199,9 +234,15 @@ def build(
         shard = Shard.parse(shard)
     final = version_dir(out, card, shard)
     if final.exists() and not force:
-        old = json.loads((final / "manifest.json").read_text()) if (final / "manifest.json").exists() else {}
+        old = (
+            json.loads((final / "manifest.json").read_text())
+            if (final / "manifest.json").exists()
+            else {}
+        )
         if old.get("card_sha256") != card.digest() or old.get("limit") != limit:
-            raise UserError(f"{final} exists and was built from another card or --limit; use --force or bump `version`")
+            raise UserError(
+                f"{final} exists and was built from another card or --limit; use --force or bump `version`"
+            )
     cache = CallCache(cache_path or Path(out) / "cache.sqlite")
     models = {role: CachedModel(role, spec, cache) for role, spec in card.models.items()}
     ctx = BuildContext(card, cache, models, _card_dir(card_arg))
@@ -232,11 +273,11 @@ def build(
                     rows.append((order, Row(rec, pool)))
             n_rows += len(batch)
             current = [r for _, r in rows]
-            for st, bar in zip(stages, bars):
+            for st, bar in zip(stages, bars, strict=True):
                 current = st(current)
                 if bar is not None:
                     bar.update(len(batch))
-            for (order, _), row in zip(rows, current):
+            for (order, _), row in zip(rows, current, strict=True):
                 writer.add(route(row), row_record(row, order))
         fingerprint = writer.close()
     except BaseException:
@@ -253,25 +294,56 @@ def build(
     stats = writer.stats.as_dict()
     decon = [st for st in stages if st.name == "decontaminate"]
     manifest = {
-        "name": card.name, "version": card.version, "round": card.round,
-        "card": card.model_dump(mode="json"), "card_sha256": card.digest(),
-        "code_version": code_version(), "created_unix": int(time.time()),
-        "limit": limit, "shard": str(shard) if shard else None,
-        "sources": {s.name: get_source_kind(s.kind).fingerprint(
-            s.name, get_source_kind(s.kind).validate_options(s.options, "card"), src_ctx) for s in card.sources},
+        "name": card.name,
+        "version": card.version,
+        "round": card.round,
+        "card": card.model_dump(mode="json"),
+        "card_sha256": card.digest(),
+        "code_version": code_version(),
+        "created_unix": int(time.time()),
+        "limit": limit,
+        "shard": str(shard) if shard else None,
+        "sources": {
+            s.name: get_source_kind(s.kind).fingerprint(
+                s.name, get_source_kind(s.kind).validate_options(s.options, "card"), src_ctx
+            )
+            for s in card.sources
+        },
         "models": {role: m.describe() for role, m in models.items()},
-        "stages": [{"stage": "source", "pools": ["sft", "grpo"], "in": n_rows, "out": n_rows - sum(source_rejects.values()),
-                    "dropped": source_rejects}]
-                  + [{**{k: v for k, v in st.describe().items() if k not in ("matches", "prompt")}, **st.stats.as_dict()} for st in stages],
-        "decontamination": {"benchmarks": decon[0].loaded if decon else {}, "matches": decon[0].matches if decon else []},
-        "cache": {"path": str(Path(cache.path).resolve()), "hits": cache.hits, "misses": cache.misses,
-                  "engine_requests": {role: m.calls for role, m in models.items()}},
+        "stages": [
+            {
+                "stage": "source",
+                "pools": ["sft", "grpo"],
+                "in": n_rows,
+                "out": n_rows - sum(source_rejects.values()),
+                "dropped": source_rejects,
+            }
+        ]
+        + [
+            {
+                **{k: v for k, v in st.describe().items() if k not in ("matches", "prompt")},
+                **st.stats.as_dict(),
+            }
+            for st in stages
+        ],
+        "decontamination": {
+            "benchmarks": decon[0].loaded if decon else {},
+            "matches": decon[0].matches if decon else [],
+        },
+        "cache": {
+            "path": str(Path(cache.path).resolve()),
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "engine_requests": {role: m.calls for role, m in models.items()},
+        },
         "stats": {k: v for k, v in stats.items() if k != "sft_lengths"},
         "fingerprint": fingerprint,
         "build_seconds": round(time.time() - t0, 2),
     }
-    plot_figures(staging, stats)
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=False, default=str))
+    manifest["figures"] = plot_figures(staging, stats)
+    (staging / "manifest.json").write_text(
+        json.dumps(manifest, indent=1, sort_keys=False, default=str)
+    )
     write_readme(staging, {**manifest, "stats": stats})
     if final.exists():
         shutil.rmtree(final)
@@ -297,4 +369,7 @@ def _bars(stages, progress: bool):
         return [None] * len(stages)
     from tqdm import tqdm
 
-    return [tqdm(desc=f"{st.name:>13}", unit="row", position=i, leave=True, file=sys.stderr) for i, st in enumerate(stages)]
+    return [
+        tqdm(desc=f"{st.name:>13}", unit="row", position=i, leave=True, file=sys.stderr)
+        for i, st in enumerate(stages)
+    ]

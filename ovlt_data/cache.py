@@ -46,9 +46,15 @@ def messages_for_key(messages) -> list[dict]:
 
 def call_key(model: str, revision: str, messages, sampling: dict, index: int) -> str:
     blob = json.dumps(
-        {"model": model, "revision": revision, "messages": messages_for_key(messages),
-         "sampling": sampling, "index": index},
-        sort_keys=True, ensure_ascii=False,
+        {
+            "model": model,
+            "revision": revision,
+            "messages": messages_for_key(messages),
+            "sampling": sampling,
+            "index": index,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
     ).encode()
     return hashlib.sha256(blob).hexdigest()
 
@@ -99,7 +105,10 @@ class CallCache:
     def phash_put(self, items: dict[str, int]) -> None:
         if items:
             self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO phash VALUES (?, ?)", [(k, f"{v:016x}") for k, v in items.items()])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO phash VALUES (?, ?)",
+                [(k, f"{v:016x}") for k, v in items.items()],
+            )
             self.db.execute("COMMIT")
 
     def kv_get(self, table: str, keys: list[str]) -> dict[str, str]:
@@ -113,7 +122,9 @@ class CallCache:
     def kv_put(self, table: str, items: dict[str, str]) -> None:
         if items:
             self.db.execute("BEGIN")
-            self.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", list(items.items()))
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", list(items.items())
+            )
             self.db.execute("COMMIT")
 
     def count(self) -> int:

@@ -1,12 +1,12 @@
 """`ovlt-data`: build, merge, export, inspect and diff versioned data rounds.
 
-    ovlt-data build --round 2 [--out DIR] [--limit N] [--shard I/N] [--dry-run]
-                    [--push-to-hub --repo-id OWNER/NAME [--private] [--force]]
-    ovlt-data build --card cards/rounds/demo.yaml
-    ovlt-data merge DIR_SHARD0 DIR_SHARD1 ... [--out DIR]
-    ovlt-data export DIR --format trl-sft|trl-grpo|llamafactory|easyr1 --out OUT
-    ovlt-data inspect DIR
-    ovlt-data diff A B
+ovlt-data build --round 2 [--out DIR] [--limit N] [--shard I/N] [--dry-run]
+                [--push-to-hub --repo-id OWNER/NAME [--private] [--force]]
+ovlt-data build --card cards/rounds/demo.yaml
+ovlt-data merge DIR_SHARD0 DIR_SHARD1 ... [--out DIR]
+ovlt-data export DIR --format trl-sft|trl-grpo|llamafactory|easyr1 --out OUT
+ovlt-data inspect DIR
+ovlt-data diff A B
 """
 
 from __future__ import annotations
@@ -24,15 +24,21 @@ def _parser() -> argparse.ArgumentParser:
     which = b.add_mutually_exclusive_group(required=True)
     which.add_argument("--round", type=int, help="cards/rounds/roundN.yaml")
     which.add_argument("--card", help="path to a card YAML")
-    b.add_argument("--out", default="out/data", help="output root (DIR/<name>/<version>/); default out/data")
+    b.add_argument(
+        "--out", default="out/data", help="output root (DIR/<name>/<version>/); default out/data"
+    )
     b.add_argument("--cache", help="SQLite call cache (default DIR/cache.sqlite)")
     b.add_argument("--limit", type=int, help="at most N rows per source")
     b.add_argument("--shard", help="I/N: build only this slice (join with `ovlt-data merge`)")
     b.add_argument("--dry-run", action="store_true", help="print the plan; call no model")
-    b.add_argument("--push-to-hub", action="store_true", help="push the version as one commit tagged round-N")
+    b.add_argument(
+        "--push-to-hub", action="store_true", help="push the version as one commit tagged round-N"
+    )
     b.add_argument("--repo-id", help="Hub dataset repo OWNER/NAME")
     b.add_argument("--private", action="store_true")
-    b.add_argument("--force", action="store_true", help="replace an existing version / move an existing tag")
+    b.add_argument(
+        "--force", action="store_true", help="replace an existing version / move an existing tag"
+    )
     b.add_argument("--no-progress", action="store_true")
 
     m = sub.add_parser("merge", help="join the shards of one build")
@@ -42,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="export a version for a trainer")
     e.add_argument("dir")
-    e.add_argument("--format", required=True, choices=["trl-sft", "trl-grpo", "llamafactory", "easyr1"])
+    e.add_argument(
+        "--format", required=True, choices=["trl-sft", "trl-grpo", "llamafactory", "easyr1"]
+    )
     e.add_argument("--out", required=True)
 
     i = sub.add_parser("inspect", help="what a version holds and how it was made")
@@ -56,14 +64,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _format_plan(plan: dict) -> str:
-    lines = [f"plan: {plan['card']} {plan['version']} (round {plan['round']}), card sha256 {plan['card_sha256'][:16]}", "sources:"]
+    lines = [
+        f"plan: {plan['card']} {plan['version']} (round {plan['round']}), card sha256 {plan['card_sha256'][:16]}",
+        "sources:",
+    ]
     for s in plan["sources"]:
-        lines.append(f"  {s['name']:<18} {s['kind']:<13} pool={s['pool']:<5} rows={s['rows']}  ({s['origin']})")
+        lines.append(
+            f"  {s['name']:<18} {s['kind']:<13} pool={s['pool']:<5} rows={s['rows']}  ({s['origin']})"
+        )
     lines.append("stages:")
     for st in plan["stages"]:
         model = f" model={st['model']}" if st["model"] else ""
         gens = "unknown" if st["max_generations"] is None else f"<={st['max_generations']}"
-        calls = f" samples/row={st['samples_per_row']} generations{gens}" if st["samples_per_row"] else ""
+        calls = (
+            f" samples/row={st['samples_per_row']} generations{gens}"
+            if st["samples_per_row"]
+            else ""
+        )
         lines.append(f"  {st['stage']:<13} pools={','.join(st['pools'])}{model}{calls}")
     total = "unknown" if plan["max_generations"] is None else f"<= {plan['max_generations']}"
     lines.append(f"model generations: {total} ({plan['note']})")
@@ -87,8 +104,15 @@ def _run(args) -> int:
             from ovlt_data.hub import check_repo_id
 
             check_repo_id(args.repo_id)  # before the build, not after
-        out = build(card, args.out, limit=args.limit, shard=args.shard, cache_path=args.cache,
-                    force=args.force, progress=not args.no_progress and sys.stderr.isatty())
+        out = build(
+            card,
+            args.out,
+            limit=args.limit,
+            shard=args.shard,
+            cache_path=args.cache,
+            force=args.force,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
         print(out)
         if args.push_to_hub:
             from ovlt_data.hub import push
@@ -110,7 +134,11 @@ def _run(args) -> int:
         from ovlt_data.artifact import read_manifest
         from ovlt_data.inspection import inspect_version
 
-        print(json.dumps(read_manifest(args.dir), indent=1) if args.json else inspect_version(args.dir))
+        print(
+            json.dumps(read_manifest(args.dir), indent=1)
+            if args.json
+            else inspect_version(args.dir)
+        )
         return 0
     if args.command == "diff":
         from ovlt_data.inspection import diff_versions
@@ -134,7 +162,10 @@ def main(argv=None) -> int:
         print(f"ovlt-data {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("ovlt-data: interrupted; re-run the same command to resume from the cache", file=sys.stderr)
+        print(
+            "ovlt-data: interrupted; re-run the same command to resume from the cache",
+            file=sys.stderr,
+        )
         return 130
 
 

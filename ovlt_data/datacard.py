@@ -13,8 +13,13 @@ TASK_CATEGORIES = ["visual-question-answering", "image-text-to-text"]
 
 
 def plot_figures(root: Path, stats: dict[str, Any]) -> list[str]:
-    """Reasoning-length histogram (paper Fig. 10) and pass rate per source (Fig. 11)."""
-    import matplotlib
+    """Reasoning-length histogram (paper Fig. 10) and pass rate per source (Fig. 11).
+
+    matplotlib is in the `data` extra; without it the card says so and the build goes on."""
+    try:
+        import matplotlib
+    except ImportError:
+        return []
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -62,33 +67,54 @@ def write_readme(root: Path, manifest: dict[str, Any]) -> None:
         "task_categories": TASK_CATEGORIES,
         "language": ["en"],
         "tags": ["reasoning", "multimodal", "openvlthinker", "ovlt"],
-        "source_datasets": sorted({s.get("hub_id") or f"{s['kind']}:{name}" for name, s in sources.items()}),
+        "source_datasets": sorted(
+            {s.get("hub_id") or f"{s['kind']}:{name}" for name, s in sources.items()}
+        ),
         "configs": [
-            {"config_name": c, "data_files": [{"split": "train", "path": f"data/{c}/*.parquet"}]} for c in CONFIGS
+            {"config_name": c, "data_files": [{"split": "train", "path": f"data/{c}/*.parquet"}]}
+            for c in CONFIGS
         ],
     }
     counts = stats["counts"]
     by_source = stats["by_source"]
     stage_rows = [
-        [s["stage"], ", ".join(s.get("pools", [])), s["in"], s["out"],
-         ", ".join(f"{k}: {v}" for k, v in s["dropped"].items()) or "-"]
+        [
+            s["stage"],
+            ", ".join(s.get("pools", [])),
+            s["in"],
+            s["out"],
+            ", ".join(f"{k}: {v}" for k, v in s["dropped"].items()) or "-",
+        ]
         for s in manifest["stages"]
     ]
-    model_rows = [[role, m["engine"], m["model"], m["revision"],
-                   f"T={m['sampling']['temperature']}, top_p={m['sampling']['top_p']}, max_tokens={m['sampling']['max_tokens']}"]
-                  for role, m in manifest["models"].items()]
-    licences = [[name, s.get("hub_id") or s.get("path") or s["kind"], s.get("licence", "see source")] for name, s in sources.items()]
+    model_rows = [
+        [
+            role,
+            m["engine"],
+            m["model"],
+            m["revision"],
+            f"T={m['sampling']['temperature']}, top_p={m['sampling']['top_p']}, max_tokens={m['sampling']['max_tokens']}",
+        ]
+        for role, m in manifest["models"].items()
+    ]
+    licences = [
+        [name, s.get("hub_id") or s.get("path") or s["kind"], s.get("licence", "see source")]
+        for name, s in sources.items()
+    ]
     decon = manifest.get("decontamination", {})
+    figures = "\n".join(f"![{Path(f).stem.replace('_', ' ')}]({f})" for f in manifest.get("figures", [])) or (
+        "(figures not drawn: install the `data` extra for matplotlib)"
+    )
     text = f"""---
 {yaml.safe_dump(front, sort_keys=False).strip()}
 ---
 
-# {card['name']} — {card['version']} (round {card['round']})
+# {card["name"]} — {card["version"]} (round {card["round"]})
 
-{card.get('description') or ''}
+{card.get("description") or ""}
 
-Built by `ovlt-data build` (ovlt {manifest['code_version']}). Dataset fingerprint
-`{manifest['fingerprint']}`; card sha256 `{manifest['card_sha256'][:16]}`.
+Built by `ovlt-data build` (ovlt {manifest["code_version"]}). Dataset fingerprint
+`{manifest["fingerprint"]}`; card sha256 `{manifest["card_sha256"][:16]}`.
 
 ## Configs
 
@@ -100,7 +126,7 @@ Built by `ovlt-data build` (ovlt {manifest['code_version']}). Dataset fingerprin
 
 ## Per source
 
-{_table(["source"] + list(CONFIGS) + ["mean pass rate"], [[s] + [c.get(k, 0) for k in CONFIGS] + [stats['pass_rate_by_source'].get(s, '-')] for s, c in by_source.items()])}
+{_table(["source"] + list(CONFIGS) + ["mean pass rate"], [[s] + [c.get(k, 0) for k in CONFIGS] + [stats["pass_rate_by_source"].get(s, "-")] for s, c in by_source.items()])}
 
 ## Stages
 
@@ -117,10 +143,9 @@ Rows dropped: {len(decon.get("matches", []))} (each listed in `manifest.json` wi
 
 ## Reasoning length and pass rate
 
-SFT trace words: {stats['sft_words']}
+SFT trace words: {stats["sft_words"]}
 
-![reasoning length](figures/reasoning_length.png)
-![pass rate per source](figures/pass_rate_by_source.png)
+{figures}
 
 ## Sources and licences
 

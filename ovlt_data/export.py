@@ -25,7 +25,9 @@ BATCH = 256
 
 
 def _user_content(n_images: int, text: str) -> list[dict]:
-    return [{"type": "image", "text": None} for _ in range(n_images)] + [{"type": "text", "text": text}]
+    return [{"type": "image", "text": None} for _ in range(n_images)] + [
+        {"type": "text", "text": text}
+    ]
 
 
 def _write_parquet(path: Path, features, rows_iter) -> int:
@@ -60,15 +62,24 @@ def export_trl_sft(version_dir: Path, out: Path) -> list[Path]:
     import datasets
 
     turn = _message_features(True)
-    feats = datasets.Features({"id": datasets.Value("string"), "messages": datasets.List(turn),
-                               "images": datasets.List(datasets.Image())})
+    feats = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "messages": datasets.List(turn),
+            "images": datasets.List(datasets.Image()),
+        }
+    )
 
     def rows():
         for r in iter_config(version_dir, "sft", ["id", "images", "prompt", "response"]):
-            yield {"id": r["id"],
-                   "messages": [{"role": "user", "content": _user_content(len(r["images"]), r["prompt"])},
-                                {"role": "assistant", "content": [{"type": "text", "text": r["response"]}]}],
-                   "images": r["images"]}
+            yield {
+                "id": r["id"],
+                "messages": [
+                    {"role": "user", "content": _user_content(len(r["images"]), r["prompt"])},
+                    {"role": "assistant", "content": [{"type": "text", "text": r["response"]}]},
+                ],
+                "images": r["images"],
+            }
 
     path = out / "sft.parquet"
     _write_parquet(path, feats, rows())
@@ -79,18 +90,37 @@ def export_trl_grpo(version_dir: Path, out: Path) -> list[Path]:
     import datasets
 
     turn = _message_features(False)
-    feats = datasets.Features({
-        "id": datasets.Value("string"), "prompt": datasets.List(turn), "images": datasets.List(datasets.Image()),
-        "solution": datasets.Value("string"), "answer_type": datasets.Value("string"),
-        "choices": datasets.List(datasets.Value("string")), "pass_rate": datasets.Value("float64"),
-    })
+    feats = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "prompt": datasets.List(turn),
+            "images": datasets.List(datasets.Image()),
+            "solution": datasets.Value("string"),
+            "answer_type": datasets.Value("string"),
+            "choices": datasets.List(datasets.Value("string")),
+            "pass_rate": datasets.Value("float64"),
+        }
+    )
     paths = []
     for config in ("grpo_medium", "grpo_hard"):
+
         def rows(config=config):
-            for r in iter_config(version_dir, config, ["id", "images", "prompt", "answer", "answer_type", "choices", "policy_pass_rate"]):
-                yield {"id": r["id"], "prompt": [{"role": "user", "content": _user_content(len(r["images"]), r["prompt"])}],
-                       "images": r["images"], "solution": r["answer"], "answer_type": r["answer_type"],
-                       "choices": r["choices"], "pass_rate": r["policy_pass_rate"]}
+            for r in iter_config(
+                version_dir,
+                config,
+                ["id", "images", "prompt", "answer", "answer_type", "choices", "policy_pass_rate"],
+            ):
+                yield {
+                    "id": r["id"],
+                    "prompt": [
+                        {"role": "user", "content": _user_content(len(r["images"]), r["prompt"])}
+                    ],
+                    "images": r["images"],
+                    "solution": r["answer"],
+                    "answer_type": r["answer_type"],
+                    "choices": r["choices"],
+                    "pass_rate": r["policy_pass_rate"],
+                }
 
         path = out / f"{config}.parquet"
         _write_parquet(path, feats, rows())
@@ -101,13 +131,23 @@ def export_trl_grpo(version_dir: Path, out: Path) -> list[Path]:
 def export_easyr1(version_dir: Path, out: Path) -> list[Path]:
     import datasets
 
-    feats = datasets.Features({"problem": datasets.Value("string"), "answer": datasets.Value("string"),
-                               "images": datasets.List(datasets.Image())})
+    feats = datasets.Features(
+        {
+            "problem": datasets.Value("string"),
+            "answer": datasets.Value("string"),
+            "images": datasets.List(datasets.Image()),
+        }
+    )
     paths = []
     for config in ("grpo_medium", "grpo_hard"):
+
         def rows(config=config):
             for r in iter_config(version_dir, config, ["images", "prompt", "answer"]):
-                yield {"problem": "<image>" * len(r["images"]) + r["prompt"], "answer": r["answer"], "images": r["images"]}
+                yield {
+                    "problem": "<image>" * len(r["images"]) + r["prompt"],
+                    "answer": r["answer"],
+                    "images": r["images"],
+                }
 
         path = out / f"{config}.parquet"
         _write_parquet(path, feats, rows())
@@ -129,14 +169,29 @@ def export_llamafactory(version_dir: Path, out: Path, name: str) -> list[Path]:
                 if not p.exists():
                     p.write_bytes(im["bytes"])
                 paths.append(f"images/{im['path']}")
-            rec = {"messages": [{"role": "user", "content": "<image>" * len(paths) + r["prompt"]},
-                                {"role": "assistant", "content": r["response"]}], "images": paths}
+            rec = {
+                "messages": [
+                    {"role": "user", "content": "<image>" * len(paths) + r["prompt"]},
+                    {"role": "assistant", "content": r["response"]},
+                ],
+                "images": paths,
+            }
             fh.write(("," if n else "") + json.dumps(rec, ensure_ascii=False) + "\n")
             n += 1
         fh.write("]\n")
-    info = {name: {"file_name": data_path.name, "formatting": "sharegpt",
-                   "columns": {"messages": "messages", "images": "images"},
-                   "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}
+    info = {
+        name: {
+            "file_name": data_path.name,
+            "formatting": "sharegpt",
+            "columns": {"messages": "messages", "images": "images"},
+            "tags": {
+                "role_tag": "role",
+                "content_tag": "content",
+                "user_tag": "user",
+                "assistant_tag": "assistant",
+            },
+        }
+    }
     info_path = out / "dataset_info.json"
     info_path.write_text(json.dumps(info, indent=2))
     return [data_path, info_path]
@@ -154,4 +209,6 @@ def export_dataset(version_dir, fmt: str, out_dir) -> list[Path]:
         return export_trl_grpo(version_dir, out)
     if fmt == "easyr1":
         return export_easyr1(version_dir, out)
-    return export_llamafactory(version_dir, out, f"{manifest['name']}_{manifest['version']}".replace("-", "_"))
+    return export_llamafactory(
+        version_dir, out, f"{manifest['name']}_{manifest['version']}".replace("-", "_")
+    )

@@ -35,12 +35,16 @@ def plan_push(version_dir, repo_id: str | None, private: bool = False) -> PushPl
     root = Path(version_dir)
     m = read_manifest(root)
     check_repo_id(repo_id)
-    files = tuple(sorted((str(p), p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file()))
+    files = tuple(
+        sorted((str(p), p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file())
+    )
     msg = f"{m['name']} {m['version']} (round {m['round']}), fingerprint {m['fingerprint'][:16]}"
     return PushPlan(repo_id, f"round-{m['round']}", private, files, msg)
 
 
-def push(version_dir, repo_id: str | None, *, private: bool = False, force: bool = False, api=None) -> str:
+def push(
+    version_dir, repo_id: str | None, *, private: bool = False, force: bool = False, api=None
+) -> str:
     """One commit with every file of the version (stale data files deleted), then the tag."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
@@ -49,14 +53,27 @@ def push(version_dir, repo_id: str | None, *, private: bool = False, force: bool
     api.create_repo(plan.repo_id, repo_type="dataset", private=plan.private, exist_ok=True)
     tags = {t.name for t in api.list_repo_refs(plan.repo_id, repo_type="dataset").tags}
     if plan.tag in tags and not force:
-        raise UserError(f"{plan.repo_id} already has tag {plan.tag}; pass --force to move it to this build")
+        raise UserError(
+            f"{plan.repo_id} already has tag {plan.tag}; pass --force to move it to this build"
+        )
     new = {p for _, p in plan.files}
-    stale = [f for f in api.list_repo_files(plan.repo_id, repo_type="dataset")
-             if f.startswith(("data/", "figures/")) and f not in new]
+    stale = [
+        f
+        for f in api.list_repo_files(plan.repo_id, repo_type="dataset")
+        if f.startswith(("data/", "figures/")) and f not in new
+    ]
     ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=local) for local, p in plan.files]
     ops += [CommitOperationDelete(path_in_repo=f) for f in stale]
-    info = api.create_commit(plan.repo_id, ops, commit_message=plan.commit_message, repo_type="dataset")
+    info = api.create_commit(
+        plan.repo_id, ops, commit_message=plan.commit_message, repo_type="dataset"
+    )
     if plan.tag in tags:
         api.delete_tag(plan.repo_id, tag=plan.tag, repo_type="dataset")
-    api.create_tag(plan.repo_id, tag=plan.tag, revision=info.oid, repo_type="dataset", tag_message=plan.commit_message)
+    api.create_tag(
+        plan.repo_id,
+        tag=plan.tag,
+        revision=info.oid,
+        repo_type="dataset",
+        tag_message=plan.commit_message,
+    )
     return getattr(info, "commit_url", str(info.oid))

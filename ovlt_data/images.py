@@ -27,7 +27,9 @@ def _encode_pil(img) -> tuple[bytes, str]:
     return buf.getvalue(), "PNG"
 
 
-def load_image(value: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, base_dir: str | None = None) -> Image:
+def load_image(
+    value: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, base_dir: str | None = None
+) -> Image:
     """Accept a path, bytes, a PIL image or a `datasets` image dict; raise BadImage if unusable."""
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError

@@ -19,15 +19,23 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FILLER = ("First I look at the figure and note the relevant quantities. Then I relate them to what "
-          "the question asks, step by step, checking each value I read. ").split()
+FILLER = (
+    "First I look at the figure and note the relevant quantities. Then I relate them to what "
+    "the question asks, step by step, checking each value I read. "
+).split()
 
 
 def reply_text(messages: list, index: int, seed) -> str:
     blob = json.dumps(messages, sort_keys=True) + f"|{index}|{seed}"
     rng = random.Random(hashlib.sha256(blob.encode()).hexdigest())
     text = " ".join(
-        p.get("text", "") for m in messages for p in (m.get("content") if isinstance(m.get("content"), list) else [{"text": m.get("content") or ""}])
+        p.get("text", "")
+        for m in messages
+        for p in (
+            m.get("content")
+            if isinstance(m.get("content"), list)
+            else [{"text": m.get("content") or ""}]
+        )
         if isinstance(p, dict)
     )
     if "detailed description" in text:
@@ -39,7 +47,9 @@ def reply_text(messages: list, index: int, seed) -> str:
         answer = str(rng.randint(1, 9))
     n = rng.choice((20, 40, 80, 160, 700))  # a few traces exceed the 500-word limit
     body = " ".join(FILLER[i % len(FILLER)] for i in range(n))
-    reflect = " Wait, let me double-check the reading. It is consistent." if rng.random() < 0.5 else ""
+    reflect = (
+        " Wait, let me double-check the reading. It is consistent." if rng.random() < 0.5 else ""
+    )
     return f"<think>\n{body}{reflect}\n</think>\nSo the final answer is \\boxed{{{answer}}}."
 
 
@@ -61,7 +71,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.rstrip("/").endswith("/models"):
-            self._send(200, {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "ovlt"}]})
+            self._send(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": self.model, "object": "model", "owned_by": "ovlt"}],
+                },
+            )
         else:
             self._send(404, {"error": "not found"})
 
@@ -75,18 +91,36 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.latency)
         n = int(req.get("n") or 1)
         choices = [
-            {"index": i, "finish_reason": "stop",
-             "message": {"role": "assistant", "content": reply_text(req.get("messages", []), i, req.get("seed"))}}
+            {
+                "index": i,
+                "finish_reason": "stop",
+                "message": {
+                    "role": "assistant",
+                    "content": reply_text(req.get("messages", []), i, req.get("seed")),
+                },
+            }
             for i in range(n)
         ]
-        self._send(200, {"id": "cmpl-loopback", "object": "chat.completion", "created": int(time.time()),
-                         "model": req.get("model", self.model), "choices": choices,
-                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        self._send(
+            200,
+            {
+                "id": "cmpl-loopback",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": req.get("model", self.model),
+                "choices": choices,
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
 
 
-def serve(port: int = 0, latency: float = 0.0, model: str = "loopback") -> tuple[ThreadingHTTPServer, str]:
+def serve(
+    port: int = 0, latency: float = 0.0, model: str = "loopback"
+) -> tuple[ThreadingHTTPServer, str]:
     handler = type("Handler", (_Handler,), {"latency": latency, "model": model})
-    server_cls = type("Server", (ThreadingHTTPServer,), {"request_queue_size": 256})  # default 5 stalls bursts
+    server_cls = type(
+        "Server", (ThreadingHTTPServer,), {"request_queue_size": 256}
+    )  # default 5 stalls bursts
     server = server_cls(("127.0.0.1", port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

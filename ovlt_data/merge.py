@@ -21,7 +21,7 @@ def merge(shard_dirs, out=None, force: bool = False) -> Path:
     dirs = [Path(d) for d in shard_dirs]
     mans = [read_manifest(d) for d in dirs]
     first = mans[0]
-    for d, m in zip(dirs, mans):
+    for d, m in zip(dirs, mans, strict=True):
         if m["card_sha256"] != first["card_sha256"] or m.get("limit") != first.get("limit"):
             raise UserError(f"{d}: built from another card (or --limit) than {dirs[0]}")
         if not m.get("shard"):
@@ -29,7 +29,9 @@ def merge(shard_dirs, out=None, force: bool = False) -> Path:
     shards = sorted(tuple(int(x) for x in m["shard"].split("/")) for m in mans)
     n = shards[0][1]
     if shards != [(i, n) for i in range(n)]:
-        raise UserError(f"need shards 0..{n - 1} of {n} exactly once; got {', '.join(f'{i}/{k}' for i, k in shards)}")
+        raise UserError(
+            f"need shards 0..{n - 1} of {n} exactly once; got {', '.join(f'{i}/{k}' for i, k in shards)}"
+        )
     final = Path(out) if out else dirs[0].parent / first["version"]
     if final.exists() and not force:
         raise UserError(f"{final} exists; use --force")
@@ -47,17 +49,32 @@ def merge(shard_dirs, out=None, force: bool = False) -> Path:
         drops: Counter = Counter()
         for m in mans:
             drops.update(m["stages"][i]["dropped"])
-        stages.append({**st, "in": sum(m["stages"][i]["in"] for m in mans), "out": sum(m["stages"][i]["out"] for m in mans),
-                       "dropped": dict(sorted(drops.items()))})
+        stages.append(
+            {
+                **st,
+                "in": sum(m["stages"][i]["in"] for m in mans),
+                "out": sum(m["stages"][i]["out"] for m in mans),
+                "dropped": dict(sorted(drops.items())),
+            }
+        )
     stats = writer.stats.as_dict()
     matches = [x for m in mans for x in m.get("decontamination", {}).get("matches", [])]
-    manifest = {**first, "shard": None, "merged_from": [str(d) for d in dirs], "stages": stages,
-                "decontamination": {**first.get("decontamination", {}), "matches": matches},
-                "stats": {k: v for k, v in stats.items() if k != "sft_lengths"}, "fingerprint": fingerprint,
-                "cache": {"hits": sum(m["cache"]["hits"] for m in mans), "misses": sum(m["cache"]["misses"] for m in mans)}}
+    manifest = {
+        **first,
+        "shard": None,
+        "merged_from": [str(d) for d in dirs],
+        "stages": stages,
+        "decontamination": {**first.get("decontamination", {}), "matches": matches},
+        "stats": {k: v for k, v in stats.items() if k != "sft_lengths"},
+        "fingerprint": fingerprint,
+        "cache": {
+            "hits": sum(m["cache"]["hits"] for m in mans),
+            "misses": sum(m["cache"]["misses"] for m in mans),
+        },
+    }
     from ovlt_data.datacard import plot_figures, write_readme
 
-    plot_figures(staging, stats)
+    manifest["figures"] = plot_figures(staging, stats)
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
     write_readme(staging, {**manifest, "stats": stats})
     if final.exists():

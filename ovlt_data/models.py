@@ -30,8 +30,14 @@ class CachedModel:
         from ovlt_eval.engines.types import SamplingParams
 
         s = self.spec.sampling
-        return SamplingParams(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
-                              top_k=s.top_k, repetition_penalty=s.repetition_penalty, seed=s.seed)
+        return SamplingParams(
+            max_tokens=s.max_tokens,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=s.top_k,
+            repetition_penalty=s.repetition_penalty,
+            seed=s.seed,
+        )
 
     def _sampling_key(self) -> dict[str, Any]:
         d = asdict(self.sampling)
@@ -63,7 +69,11 @@ class CachedModel:
                 out[rid] = CallResult(tuple(json.loads(found[key]) for key in ks), cached=True)
                 self.cache.hits += 1
             else:
-                todo.append(GenerationRequest(id=rid, messages=tuple(_engine_messages(msgs)), n=k, sampling=self.sampling))
+                todo.append(
+                    GenerationRequest(
+                        id=rid, messages=tuple(_engine_messages(msgs)), n=k, sampling=self.sampling
+                    )
+                )
         if not todo:
             return out
         self.cache.misses += len(todo)
@@ -72,9 +82,15 @@ class CachedModel:
         for res in self.engine().generate(todo):
             if res.status == "ok" and len(res.outputs) == len(keys[res.id]):
                 out[res.id] = CallResult(tuple(res.outputs))
-                new_rows += [(key, self.spec.model, json.dumps(o)) for key, o in zip(keys[res.id], res.outputs)]
+                new_rows += [
+                    (key, self.spec.model, json.dumps(o))
+                    for key, o in zip(keys[res.id], res.outputs, strict=True)
+                ]
             else:
-                err = res.error or f"engine returned {len(res.outputs)} of {len(keys[res.id])} samples"
+                err = (
+                    res.error
+                    or f"engine returned {len(res.outputs)} of {len(keys[res.id])} samples"
+                )
                 out[res.id] = CallResult(None, error=err[:300])
         self.cache.put_many(new_rows)  # one commit per batch
         for req in todo:
@@ -82,8 +98,12 @@ class CachedModel:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.spec.engine, "model": self.spec.model, "revision": self.spec.revision,
-                "sampling": self._sampling_key()}
+        return {
+            "engine": self.spec.engine,
+            "model": self.spec.model,
+            "revision": self.spec.revision,
+            "sampling": self._sampling_key(),
+        }
 
 
 def _engine_messages(messages: list[dict]) -> list[dict]:
@@ -93,7 +113,9 @@ def _engine_messages(messages: list[dict]) -> list[dict]:
         content = m["content"]
         if isinstance(content, list):
             content = [
-                {"type": "image", "image": p["image"].data} if p.get("type") == "image" and hasattr(p.get("image"), "data") else p
+                {"type": "image", "image": p["image"].data}
+                if p.get("type") == "image" and hasattr(p.get("image"), "data")
+                else p
                 for p in content
             ]
         out.append({**m, "content": content})

@@ -42,8 +42,11 @@ class SourceKind:
         try:
             return self.options_model.model_validate(options)
         except ValidationError as e:
-            raise UserError(format_validation_error(e, where.split(": field ")[0]).replace(
-                "field ", f"field {where.split(': field ')[-1]}.", 1)) from None
+            raise UserError(
+                format_validation_error(e, where.split(": field ")[0]).replace(
+                    "field ", f"field {where.split(': field ')[-1]}.", 1
+                )
+            ) from None
 
 
 _KINDS: dict[str, SourceKind] = {}
@@ -61,7 +64,9 @@ def _load_builtin() -> None:
 def get_source_kind(name: str, where: str = "source kind") -> SourceKind:
     _load_builtin()
     if name not in _KINDS:
-        raise UserError(f"{where}: unknown source kind '{name}' (known: {', '.join(sorted(_KINDS))})")
+        raise UserError(
+            f"{where}: unknown source kind '{name}' (known: {', '.join(sorted(_KINDS))})"
+        )
     return _KINDS[name]
 
 

@@ -33,54 +33,128 @@ class HubSource:
 
 
 CATALOG: dict[str, HubSource] = {
-    "figureqa": HubSource(LLAVA_OV, "FigureQA(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False,
-                          "yes/no answers inside the conversation", rows=17600),
-    "geos": HubSource(LLAVA_OV, "GEOS(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=498),
+    "figureqa": HubSource(
+        LLAVA_OV,
+        "FigureQA(MathV360K)",
+        "train",
+        _CONV,
+        "apache-2.0 (re-host)",
+        False,
+        "yes/no answers inside the conversation",
+        rows=17600,
+    ),
+    "geos": HubSource(
+        LLAVA_OV, "GEOS(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=498
+    ),
     "geometry3k": HubSource(
-        "hiyouga/geometry3k", None, "train",
+        "hiyouga/geometry3k",
+        None,
+        "train",
         FieldMap(id="id", question="problem", answer="answer", choices="choices", images="images"),
-        "mit", True, "`answer` is probably the choice text, `ground_truth` the letter",
+        "mit",
+        True,
+        "`answer` is probably the choice text, `ground_truth` the letter",
         rows=2101,
     ),
     "tabmwp": HubSource(
-        "JiaerX/TabMWP", None, "train",
+        "JiaerX/TabMWP",
+        None,
+        "train",
         FieldMap(id="id", question="question", answer="answer", choices="options", images="image"),
-        "cc-by-nc-sa-4.0 (TabMWP)", True, "table renderings; answer is option text or a number",
+        "cc-by-nc-sa-4.0 (TabMWP)",
+        True,
+        "table renderings; answer is option text or a number",
         rows=23059,
     ),
     "vizwiz": HubSource(
-        "lmms-lab/VizWiz-VQA", None, "val",
-        FieldMap(id="question_id", question="question", answer="answers", images="image", answer_format="majority"),
-        "cc-by-4.0 (VizWiz)", True, "10 annotator answers; many 'unanswerable'",
+        "lmms-lab/VizWiz-VQA",
+        None,
+        "val",
+        FieldMap(
+            id="question_id",
+            question="question",
+            answer="answers",
+            images="image",
+            answer_format="majority",
+        ),
+        "cc-by-4.0 (VizWiz)",
+        True,
+        "10 annotator answers; many 'unanswerable'",
         rows=4319,
     ),
     "ai2d": HubSource(
-        "lmms-lab/ai2d", None, "test",
-        FieldMap(question="question", answer="answer", choices="options", images="image", answer_format="choice_index"),
-        "unstated", True, "test split only",
+        "lmms-lab/ai2d",
+        None,
+        "test",
+        FieldMap(
+            question="question",
+            answer="answer",
+            choices="options",
+            images="image",
+            answer_format="choice_index",
+        ),
+        "unstated",
+        True,
+        "test split only",
         rows=3088,
     ),
-    "clevr": HubSource(LLAVA_OV, "CLEVR-Math(MathV360K)", "train", _CONV, "cc-by-4.0 (CLEVR-Math)", False,
-                       "dali-does/clevr-math needs a loading script and a 19 GB zip", rows=5280),
-    "superclevr": HubSource(LLAVA_OV, "Super-CLEVR(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=8640),
+    "clevr": HubSource(
+        LLAVA_OV,
+        "CLEVR-Math(MathV360K)",
+        "train",
+        _CONV,
+        "cc-by-4.0 (CLEVR-Math)",
+        False,
+        "dali-does/clevr-math needs a loading script and a 19 GB zip",
+        rows=5280,
+    ),
+    "superclevr": HubSource(
+        LLAVA_OV, "Super-CLEVR(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=8640
+    ),
     "iconqa": HubSource(
-        "lmms-lab/ICON-QA", None, "val",
-        FieldMap(id="question_id", question="question", answer="answer", choices="choices",
-                 images="query_image", choices_format="python_list_string"),
-        "cc-by-sa-4.0 (IconQA)", True, "choices is a serialised string; image field is query_image",
+        "lmms-lab/ICON-QA",
+        None,
+        "val",
+        FieldMap(
+            id="question_id",
+            question="question",
+            answer="answer",
+            choices="choices",
+            images="query_image",
+            choices_format="python_list_string",
+        ),
+        "cc-by-sa-4.0 (IconQA)",
+        True,
+        "choices is a serialised string; image field is query_image",
         rows=21488,
     ),
-    "mapqa": HubSource(LLAVA_OV, "MapQA(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=5230),
+    "mapqa": HubSource(
+        LLAVA_OV, "MapQA(MathV360K)", "train", _CONV, "apache-2.0 (re-host)", False, rows=5230
+    ),
     "scienceqa": HubSource(
-        "lmms-lab/ScienceQA", "ScienceQA-IMG", "train",
-        FieldMap(question="question", answer="answer", choices="choices", images="image", answer_format="choice_index"),
-        "cc-by-nc-sa-4.0 (loader) / cc-by-sa-4.0 (card)", True, "answer is an int index into choices",
+        "lmms-lab/ScienceQA",
+        "ScienceQA-IMG",
+        "train",
+        FieldMap(
+            question="question",
+            answer="answer",
+            choices="choices",
+            images="image",
+            answer_format="choice_index",
+        ),
+        "cc-by-nc-sa-4.0 (loader) / cc-by-sa-4.0 (card)",
+        True,
+        "answer is an int index into choices",
         rows=6218,
     ),
     "sft_seed": HubSource(
-        "ydeng9/sft_seed", None, "train",
+        "ydeng9/sft_seed",
+        None,
+        "train",
         FieldMap(question="problem", answer="answer", images="decoded_image"),
-        "unstated", True, "the authors' seed pool; `source` column names the origin",
+        "unstated",
+        True,
+        "the authors' seed pool; `source` column names the origin",
     ),
 }
 
@@ -122,11 +196,15 @@ def _open(name: str, opts: HubOptions, ctx: SourceContext):
     try:
         import datasets
 
-        ds = datasets.load_dataset(src.hub_id, src.config, split=src.split, streaming=True, revision=opts.revision)
+        ds = datasets.load_dataset(
+            src.hub_id, src.config, split=src.split, streaming=True, revision=opts.revision
+        )
     except Exception as e:  # offline, gated, renamed: all end the same way for the user
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise UserError(f"source '{name}': cannot load {src.hub_id} [{src.config or 'default'}/{src.split}] "
-                        f"from the Hub ({first})") from None
+        raise UserError(
+            f"source '{name}': cannot load {src.hub_id} [{src.config or 'default'}/{src.split}] "
+            f"from the Hub ({first})"
+        ) from None
 
     def gen():
         for i, rec in enumerate(ds):
@@ -139,8 +217,16 @@ def _open(name: str, opts: HubOptions, ctx: SourceContext):
 
 def _fingerprint(name: str, opts: HubOptions, ctx: SourceContext) -> dict:
     src = resolve(opts)
-    return {"kind": "hub", "hub_id": src.hub_id, "config": src.config, "split": src.split,
-            "revision": opts.revision or "main", "licence": src.licence}
+    return {
+        "kind": "hub",
+        "hub_id": src.hub_id,
+        "config": src.config,
+        "split": src.split,
+        "revision": opts.revision or "main",
+        "licence": src.licence,
+    }
 
 
-register_source(SourceKind("hub", HubOptions, _open, _fingerprint, "the paper's sources on the Hub"))
+register_source(
+    SourceKind("hub", HubOptions, _open, _fingerprint, "the paper's sources on the Hub")
+)

@@ -60,14 +60,20 @@ def _records(path: Path):
         for batch in pf.iter_batches(batch_size=256):
             yield from batch.to_pylist()
     else:
-        raise UserError(f"local source {path}: unsupported file type '{suffix}' (jsonl, json, parquet, folder)")
+        raise UserError(
+            f"local source {path}: unsupported file type '{suffix}' (jsonl, json, parquet, folder)"
+        )
 
 
 def _open(name: str, opts: LocalOptions, ctx: SourceContext):
     path = _resolve(opts.path, ctx)
     if not path.exists():
         raise UserError(f"source '{name}': path not found: {path}")
-    image_dir = str(_resolve(opts.image_dir, ctx)) if opts.image_dir else str(path if path.is_dir() else path.parent)
+    image_dir = (
+        str(_resolve(opts.image_dir, ctx))
+        if opts.image_dir
+        else str(path if path.is_dir() else path.parent)
+    )
     records = _records(path)
 
     def gen():
@@ -88,13 +94,23 @@ def file_digest(path: Path) -> str:
     for f in files:
         st = f.stat()
         # size + mtime per file: cheap, and it changes when a file is replaced
-        h.update(f"{f.relative_to(path) if path.is_dir() else f.name}:{st.st_size}:{int(st.st_mtime)}\n".encode())
+        h.update(
+            f"{f.relative_to(path) if path.is_dir() else f.name}:{st.st_size}:{int(st.st_mtime)}\n".encode()
+        )
     return h.hexdigest()[:16]
 
 
 def _fingerprint(name: str, opts: LocalOptions, ctx: SourceContext) -> dict:
     path = _resolve(opts.path, ctx)
-    return {"kind": "local", "path": str(path), "digest": file_digest(path) if path.exists() else None}
+    return {
+        "kind": "local",
+        "path": str(path),
+        "digest": file_digest(path) if path.exists() else None,
+    }
 
 
-register_source(SourceKind("local", LocalOptions, _open, _fingerprint, "local JSONL / JSON / parquet / image folder"))
+register_source(
+    SourceKind(
+        "local", LocalOptions, _open, _fingerprint, "local JSONL / JSON / parquet / image folder"
+    )
+)

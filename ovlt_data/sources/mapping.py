@@ -104,9 +104,19 @@ def map_record(
 
         answer = Counter(str(a).strip() for a in answer).most_common(1)[0][0]
     # an index only means something for a row with options; free-form rows keep their number
-    if fm.answer_format == "choice_index" and choices and isinstance(answer, str) and answer.strip().isdigit():
+    if (
+        fm.answer_format == "choice_index"
+        and choices
+        and isinstance(answer, str)
+        and answer.strip().isdigit()
+    ):
         answer = int(answer)
-    if fm.answer_format == "choice_index" and choices and isinstance(answer, int) and not isinstance(answer, bool):
+    if (
+        fm.answer_format == "choice_index"
+        and choices
+        and isinstance(answer, int)
+        and not isinstance(answer, bool)
+    ):
         if not 0 <= answer < len(choices):
             return reject("bad_answer", f"choice index {answer} out of range", question)
         answer = LETTERS[answer]

@@ -21,7 +21,15 @@ from ovlt_data.sources import SourceContext, SourceKind, register_source
 GENERATOR_VERSION = "2"
 SIZE = 224
 # Paletted images: drawn and PNG-encoded ~2x faster than RGB, and smaller.
-PALETTE = [(255, 255, 255), (220, 40, 40), (40, 80, 220), (30, 160, 60), (240, 150, 30), (0, 0, 0), (70, 110, 200)]
+PALETTE = [
+    (255, 255, 255),
+    (220, 40, 40),
+    (40, 80, 220),
+    (30, 160, 60),
+    (240, 150, 30),
+    (0, 0, 0),
+    (70, 110, 200),
+]
 WHITE, BLACK, BAR = 0, 5, 6
 COLORS = {"red": 1, "blue": 2, "green": 3, "orange": 4}
 SHAPES = ("circle", "square", "triangle")
@@ -33,7 +41,11 @@ class SyntheticOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     n: int = Field(100, gt=0)
     seed: int = 0
-    tasks: list[Literal["counting", "bar_chart", "geometry"]] = ["counting", "bar_chart", "geometry"]
+    tasks: list[Literal["counting", "bar_chart", "geometry"]] = [
+        "counting",
+        "bar_chart",
+        "geometry",
+    ]
     mc_fraction: float = Field(0.3, ge=0, le=1)
 
 
@@ -94,7 +106,7 @@ def _bar_chart(rng: random.Random):
         y = 196 - t * 20
         draw.text((8, y - 5), str(t), fill=BLACK)
     width = 180 // k
-    for i, (lab, v) in enumerate(zip(labels, values)):
+    for i, (lab, v) in enumerate(zip(labels, values, strict=True)):
         x0 = 30 + i * width
         draw.rectangle((x0, 196 - v * 20, x0 + width - 8, 196), fill=BAR)
         draw.text((x0 + width // 2 - 6, 202), lab, fill=BLACK)
@@ -133,7 +145,11 @@ def _geometry(rng: random.Random):
         return img, q, str(w * h), "integer", w * h
     a1, a2 = rng.randint(20, 100), rng.randint(20, 60)
     a3 = 180 - a1 - a2
-    pts = ((30, 190), (200, 190), (30 + 170 * math.cos(math.radians(a1)) * 0.6, 190 - 170 * math.sin(math.radians(a1)) * 0.6))
+    pts = (
+        (30, 190),
+        (200, 190),
+        (30 + 170 * math.cos(math.radians(a1)) * 0.6, 190 - 170 * math.sin(math.radians(a1)) * 0.6),
+    )
     draw.polygon(pts, outline=BLACK)
     draw.text((40, 170), f"{a1}°", fill=BLACK)
     draw.text((170, 170), f"{a2}°", fill=BLACK)

@@ -45,7 +45,12 @@ def _open(name: str, opts: TabMWPOptions, ctx: SourceContext):
             question = rec.get("question")
             if isinstance(question, str) and rec.get("unit"):
                 question = f"{question} (Unit: {rec['unit']})"
-            rec = {**rec, "id": pid, "question": question, "image": str(Path("tables") / f"{pid}.png")}
+            rec = {
+                **rec,
+                "id": pid,
+                "question": question,
+                "image": str(Path("tables") / f"{pid}.png"),
+            }
             yield map_record(rec, FIELDS, name, i, ctx, kind, str(root))
 
     return gen()
@@ -53,7 +58,13 @@ def _open(name: str, opts: TabMWPOptions, ctx: SourceContext):
 
 def _fingerprint(name: str, opts: TabMWPOptions, ctx: SourceContext) -> dict:
     root = _resolve(opts.path, ctx)
-    return {"kind": "tabmwp_local", "path": str(root / opts.file), "digest": file_digest(root / opts.file)}
+    return {
+        "kind": "tabmwp_local",
+        "path": str(root / opts.file),
+        "digest": file_digest(root / opts.file),
+    }
 
 
-register_source(SourceKind("tabmwp_local", TabMWPOptions, _open, _fingerprint, "TabMWP (PromptPG files)"))
+register_source(
+    SourceKind("tabmwp_local", TabMWPOptions, _open, _fingerprint, "TabMWP (PromptPG files)")
+)

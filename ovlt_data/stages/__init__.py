@@ -37,7 +37,11 @@ class StageStats:
     drops: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"in": self.rows_in, "out": self.rows_out, "dropped": dict(sorted(self.drops.items()))}
+        return {
+            "in": self.rows_in,
+            "out": self.rows_out,
+            "dropped": dict(sorted(self.drops.items())),
+        }
 
 
 class Stage:
@@ -59,7 +63,11 @@ class Stage:
         return 0
 
     def describe(self) -> dict[str, Any]:
-        return {"stage": self.name, **self.params.model_dump(mode="json"), "pools": list(self.pools)}
+        return {
+            "stage": self.name,
+            **self.params.model_dump(mode="json"),
+            "pools": list(self.pools),
+        }
 
     def __call__(self, rows: list[Row]) -> list[Row]:
         idx = [i for i, r in enumerate(rows) if not r.dropped and r.pool in self.pools]
@@ -67,7 +75,7 @@ class Stage:
             return rows
         done = self.apply([rows[i] for i in idx])
         out = list(rows)
-        for i, r in zip(idx, done):
+        for i, r in zip(idx, done, strict=True):
             out[i] = r
             self.stats.rows_in += 1
             if r.dropped:
@@ -80,7 +88,9 @@ class Stage:
         raise NotImplementedError
 
     def drop(self, row: Row, reason: str, detail: str = "") -> Row:
-        return replace(row, drop_stage=self.name, drop_reason=reason, drop_detail=detail[:500] or None)
+        return replace(
+            row, drop_stage=self.name, drop_reason=reason, drop_detail=detail[:500] or None
+        )
 
 
 @dataclass(frozen=True)
@@ -96,14 +106,20 @@ class StageKind:
         except ValidationError as e:
             err = e.errors()[0]
             loc = ".".join(str(x) for x in err["loc"])
-            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+            msg = (
+                "unknown field"
+                if err["type"] == "extra_forbidden"
+                else err["msg"].removeprefix("Value error, ")
+            )
             raise UserError(f"{where}.{loc}: {msg}") from None
 
 
 _KINDS: dict[str, StageKind] = {}
 
 
-def register_stage(cls: type[Stage], params_model: type[StageParams], describe: str = "") -> type[Stage]:
+def register_stage(
+    cls: type[Stage], params_model: type[StageParams], describe: str = ""
+) -> type[Stage]:
     _KINDS[cls.name] = StageKind(cls.name, params_model, cls, describe)
     return cls
 

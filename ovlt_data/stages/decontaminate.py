@@ -154,11 +154,23 @@ class BenchIndex:
             q = norm_text(str(question))
             idx = len(self.entries)
             meta = (getattr(item, "raw", None) or {}).get("metadata") or {}
-            size = (meta.get("img_width"), meta.get("img_height")) if isinstance(meta, dict) else (None, None)
-            self.entries.append(BenchEntry(
-                ref.name, str(item.id), q, shingles(q), answer_forms(str(answer), choices),
-                frozenset(norm_text(c) for c in choices) if choices else None, bool(imgs),
-                size if None not in size else None))
+            size = (
+                (meta.get("img_width"), meta.get("img_height"))
+                if isinstance(meta, dict)
+                else (None, None)
+            )
+            self.entries.append(
+                BenchEntry(
+                    ref.name,
+                    str(item.id),
+                    q,
+                    shingles(q),
+                    answer_forms(str(answer), choices),
+                    frozenset(norm_text(c) for c in choices) if choices else None,
+                    bool(imgs),
+                    size if None not in size else None,
+                )
+            )
             self.by_text[q].append(idx)
             for s in self.entries[-1].shingles:
                 self.by_shingle[s].append(idx)
@@ -216,7 +228,9 @@ class Decontaminate(Stage):
             data = ref.data or None  # "" (an unset ${VAR:-}) means the Hub
             if data and not Path(data).expanduser().is_absolute() and self.ctx.card_dir is not None:
                 data = str(Path(self.ctx.card_dir) / data)
-            self.loaded[f"{ref.name}/{ref.split}"] = self.index.add_benchmark(ref.model_copy(update={"data": data}))
+            self.loaded[f"{ref.name}/{ref.split}"] = self.index.add_benchmark(
+                ref.model_copy(update={"data": data})
+            )
 
     def _row_hashes(self, rows: list[Row]) -> dict[str, int]:
         from ovlt_data.images import perceptual_hash
@@ -242,7 +256,13 @@ class Decontaminate(Stage):
                 sim = 1.0 if q == e.question else jaccard(sh, e.shingles)
                 if sim >= p.image_text_confirm or answers & e.answers:
                     how = "image+text" if sim >= p.image_text_confirm else "image+answer"
-                    return {"benchmark": e.bench, "item": e.id, "how": how, "image_distance": dist, "text_similarity": round(sim, 3)}
+                    return {
+                        "benchmark": e.bench,
+                        "item": e.id,
+                        "how": how,
+                        "image_distance": dist,
+                        "text_similarity": round(sim, 3),
+                    }
         found = []
         for e_i in sorted(idx.text_candidates(q, sh)):
             e = idx.entries[e_i]
@@ -251,13 +271,22 @@ class Decontaminate(Stage):
             sim = 1.0 if q == e.question else jaccard(sh, e.shingles)
             if sim < p.text_threshold or not (answers & e.answers):
                 continue
-            if e.choices is not None and ex.choices and e.choices != frozenset(norm_text(c) for c in ex.choices):
+            if (
+                e.choices is not None
+                and ex.choices
+                and e.choices != frozenset(norm_text(c) for c in ex.choices)
+            ):
                 continue
             found.append((-sim, e_i))
         if found:
             found.sort()
             e = idx.entries[found[0][1]]
-            m = {"benchmark": e.bench, "item": e.id, "how": "text+answer", "text_similarity": round(-found[0][0], 3)}
+            m = {
+                "benchmark": e.bench,
+                "item": e.id,
+                "how": "text+answer",
+                "text_similarity": round(-found[0][0], 3),
+            }
             if len(found) > 1:  # benchmarks repeat templated questions too: name every candidate
                 m["also"] = [f"{idx.entries[i].bench}:{idx.entries[i].id}" for _, i in found[1:]]
             if e.size and ex.images:  # evidence for the report, not part of the rule
@@ -274,11 +303,17 @@ class Decontaminate(Stage):
                 out.append(r)
             else:
                 self.matches.append({"row": r.id, **m})
-                out.append(self.drop(r, f"contaminated:{m['benchmark']}", json.dumps(m, sort_keys=True)))
+                out.append(
+                    self.drop(r, f"contaminated:{m['benchmark']}", json.dumps(m, sort_keys=True))
+                )
         return out
 
     def describe(self):
         return {**super().describe(), "benchmark_items": self.loaded, "matches": self.matches}
 
 
-register_stage(Decontaminate, DecontaminateParams, "drop rows matching MathVista / MathVerse / MathVision items")
+register_stage(
+    Decontaminate,
+    DecontaminateParams,
+    "drop rows matching MathVista / MathVerse / MathVision items",
+)

@@ -52,14 +52,26 @@ class Difficulty(Stage):
         if p.model == "reuse":
             rates = {r.id: r.pass_rate for r in rows}
         else:
-            msgs = [(r.id, prompts.image_message(r.example, p.prompt.format(question=prompts.question_block(r.example), caption="")), p.k) for r in rows]
+            msgs = [
+                (
+                    r.id,
+                    prompts.image_message(
+                        r.example,
+                        p.prompt.format(question=prompts.question_block(r.example), caption=""),
+                    ),
+                    p.k,
+                )
+                for r in rows
+            ]
             results = self.ctx.models[p.model].run(msgs)
             ok_rows = [r for r in rows if results[r.id].outputs is not None]
             for r in rows:
                 if results[r.id].outputs is None:
                     errors[r.id] = results[r.id].error or "model error"
-            graded = grade_batch([(r.example, results[r.id].outputs) for r in ok_rows], self.ctx.cache)
-            for r, (correct, _, _) in zip(ok_rows, graded):
+            graded = grade_batch(
+                [(r.example, results[r.id].outputs) for r in ok_rows], self.ctx.cache
+            )
+            for r, (correct, _, _) in zip(ok_rows, graded, strict=True):
                 rates[r.id] = sum(correct) / len(correct)
         out = []
         for r in rows:
@@ -68,7 +80,9 @@ class Difficulty(Stage):
                 continue
             rate = rates.get(r.id)
             if rate is None:
-                out.append(self.drop(r, "no_pass_rate", "model: reuse needs a verify stage on this pool"))
+                out.append(
+                    self.drop(r, "no_pass_rate", "model: reuse needs a verify stage on this pool")
+                )
                 continue
             b = bucket(rate, p)
             r = replace(r, difficulty=b, policy_pass_rate=rate)

@@ -27,7 +27,9 @@ class Caption(Stage):
     def apply(self, rows: list[Row]) -> list[Row]:
         model = self.ctx.models[self.params.model]
         need = [r for r in rows if r.example.images]
-        results = model.run([(r.id, prompts.image_message(r.example, self.params.prompt), 1) for r in need])
+        results = model.run(
+            [(r.id, prompts.image_message(r.example, self.params.prompt), 1) for r in need]
+        )
         out = []
         for r in rows:
             if not r.example.images:  # a text-only item needs no caption
@@ -68,9 +70,16 @@ class Distill(Stage):
 
     def apply(self, rows: list[Row]) -> list[Row]:
         if self.params.mode == "caption":
-            rows = [r if r.caption is not None else self.drop(r, "no_caption", "distill mode=caption needs a caption stage first") for r in rows]
+            rows = [
+                r
+                if r.caption is not None
+                else self.drop(r, "no_caption", "distill mode=caption needs a caption stage first")
+                for r in rows
+            ]
         live = [r for r in rows if not r.dropped]
-        results = self.ctx.models[self.params.model].run([(r.id, self._messages(r), self.params.k) for r in live])
+        results = self.ctx.models[self.params.model].run(
+            [(r.id, self._messages(r), self.params.k) for r in live]
+        )
         out = []
         for r in rows:
             if r.dropped:
@@ -85,4 +94,6 @@ class Distill(Stage):
 
 
 register_stage(Caption, CaptionParams, "a VLM writes a detailed caption of each image")
-register_stage(Distill, DistillParams, "k reasoning samples from a text model (caption) or a VLM (image)")
+register_stage(
+    Distill, DistillParams, "k reasoning samples from a text model (caption) or a VLM (image)"
+)

@@ -25,7 +25,9 @@ def words(text: str) -> int:
 
 
 def select_index(samples, correct, policy: str) -> int | None:
-    cands = sorted((words(s), i) for i, (s, ok) in enumerate(zip(samples, correct)) if ok)
+    cands = sorted(
+        (words(s), i) for i, (s, ok) in enumerate(zip(samples, correct, strict=True)) if ok
+    )
     if not cands:
         return None
     if policy == "shortest_correct" or len(cands) == 1:
@@ -101,8 +103,17 @@ class Clean(Stage):
             # keep the verified final answer, whatever the cut removed
             answer = r.sample_extracted[r.selected] if r.sample_extracted else None
             answer = (answer or r.example.answer).strip()
-            conclusion = _BOXED.sub(lambda m: m.group(1), after).replace("<answer>", "").replace("</answer>", "").strip()
-            if not conclusion or words(conclusion) > p.conclusion_max_words or "<think>" in conclusion:
+            conclusion = (
+                _BOXED.sub(lambda m: m.group(1), after)
+                .replace("<answer>", "")
+                .replace("</answer>", "")
+                .strip()
+            )
+            if (
+                not conclusion
+                or words(conclusion) > p.conclusion_max_words
+                or "<think>" in conclusion
+            ):
                 conclusion = f"The answer is {answer}."
             n = words(think) + words(conclusion)
             if words(think) < p.min_words:

@@ -12,7 +12,6 @@ from pathlib import Path
 from ovlt_data.schema import Example, Row
 from ovlt_data.stages import Stage, StageParams, register_stage
 
-
 KINDS = ("multi_choice", "integer", "float", "text", "list", "auto")
 
 
@@ -36,14 +35,17 @@ def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
     """[(correct, extracted, statuses)] per item. Verdicts are cached: a rebuild re-grades nothing."""
     from ovlt_eval.grading import grade
 
-    keys = [[_verdict_key(ex, ex.answer_type if ex.answer_type in KINDS else "auto", t) for t in outs] for ex, outs in items]
+    keys = [
+        [_verdict_key(ex, ex.answer_type if ex.answer_type in KINDS else "auto", t) for t in outs]
+        for ex, outs in items
+    ]
     known = cache.kv_get("verdicts", [k for ks in keys for k in ks]) if cache is not None else {}
     fresh: dict[str, str] = {}
     out = []
-    for (ex, outs), ks in zip(items, keys):
+    for (ex, outs), ks in zip(items, keys, strict=True):
         kind = ex.answer_type if ex.answer_type in KINDS else "auto"
         correct, extracted, statuses = [], [], Counter()
-        for text, key in zip(outs, ks):
+        for text, key in zip(outs, ks, strict=True):
             if key in known or key in fresh:
                 ok, ext, status = json.loads(known.get(key) or fresh[key])
             else:
@@ -77,7 +79,9 @@ class Verify(Stage):
         self.sample_status: Counter = Counter()  # ok / no_answer / timeout / unparseable
 
     def apply(self, rows: list[Row]) -> list[Row]:
-        graded = iter(grade_batch([(r.example, r.samples) for r in rows if r.samples], self.ctx.cache))
+        graded = iter(
+            grade_batch([(r.example, r.samples) for r in rows if r.samples], self.ctx.cache)
+        )
         out = []
         for r in rows:
             if not r.samples:
@@ -85,9 +89,16 @@ class Verify(Stage):
                 continue
             correct, extracted, statuses = next(graded)
             self.sample_status.update(statuses)
-            r = replace(r, sample_correct=correct, sample_extracted=extracted, pass_rate=sum(correct) / len(correct))
+            r = replace(
+                r,
+                sample_correct=correct,
+                sample_extracted=extracted,
+                pass_rate=sum(correct) / len(correct),
+            )
             if not any(correct):
-                r = self.drop(r, "no_correct_sample", f"0/{len(correct)} correct; statuses {dict(statuses)}")
+                r = self.drop(
+                    r, "no_correct_sample", f"0/{len(correct)} correct; statuses {dict(statuses)}"
+                )
             out.append(r)
         return out
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
-from ovlt_eval.benchmarks.options import names_several_options
+from ovlt_eval.benchmarks.options import is_prose, names_several_options
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading.extract import extract_answer
@@ -79,6 +79,8 @@ class MathVision(Benchmark):
         pred = final_value(found.answer)
         if item.choices and names_several_options(pred):
             return ScoredItem(item.id, found.answer, False, "ok", found.how)
+        if is_prose(pred):
+            return ScoredItem(item.id, found.answer, False, "unparseable", found.how + "+prose")
         verdict = verify(item.gold, pred, item.kind, choices=item.choices, precision=item.precision)
         if not verdict.correct and verdict.status == "ok" and item.choices:
             # Officially a prediction may also equal the gold option's *value*: "96" for

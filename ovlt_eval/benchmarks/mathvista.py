@@ -24,7 +24,7 @@ from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
-from ovlt_eval.benchmarks.options import names_several_options
+from ovlt_eval.benchmarks.options import is_prose, names_several_options, option_key
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.grading.extract import extract_answer
 from ovlt_eval.grading.verify import verify
@@ -104,6 +104,8 @@ class MathVista(Benchmark):
             return ScoredItem(item.id, None, False, "no_answer", found.how)
         if item.kind == "multi_choice":
             return self._score_choice(item, answer, how)
+        if is_prose(answer):
+            return ScoredItem(item.id, answer, False, "unparseable", how + "+prose")
         verdict = verify(item.gold, answer, item.kind, precision=item.precision, unit=item.unit)
         return ScoredItem(item.id, answer, verdict.correct, verdict.status, how)
 
@@ -115,9 +117,14 @@ class MathVista(Benchmark):
         if letter is not None:
             picked = choices[letter]
             return ScoredItem(item.id, answer, picked == item.gold, "ok", how)
-        verdict = verify(item.gold, answer, "multi_choice", choices=choices, unit=item.unit)
-        if verdict.correct or verdict.detail != "matches no option":
-            return ScoredItem(item.id, answer, verdict.correct, verdict.status, how)
+        keys = [option_key(c) for c in choices]
+        if option_key(answer) in keys:
+            picked = choices[keys.index(option_key(answer))]
+            return ScoredItem(item.id, answer, picked == item.gold, "ok", how)
+        if not is_prose(answer):
+            verdict = verify(item.gold, answer, "multi_choice", choices=choices, unit=item.unit)
+            if verdict.correct or verdict.detail != "matches no option":
+                return ScoredItem(item.id, answer, verdict.correct, verdict.status, how)
         # Official rule: an answer that names no option counts as the most similar option.
         picked = nearest_option(answer, choices)
         return ScoredItem(item.id, answer, picked == item.gold, "ok", how + "+nearest_option")

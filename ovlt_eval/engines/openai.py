@@ -13,9 +13,10 @@ that rejects the extras (400/422 naming them) gets the request again without the
 that ignores `n` (returns fewer choices) gets the missing samples as single calls with seeds
 `seed + i`; also recorded in `describe()`.
 
-The wire format is spoken directly over `httpx2` (the HTTP client the `openai` SDK itself uses):
-the SDK's per-request validation cost about 2 ms of CPU each, which capped throughput at high
-concurrency on small machines.
+The wire format is spoken directly (see `http11.py`: a lean keep-alive client for `http://`,
+`httpx2` for `https://`): the `openai` SDK's per-request validation cost about 2 ms of CPU and a
+general-purpose client about 0.9 ms, which capped throughput at high concurrency on small
+machines.
 
 The API key is read from the environment (`OPENAI_API_KEY`, or the variable named by
 `api_key_env`) and is never logged, written or put in `describe()`.
@@ -24,8 +25,7 @@ The API key is read from the environment (`OPENAI_API_KEY`, or the variable name
 from __future__ import annotations
 
 import asyncio
-import functools
-import math
+import json
 import os
 import queue
 import random
@@ -35,6 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ovlt_eval.engines.http11 import TransportError, make_pools, ssl_context
 from ovlt_eval.engines.images import ImageError, to_data_url
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
@@ -42,7 +43,6 @@ from ovlt_eval.errors import UserError
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 _RETRYABLE_STATUS = {408, 409, 425, 429}
 _EXTRA_FIELDS = ("top_k", "repetition_penalty")
-_CONNECTIONS_PER_POOL = 8
 
 
 class _Failed(Exception):
@@ -186,24 +186,14 @@ class OpenAIEngine:
     # ----- async core -----
 
     async def _run(self, requests: Iterable[GenerationRequest], emit) -> None:
-        import httpx2
-
-        self._sem = asyncio.Semaphore(self.concurrency)
-        # Several small connection pools per URL instead of one big one: the pool's bookkeeping
-        # grows with (waiting requests x connections), which dominated at concurrency 128.
-        shards = max(1, math.ceil(self.concurrency / _CONNECTIONS_PER_POOL))
-        per_pool = math.ceil(self.concurrency / shards)
-        limits = httpx2.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        timeout = httpx2.Timeout(self.timeout, connect=min(self.timeout, 30.0))
         headers = {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
-        verify = _ssl_context()  # one shared context: loading the CA bundle costs ~50 ms each
         self._pools = {
-            url: [
-                httpx2.AsyncClient(limits=limits, timeout=timeout, headers=headers, verify=verify)
-                for _ in range(shards)
-            ]
+            url: make_pools(
+                url, headers=headers, timeout=self.timeout, concurrency=self.concurrency
+            )
             for url in self.base_urls
         }
+        self._sem = asyncio.Semaphore(self.concurrency)
         self._pool_rr = 0
         pending: set[asyncio.Task] = set()
         try:
@@ -227,9 +217,9 @@ class OpenAIEngine:
             for task in pending:  # only left when cancelled: the consumer stopped early
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            for pool in self._pools.values():
-                for client in pool:
-                    await client.aclose()
+            for pools in self._pools.values():
+                for pool in pools:
+                    await pool.aclose()
 
     async def _one(self, req: GenerationRequest) -> GenerationResult:
         try:
@@ -279,8 +269,6 @@ class OpenAIEngine:
     async def _call(
         self, messages: list[dict], s: SamplingParams, *, n: int, seed: int | None
     ) -> dict:
-        import httpx2
-
         attempt = 0
         while True:
             url = self._pick_url()
@@ -307,11 +295,12 @@ class OpenAIEngine:
                 async with self._sem:
                     self.stats["http_calls"] += 1
                     self._pool_rr += 1
-                    pool = self._pools[url]
-                    resp = await pool[self._pool_rr % len(pool)].post(
-                        f"{url}/chat/completions", json=body
+                    pools = self._pools[url]
+                    payload = json.dumps(body).encode()
+                    resp = await pools[self._pool_rr % len(pools)].post(
+                        "/chat/completions", payload
                     )
-                status = resp.status_code
+                status = resp.status
                 if status < 400:
                     reply = resp.json()
                     if not isinstance(reply, dict) or not reply.get("choices"):
@@ -325,8 +314,8 @@ class OpenAIEngine:
                     raise _Failed(f"HTTP {status} from {_safe_url(url)}: {detail}")
                 last = f"HTTP {status}: {detail}"
                 retry_after = _retry_after(resp)
-            except httpx2.TransportError as err:  # timeouts, refused and dropped connections
-                last = f"{type(err).__name__}: {_short(err) or 'no detail'}"
+            except TransportError as err:  # timeouts, refused and dropped connections
+                last = str(err)
             except ValueError as err:  # body not JSON, or no choices
                 last = f"malformed reply: {_short(err)}"
             finally:
@@ -384,7 +373,9 @@ class OpenAIEngine:
         import httpx2
 
         headers = {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
-        with httpx2.Client(timeout=httpx2.Timeout(10.0), headers=headers) as client:
+        with httpx2.Client(
+            timeout=httpx2.Timeout(10.0), headers=headers, verify=ssl_context()
+        ) as client:
             for url in self.base_urls:
                 resp = None
                 for attempt in range(3):
@@ -434,13 +425,6 @@ class OpenAIEngine:
                 self._served[url] = {"root": m.get("root"), "revision": m.get("revision")}
 
 
-@functools.cache
-def _ssl_context():
-    import ssl
-
-    return ssl.create_default_context()
-
-
 def _as_url_list(value: str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
@@ -486,7 +470,8 @@ def _status_detail(resp, limit: int = 300) -> str:
         text = resp.text
     except Exception:  # undecodable body
         text = ""
-    text = " ".join(text.split()) or f"HTTP {resp.status_code}"
+    status = getattr(resp, "status", None) or getattr(resp, "status_code", "?")
+    text = " ".join(text.split()) or f"HTTP {status}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

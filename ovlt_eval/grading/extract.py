@@ -261,9 +261,23 @@ def _refine(candidate: str, choices: Sequence[str] | None, n_choices: int) -> st
         return m.group("a")
     if choices:
         lowered = s.lower()
-        for i, c in enumerate(choices):
-            if _clean(str(c)).lower() == lowered and i < len(letters):
+        options = [_clean(str(c)).lower() for c in choices]
+        for i, opt in enumerate(options):
+            if opt == lowered and i < len(letters):
                 return letters[i]
+        parens = {x.group("l") for x in _LETTER_PAREN.finditer(s)}
+        if len(parens) == 1 and len(s) <= _MAX_PHRASE:  # "therefore (B)", "∠2 = (C) 15°"
+            letter = parens.pop()
+            if letter in letters:
+                return letter
+        # "no, there are not fewer …": the answer starts with exactly one option's text.
+        led = [
+            i
+            for i, opt in enumerate(options)
+            if opt and re.match(re.escape(opt) + r"(?:[ ,;:!]|$)(?!\d)", lowered)
+        ]
+        if len(led) == 1 and led[0] < len(letters):
+            return letters[led[0]]
     return s
 
 

@@ -41,6 +41,7 @@ class ServerStats:
     max_in_flight: int = 0
     rejected_fields: int = 0
     authorization: set = field(default_factory=set)  # Authorization headers seen (tests of keys)
+    connections: int = 0
 
 
 class FaultyServer:
@@ -55,6 +56,8 @@ class FaultyServer:
         slow_s: float = 5.0,
         honor_n: bool = True,
         reject_fields: tuple[str, ...] = (),
+        chunked: bool = False,
+        keep_alive: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -69,6 +72,8 @@ class FaultyServer:
         self.slow_s = slow_s
         self.honor_n = honor_n
         self.reject_fields = tuple(reject_fields)
+        self.chunked = chunked  # answer with Transfer-Encoding: chunked instead of Content-Length
+        self.keep_alive = keep_alive  # False: "Connection: close" and close after each answer
         self.host = host
         self.port = port
         self.stats = ServerStats()
@@ -129,6 +134,7 @@ class FaultyServer:
     # ----- HTTP -----
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.stats.connections += 1
         try:
             while True:
                 request_line = await reader.readline()
@@ -156,10 +162,10 @@ class FaultyServer:
 
     async def _route(self, method: str, path: str, body: bytes, writer) -> bool:
         if method == "GET" and path in ("/health", "/v1/health"):
-            return await _send(writer, 200, {"status": "ok"})
+            return await self._send(writer, 200, {"status": "ok"})
         if method == "GET" and path == "/v1/models":
             data = [{"id": self.model, "object": "model", "owned_by": "faulty-server"}]
-            return await _send(writer, 200, {"object": "list", "data": data})
+            return await self._send(writer, 200, {"object": "list", "data": data})
         if method == "POST" and path == "/v1/chat/completions":
             self._in_flight += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self._in_flight)
@@ -167,7 +173,7 @@ class FaultyServer:
                 return await self._chat(body, writer)
             finally:
                 self._in_flight -= 1
-        return await _send(writer, 404, {"error": {"message": f"no route {method} {path}"}})
+        return await self._send(writer, 404, {"error": {"message": f"no route {method} {path}"}})
 
     async def _chat(self, body: bytes, writer) -> bool:
         self.stats.requests += 1
@@ -183,19 +189,21 @@ class FaultyServer:
                 await asyncio.sleep(self.slow_s)
             elif fault == "500":
                 await asyncio.sleep(self.latency)
-                return await _send(writer, 500, {"error": {"message": "injected failure"}})
+                return await self._send(writer, 500, {"error": {"message": "injected failure"}})
             elif fault == "429":
-                return await _send(
+                return await self._send(
                     writer, 429, {"error": {"message": "injected rate limit"}}, {"Retry-After": "0"}
                 )
         try:
             req = json.loads(body)
         except ValueError:
-            return await _send(writer, 400, {"error": {"message": "body is not JSON"}})
+            return await self._send(writer, 400, {"error": {"message": "body is not JSON"}})
         bad = sorted(set(req) & set(self.reject_fields))
         if bad:
             self.stats.rejected_fields += 1
-            return await _send(writer, 422, {"detail": f"Unexpected fields in the request: {bad}"})
+            return await self._send(
+                writer, 422, {"detail": f"Unexpected fields in the request: {bad}"}
+            )
         if self.latency:
             await asyncio.sleep(self.latency)
         n = int(req.get("n") or 1) if self.honor_n else 1
@@ -221,7 +229,12 @@ class FaultyServer:
             "usage": {"prompt_tokens": 1, "completion_tokens": 7, "total_tokens": 8},
         }
         self.stats.ok += 1
-        return await _send(writer, 200, reply)
+        return await self._send(writer, 200, reply)
+
+    async def _send(self, writer, status: int, payload: dict, headers: dict | None = None) -> bool:
+        return await _write(
+            writer, status, payload, headers, chunked=self.chunked, keep_alive=self.keep_alive
+        )
 
     def _fault_for(self, key: str, attempt: int) -> str | None:
         if not self.fault_rate or attempt > self.faults_per_request:
@@ -244,16 +257,32 @@ def _last_user_text(messages: list) -> str:
     return ""
 
 
-async def _send(writer, status: int, payload: dict, headers: dict | None = None) -> bool:
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 422: "Unprocessable Entity"}
+_REASONS |= {429: "Too Many Requests", 500: "Internal Server Error"}
+
+
+async def _write(writer, status, payload, headers, *, chunked: bool, keep_alive: bool) -> bool:
     body = json.dumps(payload).encode()
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 422: "Unprocessable Entity"}
-    reason |= {429: "Too Many Requests", 500: "Internal Server Error"}
-    lines = [f"HTTP/1.1 {status} {reason.get(status, 'Status')}", "Content-Type: application/json"]
-    lines += [f"Content-Length: {len(body)}", "Connection: keep-alive"]
+    lines = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+        "Content-Type: application/json",
+    ]
+    if chunked:  # two chunks, so a reader must join them
+        half = len(body) // 2
+        lines.append("Transfer-Encoding: chunked")
+        body = (
+            b"".join(
+                b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:half], body[half:]) if part
+            )
+            + b"0\r\n\r\n"
+        )
+    else:
+        lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
     await writer.drain()
-    return True
+    return keep_alive
 
 
 def main(argv: list[str] | None = None) -> int:

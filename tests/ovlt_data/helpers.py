@@ -12,8 +12,17 @@ SHARED = REPO.parent / "shared"
 DEMO = REPO / "cards" / "rounds" / "demo.yaml"
 
 
-def demo_card(base_url: str, model: str = "loopback", *, engine: str = "openai", options=None,
-              sft: int = 12, grpo: int = 8, decontaminate: bool = False, max_tokens: int | None = None) -> dict:
+def demo_card(
+    base_url: str,
+    model: str = "loopback",
+    *,
+    engine: str = "openai",
+    options=None,
+    sft: int = 12,
+    grpo: int = 8,
+    decontaminate: bool = False,
+    max_tokens: int | None = None,
+) -> dict:
     """demo.yaml with its models pointed at one server (or an in-process engine)."""
     card = yaml.safe_load(DEMO.read_text())
     opts = options if options is not None else {"base_urls": [base_url]}

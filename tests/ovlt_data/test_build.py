@@ -37,7 +37,9 @@ def test_demo_build_writes_every_config_and_a_card(built):
     all_ids = [i for c in CONFIGS for i in _ids(d, c)]
     assert len(all_ids) == len(set(all_ids)) == 36  # every row exactly once
     for r in iter_config(d, "sft"):
-        assert r["response"].startswith("<think>\n") and r["response"].rstrip().endswith("</answer>")
+        assert r["response"].startswith("<think>\n") and r["response"].rstrip().endswith(
+            "</answer>"
+        )
         assert "Wait," not in r["response"] and len(r["response"].split()) <= 500
         assert any(r["sample_correct"]) and r["pass_rate"] == sum(r["sample_correct"]) / 4
     for r in iter_config(d, "rejected"):
@@ -51,7 +53,9 @@ def test_demo_build_writes_every_config_and_a_card(built):
     hard = datasets.load_dataset(str(d), "grpo_hard", split="train")
     assert len(hard) == counts["grpo_hard"] and hard[0]["images"][0].size == (224, 224)
     stages = {s["stage"]: s for s in m["stages"]}
-    assert stages["verify"]["in"] == 24 and stages["verify"]["dropped"].get("no_correct_sample", 0) > 0
+    assert (
+        stages["verify"]["in"] == 24 and stages["verify"]["dropped"].get("no_correct_sample", 0) > 0
+    )
 
 
 def test_rebuild_on_warm_cache_calls_no_model_and_keeps_fingerprint(built, loopback):
@@ -85,13 +89,21 @@ def test_exports_load_with_datasets(built, tmp_path):
     assert set(g.column_names) >= {"prompt", "images", "solution"}
     r1 = export_dataset(d, "easyr1", tmp_path / "easyr1")
     e = datasets.load_dataset("parquet", data_files=str(r1[1]), split="train")
-    assert e[0]["problem"].startswith("<image>") and set(e.column_names) == {"problem", "answer", "images"}
+    assert e[0]["problem"].startswith("<image>") and set(e.column_names) == {
+        "problem",
+        "answer",
+        "images",
+    }
     lf = export_dataset(d, "llamafactory", tmp_path / "lf")
     info = json.loads(lf[1].read_text())
-    (name, entry), = info.items()
+    ((name, entry),) = info.items()
     assert entry["formatting"] == "sharegpt"
-    rows = datasets.load_dataset("json", data_files=str(tmp_path / "lf" / entry["file_name"]), split="train")
-    assert len(rows) == n_sft and rows[0]["messages"][0]["content"].count("<image>") == len(rows[0]["images"])
+    rows = datasets.load_dataset(
+        "json", data_files=str(tmp_path / "lf" / entry["file_name"]), split="train"
+    )
+    assert len(rows) == n_sft and rows[0]["messages"][0]["content"].count("<image>") == len(
+        rows[0]["images"]
+    )
     assert (tmp_path / "lf" / rows[0]["images"][0]).exists()
 
 
@@ -100,7 +112,10 @@ def test_shards_merge_to_the_same_fingerprint(built, loopback, tmp_path):
     full = read_manifest(d)
     card = demo_card(loopback, sft=24, grpo=12)
     shards = [build(card, out=out, shard=f"{i}/3") for i in range(3)]
-    assert sum(read_manifest(s)["stats"]["counts"]["sft"] for s in shards) == full["stats"]["counts"]["sft"]
+    assert (
+        sum(read_manifest(s)["stats"]["counts"]["sft"] for s in shards)
+        == full["stats"]["counts"]["sft"]
+    )
     merged = merge(shards, tmp_path / "merged")
     m = read_manifest(merged)
     assert m["fingerprint"] == full["fingerprint"]
@@ -132,17 +147,30 @@ def test_bad_rows_are_rejected_and_the_build_goes_on(loopback, tmp_path):
     Image.new("RGB", (40, 40), "blue").save(buf, format="PNG")
     (tmp_path / "ok.png").write_bytes(buf.getvalue())
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    rows = [{"id": "a", "question": "How many squares?", "answer": "1", "image": "ok.png"},
-            {"id": "b", "question": "How many squares?", "answer": "1", "image": "bad.png"},
-            {"id": "c", "question": "How many squares?", "answer": "", "image": "ok.png"},
-            {"id": "d", "question": "How many squares?", "answer": "2", "image": "gone.png"}]
+    rows = [
+        {"id": "a", "question": "How many squares?", "answer": "1", "image": "ok.png"},
+        {"id": "b", "question": "How many squares?", "answer": "1", "image": "bad.png"},
+        {"id": "c", "question": "How many squares?", "answer": "", "image": "ok.png"},
+        {"id": "d", "question": "How many squares?", "answer": "2", "image": "gone.png"},
+    ]
     (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     card = demo_card(loopback, sft=4, grpo=4)
-    card["sources"].append({"name": "mine", "kind": "local", "pool": "sft", "path": str(tmp_path / "rows.jsonl"),
-                            "fields": {"id": "id"}})
+    card["sources"].append(
+        {
+            "name": "mine",
+            "kind": "local",
+            "pool": "sft",
+            "path": str(tmp_path / "rows.jsonl"),
+            "fields": {"id": "id"},
+        }
+    )
     d = build(card, out=tmp_path / "out")
     m = read_manifest(d)
     assert m["stages"][0]["dropped"] == {"corrupt_image": 1, "empty_answer": 1, "missing_image": 1}
-    rej = {r["id"]: r["reject_reason"] for r in iter_config(d, "rejected") if r["reject_stage"] == "source"}
+    rej = {
+        r["id"]: r["reject_reason"]
+        for r in iter_config(d, "rejected")
+        if r["reject_stage"] == "source"
+    }
     assert rej == {"mine:b": "corrupt_image", "mine:c": "empty_answer", "mine:d": "missing_image"}
     assert m["stats"]["by_source"]["mine"].get("rejected", 0) >= 3

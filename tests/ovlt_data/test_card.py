@@ -35,17 +35,29 @@ def _err(card: dict, tmp_path) -> str:
 @pytest.mark.parametrize(
     "mutate, expect",
     [
-        (lambda c: c["sources"][0].update(kind="nope"), "sources[0].kind: unknown source kind 'nope'"),
+        (
+            lambda c: c["sources"][0].update(kind="nope"),
+            "sources[0].kind: unknown source kind 'nope'",
+        ),
         (lambda c: c["stages"].append({"stage": "magic"}), "unknown stage 'magic'"),
-        (lambda c: c["models"]["reasoner"].update(temprature=0.3), "models.reasoner.temprature: unknown field"),
-        (lambda c: c["models"]["reasoner"]["sampling"].update(temperature="hot"), "models.reasoner.sampling.temperature"),
+        (
+            lambda c: c["models"]["reasoner"].update(temprature=0.3),
+            "models.reasoner.temprature: unknown field",
+        ),
+        (
+            lambda c: c["models"]["reasoner"]["sampling"].update(temperature="hot"),
+            "models.reasoner.sampling.temperature",
+        ),
         (lambda c: c["stages"][1].update(model="ghost"), "stages[1].model: unknown model 'ghost'"),
         (lambda c: c["stages"][1].update(k=0), "stages[1].k"),
         (lambda c: c["sources"][0].update(n="many"), "sources[0].n"),
         (lambda c: c["sources"][1].update(name="synthetic_sft"), "duplicate source name"),
         (lambda c: c.pop("version"), "field version: Field required"),
         (lambda c: c["models"]["policy"].update(engine="tgi"), "unknown engine 'tgi'"),
-        (lambda c: c.update(stages=[s for s in c["stages"] if s["stage"] != "difficulty"]), "needs a `difficulty` stage"),
+        (
+            lambda c: c.update(stages=[s for s in c["stages"] if s["stage"] != "difficulty"]),
+            "needs a `difficulty` stage",
+        ),
     ],
 )
 def test_card_mistakes_are_one_line_naming_the_field(mutate, expect, tmp_path):

@@ -20,7 +20,9 @@ from ovlt_data.stages.decontaminate import answer_forms, norm_text
 from .helpers import SHARED
 
 BENCH = SHARED / "benchmarks"
-pytestmark = pytest.mark.skipif(not (BENCH / "mathvision" / "images").exists(), reason="../shared benchmarks absent")
+pytestmark = pytest.mark.skipif(
+    not (BENCH / "mathvision" / "images").exists(), reason="../shared benchmarks absent"
+)
 
 
 def _perturb(q: str, rng: random.Random) -> str:
@@ -32,7 +34,10 @@ def _perturb(q: str, rng: random.Random) -> str:
 def _plant(tmp_path):
     rng = random.Random(0)
     rows, planted = [], {}
-    vision = [json.loads(line) for line in (BENCH / "mathvision" / "testmini.jsonl").read_text().splitlines()]
+    vision = [
+        json.loads(line)
+        for line in (BENCH / "mathvision" / "testmini.jsonl").read_text().splitlines()
+    ]
     for item in rng.sample(vision, 20):
         im = Image.open(BENCH / "mathvision" / item["image"]).convert("RGB")
         im = im.resize((max(8, int(im.width * 0.8)), max(8, int(im.height * 0.8))))
@@ -41,8 +46,15 @@ def _plant(tmp_path):
         name = f"mv_{item['id']}.jpg"
         (tmp_path / name).write_bytes(buf.getvalue())
         rid = f"vision-{item['id']}"
-        rows.append({"id": rid, "question": item["question"], "answer": item["answer"],
-                     "choices": item["options"] or None, "image": name})
+        rows.append(
+            {
+                "id": rid,
+                "question": item["question"],
+                "answer": item["answer"],
+                "choices": item["options"] or None,
+                "image": name,
+            }
+        )
         planted[f"planted:{rid}"] = ("mathvision", item["id"])
     vista = json.loads((BENCH / "mathvista" / "testmini.json").read_text())
     other = Image.new("RGB", (64, 64), (200, 180, 20))
@@ -53,8 +65,15 @@ def _plant(tmp_path):
         if item.get("choices") and rng.random() < 0.5:  # half the MC rows give the letter
             answer = "ABCDEFGH"[item["choices"].index(answer)]
         rid = f"vista-{pid}"
-        rows.append({"id": rid, "question": _perturb(item["question"], rng), "answer": answer,
-                     "choices": item.get("choices"), "image": "other.png"})
+        rows.append(
+            {
+                "id": rid,
+                "question": _perturb(item["question"], rng),
+                "answer": answer,
+                "choices": item.get("choices"),
+                "image": "other.png",
+            }
+        )
         planted[f"planted:{rid}"] = ("mathvista", pid)
     path = tmp_path / "planted.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
@@ -64,16 +83,34 @@ def _plant(tmp_path):
 def test_every_planted_item_is_dropped_and_no_clean_row(tmp_path):
     path, planted = _plant(tmp_path)
     card = {
-        "name": "decon", "version": "v1", "round": 1,
+        "name": "decon",
+        "version": "v1",
+        "round": 1,
         "sources": [
             {"name": "synthetic", "kind": "synthetic", "pool": "sft", "n": 60},
-            {"name": "planted", "kind": "local", "pool": "sft", "path": str(path),
-             "fields": {"id": "id", "choices": "choices"}},
-            {"name": "tabmwp", "kind": "tabmwp_local", "pool": "sft", "path": str(SHARED / "sources" / "tabmwp")},
+            {
+                "name": "planted",
+                "kind": "local",
+                "pool": "sft",
+                "path": str(path),
+                "fields": {"id": "id", "choices": "choices"},
+            },
+            {
+                "name": "tabmwp",
+                "kind": "tabmwp_local",
+                "pool": "sft",
+                "path": str(SHARED / "sources" / "tabmwp"),
+            },
         ],
-        "stages": [{"stage": "decontaminate", "benchmarks": [
-            {"name": "mathvision", "split": "testmini", "data": str(BENCH / "mathvision")},
-            {"name": "mathvista", "split": "testmini", "data": str(BENCH / "mathvista")}]}],
+        "stages": [
+            {
+                "stage": "decontaminate",
+                "benchmarks": [
+                    {"name": "mathvision", "split": "testmini", "data": str(BENCH / "mathvision")},
+                    {"name": "mathvista", "split": "testmini", "data": str(BENCH / "mathvista")},
+                ],
+            }
+        ],
     }
     d = build(card, out=tmp_path / "out")
     m = read_manifest(d)
@@ -83,7 +120,10 @@ def test_every_planted_item_is_dropped_and_no_clean_row(tmp_path):
     for row, (bench, item) in planted.items():
         assert row in dropped, f"{row} ({bench} {item}) was not dropped"
         # MathVista repeats some templated question+answer pairs: any of them is a right match
-        named = {f"{matches[row]['benchmark']}:{matches[row]['item']}", *matches[row].get("also", [])}
+        named = {
+            f"{matches[row]['benchmark']}:{matches[row]['item']}",
+            *matches[row].get("also", []),
+        }
         assert f"{bench}:{item}" in named
         assert matches[row]["how"] == ("image+text" if bench == "mathvision" else "text+answer")
     assert all(matches[r]["image_distance"] <= 6 for r in planted if planted[r][0] == "mathvision")
@@ -93,7 +133,10 @@ def test_every_planted_item_is_dropped_and_no_clean_row(tmp_path):
     # Three other TabMWP rows share a MathVista question text with another answer: kept.
     clean_dropped = sorted(dropped - set(planted))
     assert clean_dropped == ["tabmwp:22681"], clean_dropped
-    assert matches["tabmwp:22681"]["item"] == "801" and matches["tabmwp:22681"]["same_image_size"] is True
+    assert (
+        matches["tabmwp:22681"]["item"] == "801"
+        and matches["tabmwp:22681"]["same_image_size"] is True
+    )
     kept = {r["id"] for r in iter_config(d, "sft", ["id"])}
     for look_alike in ("tabmwp:4708", "tabmwp:33775", "tabmwp:34624"):
         assert look_alike in kept

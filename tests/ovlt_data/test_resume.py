@@ -32,7 +32,17 @@ def _cached(db) -> int:
 
 
 def _start(card_path, out):
-    cmd = [sys.executable, "-m", "ovlt_data.cli", "build", "--card", str(card_path), "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ovlt_data.cli",
+        "build",
+        "--card",
+        str(card_path),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -42,7 +52,9 @@ def _kill_when_cache_grows(card_path, out, above: int) -> int:
     db = out / "cache.sqlite"
     deadline = time.monotonic() + 60
     while _cached(db) <= above:
-        assert proc.poll() is None, f"build ended before the kill: {proc.stderr.read().decode()[-800:]}"
+        assert proc.poll() is None, (
+            f"build ended before the kill: {proc.stderr.read().decode()[-800:]}"
+        )
         assert time.monotonic() < deadline, "cache never grew"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
@@ -76,7 +88,9 @@ def test_sigkill_twice_then_resume_gives_the_uninterrupted_build(tmp_path):
 
     assert resumed["fingerprint"] == ref["fingerprint"]
     assert resumed["cache"]["hits"] > 0
-    assert sum(resumed["cache"]["engine_requests"].values()) < sum(ref["cache"]["engine_requests"].values())
+    assert sum(resumed["cache"]["engine_requests"].values()) < sum(
+        ref["cache"]["engine_requests"].values()
+    )
     ids = [r["id"] for c in CONFIGS for r in iter_config(out / "demo" / "v1", c, ["id"])]
     ref_ids = [r["id"] for c in CONFIGS for r in iter_config(reference, c, ["id"])]
     assert len(ids) == len(set(ids)) == 56 and sorted(ids) == sorted(ref_ids)

@@ -29,7 +29,9 @@ def test_synthetic_is_deterministic_and_exact():
     assert [x.images[0].sha256 for x in a] != [x.images[0].sha256 for x in c]
     tasks = {x.provenance["task"] for x in a}
     assert tasks == {"counting", "bar_chart", "geometry"}
-    assert any(x.answer_type == "multi_choice" for x in a) and any(x.answer_type == "integer" for x in a)
+    assert any(x.answer_type == "multi_choice" for x in a) and any(
+        x.answer_type == "integer" for x in a
+    )
     for x in a:
         if x.answer_type == "multi_choice":
             assert x.answer in "ABCDE"[: len(x.choices)]
@@ -72,8 +74,13 @@ def test_local_bad_inputs_are_rejected_with_reasons(tmp_path):
     assert isinstance(by_id["num"], Example) and by_id["num"].answer == "4"
     reasons = {k: v.reason for k, v in by_id.items() if isinstance(v, Rejected)}
     assert reasons == {
-        "corrupt": "corrupt_image", "missing": "missing_image", "empty": "empty_answer",
-        "nonstr": "bad_answer", "nofield": "missing_field", "huge": "image_too_large", "8": "bad_record",
+        "corrupt": "corrupt_image",
+        "missing": "missing_image",
+        "empty": "empty_answer",
+        "nonstr": "bad_answer",
+        "nofield": "missing_field",
+        "huge": "image_too_large",
+        "8": "bad_record",
     }
     assert by_id["nofield"].detail == "answer"
 
@@ -82,20 +89,47 @@ def test_local_parquet_and_image_folder(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pylist([
-        {"q": "What is 2+2?", "a": "4", "opts": None, "img": {"bytes": _png(), "path": None}},
-        {"q": "Pick one", "a": "1", "opts": ["x", "y"], "img": {"bytes": _png(), "path": None}},
-    ]), tmp_path / "d.parquet")
-    out = _open("local", {"path": str(tmp_path / "d.parquet"),
-                          "fields": {"question": "q", "answer": "a", "choices": "opts", "images": "img",
-                                     "answer_format": "choice_index"}})
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {
+                    "q": "What is 2+2?",
+                    "a": "4",
+                    "opts": None,
+                    "img": {"bytes": _png(), "path": None},
+                },
+                {
+                    "q": "Pick one",
+                    "a": "1",
+                    "opts": ["x", "y"],
+                    "img": {"bytes": _png(), "path": None},
+                },
+            ]
+        ),
+        tmp_path / "d.parquet",
+    )
+    out = _open(
+        "local",
+        {
+            "path": str(tmp_path / "d.parquet"),
+            "fields": {
+                "question": "q",
+                "answer": "a",
+                "choices": "opts",
+                "images": "img",
+                "answer_format": "choice_index",
+            },
+        },
+    )
     assert [x.answer for x in out] == ["4", "B"]
     assert out[1].choices == ("x", "y") and out[1].answer_type == "multi_choice"
 
     folder = tmp_path / "imgs"
     folder.mkdir()
     (folder / "a.png").write_bytes(_png())
-    (folder / "metadata.jsonl").write_text(json.dumps({"file_name": "a.png", "question": "q?", "answer": "1"}) + "\n")
+    (folder / "metadata.jsonl").write_text(
+        json.dumps({"file_name": "a.png", "question": "q?", "answer": "1"}) + "\n"
+    )
     out = _open("local", {"path": str(folder)})
     assert isinstance(out[0], Example) and out[0].images[0].width == 32
 
@@ -105,7 +139,9 @@ def test_local_missing_path_is_one_line():
         _open("local", {"path": "/nonexistent/x.jsonl"})
 
 
-@pytest.mark.skipif(not (SHARED / "sources" / "tabmwp").exists(), reason="shared TabMWP not present")
+@pytest.mark.skipif(
+    not (SHARED / "sources" / "tabmwp").exists(), reason="shared TabMWP not present"
+)
 def test_tabmwp_local_reads_the_real_files():
     out = _open("tabmwp_local", {"path": str(SHARED / "sources" / "tabmwp")})
     assert len(out) == 1000 and all(isinstance(x, Example) for x in out)

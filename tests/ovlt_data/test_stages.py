@@ -13,7 +13,9 @@ def test_select_policies_differ_as_documented():
 
 
 def test_reflection_cut_keeps_text_before_first_keyword():
-    think, after = split_think("<think>Count: 3 circles. Wait, maybe 4? But wait, no.</think>\nSo \\boxed{3}.")
+    think, after = split_think(
+        "<think>Count: 3 circles. Wait, maybe 4? But wait, no.</think>\nSo \\boxed{3}."
+    )
     assert after == "So \\boxed{3}."
     cut, did = cut_reflections(think, ["Wait,", "But wait", "But the question"])
     assert did and cut == "Count: 3 circles."
@@ -22,4 +24,10 @@ def test_reflection_cut_keeps_text_before_first_keyword():
 
 def test_difficulty_buckets():
     p = DifficultyParams(easy_at_least=0.75, hard_at_most=0.25)
-    assert [bucket(r, p) for r in (0.0, 0.25, 0.5, 0.75, 1.0)] == ["hard", "hard", "medium", "easy", "easy"]
+    assert [bucket(r, p) for r in (0.0, 0.25, 0.5, 0.75, 1.0)] == [
+        "hard",
+        "hard",
+        "medium",
+        "easy",
+        "easy",
+    ]
