@@ -1,0 +1,116 @@
+"""MathVerse (AI4Math/MathVerse): testmini, 788 problems in five visual versions (3,940
+items: Text Dominant, Text Lite, Vision Intensive, Vision Dominant, Vision Only) plus the
+788-item Text Only version (`testmini_text_only`).
+
+Official protocol (ZrrSkywalker/MathVerse `evaluation/`): GPT extracts the answer from the
+response, then either `--quick_match` (extraction == gold, verbatim) or a GPT judge that
+accepts the same meaning ("0.5 m" and "50 cm"). There is no rule-based official scorer, so
+ours is: rule extraction; multiple choice by option letter (the options are written inside
+the question, "Choices:\\nA:40°", and are parsed from it so that a written option text
+counts); free-form through the verifier (units, degrees, LaTeX, symbolic equivalence).
+Gold slips fixed first: "(C)" → C, "118掳T" (a mis-decoded "°") → "118°T".
+The prompt is `query_cot`, as in the official CoT evaluation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ovlt_eval.benchmarks.base import Benchmark
+from ovlt_eval.benchmarks.loading import as_text, image_entry, require
+from ovlt_eval.benchmarks.options import is_prose, names_several_options
+from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
+from ovlt_eval.grading.extract import extract_answer
+from ovlt_eval.grading.verify import verify
+
+_CHOICES_BLOCK = re.compile(r"Choices\s*:\s*\n", re.IGNORECASE)
+_CHOICE_LINE = re.compile(r"^\s*\(?([A-H])\)?\s*[:.)：]\s*(.*?)\s*$")
+_LETTER_GOLD = re.compile(r"\(?([A-H])\)?\.?")
+
+
+@dataclass(frozen=True)
+class MathVerse(Benchmark):
+    name: str = "mathverse"
+    version: str = "1"
+    hub_id: str = "AI4Math/MathVerse"
+    splits: tuple[str, ...] = ("testmini", "testmini_text_only")
+    breakdown_keys: tuple[str, ...] = ("problem_version", "subject", "subfield", "question_type")
+    id_field: str = "sample_index"
+    description: str = "MathVerse: visual math with problem versions (MIT)"
+
+    def hub_location(self, split: str) -> tuple[str | None, str]:
+        # Each Hub config holds one split named "testmini".
+        return split, "testmini"
+
+    def local_names(self, split: str) -> tuple[str, ...]:
+        return (f"{split}.json", f"{split}-*.parquet", f"{split}.parquet")
+
+    def to_item(self, row: dict[str, Any], base: Path | None, where: str) -> BenchItem:
+        require(row, ("sample_index", "question", "answer", "question_type"), where, self.name)
+        question = as_text(row["question"])
+        gold = clean_gold(as_text(row["answer"]))
+        question_type = as_text(row["question_type"])
+        choices = None
+        kind = "auto"
+        if question_type == "multi-choice":
+            letter = _LETTER_GOLD.fullmatch(gold)
+            if letter:
+                gold = letter.group(1)
+                kind = "multi_choice"
+                choices = parse_choices(question)
+                if choices is not None and ord(gold) - ord("A") >= len(choices):
+                    choices = None  # options not all legible in the text: compare letters
+        meta = row.get("metadata") or {}
+        images = image_entry(row.get("image"), base) if not isinstance(row.get("image"), str) or base else ()
+        return BenchItem(
+            id=as_text(row["sample_index"]),
+            question=as_text(row.get("query_cot")) or question,
+            gold=gold,
+            kind=kind,
+            choices=choices,
+            images=images,
+            breakdown={
+                "problem_version": as_text(row.get("problem_version")),
+                "subject": as_text(meta.get("subject")),
+                "subfield": as_text(meta.get("subfield")),
+                "question_type": question_type,
+            },
+            raw={k: v for k, v in row.items() if k != "image" or isinstance(v, str)},
+        )
+
+    def score_response(self, item: BenchItem, response: str) -> ScoredItem:
+        found = extract_answer(response, item.choices)
+        if found.answer is None:
+            return ScoredItem(item.id, None, False, "no_answer", found.how)
+        pred = found.answer
+        if item.kind == "multi_choice" and names_several_options(pred):
+            return ScoredItem(item.id, pred, False, "ok", found.how)
+        if is_prose(pred):
+            return ScoredItem(item.id, pred, False, "unparseable", found.how + "+prose")
+        verdict = verify(item.gold, pred, item.kind, choices=item.choices)
+        return ScoredItem(item.id, pred, verdict.correct, verdict.status, found.how)
+
+
+def parse_choices(question: str) -> tuple[str, ...] | None:
+    """Option texts from the "Choices:" block of a question, in letter order, if legible."""
+    blocks = list(_CHOICES_BLOCK.finditer(question))
+    if not blocks:
+        return None
+    texts: list[str] = []
+    for line in question[blocks[-1].end() :].splitlines():
+        m = _CHOICE_LINE.match(line)
+        if not m:
+            if line.strip():
+                break
+            continue
+        if ord(m.group(1)) - ord("A") != len(texts):
+            return None
+        texts.append(m.group(2))
+    return tuple(texts) if len(texts) >= 2 else None
+
+
+def clean_gold(answer: str) -> str:
+    return answer.replace("掳", "°").strip()
