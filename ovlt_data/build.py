@@ -170,6 +170,9 @@ def plan(card_arg, *, limit: int | None = None) -> dict[str, Any]:
                 "model": model,
                 "samples_per_row": st.calls_per_row(),
                 "max_generations": calls,
+                "benchmarks": [
+                    f"{b.name}/{b.split} ({b.data or 'Hub'})" for b in getattr(st.params, "benchmarks", [])
+                ],
             }
         )
     return {

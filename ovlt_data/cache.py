@@ -44,19 +44,20 @@ def messages_for_key(messages) -> list[dict]:
     return out
 
 
-def call_key(model: str, revision: str, messages, sampling: dict, index: int) -> str:
+def call_keys(model: str, revision: str, messages, sampling: dict, k: int) -> list[str]:
+    """One key per sample index; the request is serialised once, the index appended."""
     blob = json.dumps(
         {
             "model": model,
             "revision": revision,
             "messages": messages_for_key(messages),
             "sampling": sampling,
-            "index": index,
         },
         sort_keys=True,
         ensure_ascii=False,
     ).encode()
-    return hashlib.sha256(blob).hexdigest()
+    base = hashlib.sha256(blob).hexdigest()
+    return [hashlib.sha256(f"{base}:{i}".encode()).hexdigest() for i in range(k)]
 
 
 class CallCache:

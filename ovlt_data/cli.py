@@ -81,7 +81,8 @@ def _format_plan(plan: dict) -> str:
             if st["samples_per_row"]
             else ""
         )
-        lines.append(f"  {st['stage']:<13} pools={','.join(st['pools'])}{model}{calls}")
+        bench = f" against {', '.join(st['benchmarks'])}" if st.get("benchmarks") else ""
+        lines.append(f"  {st['stage']:<13} pools={','.join(st['pools'])}{model}{calls}{bench}")
     total = "unknown" if plan["max_generations"] is None else f"<= {plan['max_generations']}"
     lines.append(f"model generations: {total} ({plan['note']})")
     return "\n".join(lines)

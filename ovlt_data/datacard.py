@@ -102,9 +102,9 @@ def write_readme(root: Path, manifest: dict[str, Any]) -> None:
         for name, s in sources.items()
     ]
     decon = manifest.get("decontamination", {})
-    figures = "\n".join(f"![{Path(f).stem.replace('_', ' ')}]({f})" for f in manifest.get("figures", [])) or (
-        "(figures not drawn: install the `data` extra for matplotlib)"
-    )
+    figures = "\n".join(
+        f"![{Path(f).stem.replace('_', ' ')}]({f})" for f in manifest.get("figures", [])
+    ) or ("(figures not drawn: install the `data` extra for matplotlib)")
     text = f"""---
 {yaml.safe_dump(front, sort_keys=False).strip()}
 ---

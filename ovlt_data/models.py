@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ovlt_data.cache import CallCache, call_key
+from ovlt_data.cache import CallCache, call_keys
 from ovlt_data.card import ModelSpec
 
 
@@ -23,6 +23,7 @@ class CachedModel:
         self.spec = spec
         self.cache = cache
         self._engine = None
+        self._skey: dict[str, Any] | None = None
         self.calls = 0  # requests actually sent to the engine
 
     @property
@@ -40,9 +41,11 @@ class CachedModel:
         )
 
     def _sampling_key(self) -> dict[str, Any]:
-        d = asdict(self.sampling)
-        d["stop"] = list(d["stop"])
-        return d
+        if self._skey is None:
+            d = asdict(self.sampling)
+            d["stop"] = list(d["stop"])
+            self._skey = d
+        return self._skey
 
     def engine(self):
         if self._engine is None:
@@ -52,8 +55,7 @@ class CachedModel:
         return self._engine
 
     def keys(self, messages, k: int) -> list[str]:
-        sk = self._sampling_key()
-        return [call_key(self.spec.model, self.spec.revision, messages, sk, i) for i in range(k)]
+        return call_keys(self.spec.model, self.spec.revision, messages, self._sampling_key(), k)
 
     def run(self, items: list[tuple[str, list[dict], int]]) -> dict[str, CallResult]:
         """items: (id, messages, k). Cached items cost nothing; the rest go to the engine at once."""

@@ -1,9 +1,10 @@
 """The offline demo (`make demo`, or `python -m ovlt_eval.demo`).
 
 1. Builds a tiny random-weight Qwen2.5-VL into `.cache/` (seconds, no download) unless there.
-2. Runs `ovlt-eval run --engine hf` with it on the bundled MATH-Vision sample (32 testmini
-   items with their images; MIT, see ovlt_eval/demo_data/mathvision_sample/NOTICE.md).
-3. Scores the bundled predictions sample with `ovlt-eval score` (no model involved).
+2. Runs `ovlt-eval run --engine hf` with it on the bundled MATH-Vision sample (the first 40
+   testmini items with their images; MIT, see ovlt_eval/demo_data/mathvision_sample/NOTICE.md).
+3. Scores the bundled predictions (Qwen-VL-Max's published answers to the same 40 items) with
+   `ovlt-eval score` (no model involved).
 4. Shows both in one `ovlt-eval compare` table.
 
 The tiny model writes random text: its score means nothing. The demo shows the machinery
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     model = tiny_model(Path(args.cache))
     print(model)
 
-    _banner("2/3  ovlt-eval run --engine hf on the bundled MATH-Vision sample (32 items)")
+    _banner("2/3  ovlt-eval run --engine hf on the bundled MATH-Vision sample (40 items)")
     run_dir = out / "tiny-mathvision"
     run_argv = [
         "run", "--model", str(model), "--engine", "hf", "--dtype", "float32",
@@ -96,12 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         _banner("3/3  ovlt-eval score on the bundled predictions sample (no model)")
         score_dir = out / "score-mathvision"
         score_argv = [
-            "score", "--bench", "mathvision", "--split", "testmini",
+            "score", "--bench", "mathvision", "--split", "testmini", "--data", str(SAMPLE),
             "--predictions", str(PREDICTIONS), "--out", str(score_dir),
         ]  # fmt: skip
-        data = _predictions_data()
-        if data is not None:
-            score_argv[5:5] = ["--data", str(data)]
         print("$ ovlt-eval " + " ".join(score_argv), flush=True)
         rc = ovlt_eval(score_argv)
         if rc != 0:
@@ -114,22 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     ovlt_eval(["compare", *compare])
     print(
         "\nNOTE: the tiny model has random weights and writes random text, so its score means "
-        "nothing.\nThe demo shows the machinery: resumable samples.jsonl, summary.json, "
+        "nothing.\nThe `score` row is Qwen-VL-Max's published answers to the same 40 items, "
+        "scored offline.\nThe demo shows the machinery: resumable samples.jsonl, summary.json, "
         "eval_card.json, official-protocol scoring.\nFor a real number: ovlt-eval --model "
         "<checkpoint> --bench mathvision (GPU, or --engine openai against a served model)."
     )
     return 0
-
-
-def _predictions_data() -> Path | None:
-    """The bundled benchmark file that the predictions sample refers to, if one is bundled."""
-    for candidate in (
-        DEMO_DATA / "mathvision_testmini.jsonl",
-        DEMO_DATA / "mathvision" / "testmini.jsonl",
-    ):
-        if candidate.is_file():
-            return candidate
-    return SAMPLE
 
 
 if __name__ == "__main__":

@@ -93,6 +93,14 @@ def _load_files(files: list[Path]):
         return datasets.concatenate_datasets([datasets.Dataset.from_file(str(f)) for f in files])
     builder = "parquet" if suffix == ".parquet" else "json"
     same = [str(f) for f in files if f.suffix == suffix]
+    if builder == "parquet":
+        import pyarrow.parquet as pq
+
+        if sum(pq.ParquetFile(f).metadata.num_rows for f in same) == 0:
+            # `load_dataset` refuses an empty split; keep the schema so the checks still apply.
+            return datasets.Dataset(pq.read_table(same[0]))
+    elif all(Path(f).stat().st_size == 0 for f in same):
+        return datasets.Dataset.from_list([])
     return datasets.load_dataset(builder, data_files=same, split="train")
 
 
@@ -220,7 +228,7 @@ def normalise(ds, fmt: str, *, where: str = "data", allow_empty: bool = False):
     if len(ds) == 0:
         if allow_empty:
             return ds
-        raise UserError(f"--data {where}: the dataset is empty")
+        raise UserError(f"--data {where}: the dataset is empty (no {fmt} rows)")
     msg_col = "messages" if fmt == "trl-sft" else "prompt"
 
     def tidy(example):

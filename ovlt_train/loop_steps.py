@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,15 @@ def build_round_data(
         generator_options=generator_options or {},
         overrides=overrides or {},
     )
-    # Relative paths inside a card are relative to the card file; a dict card resolves them
-    # against the working directory, so expand them here the same way.
-    card_dir = Path(card_path).resolve().parent
-    version = build(_anchor_paths(card, card_dir), out_dir, cache_path=cache_path, force=True)
+    # Relative paths inside a card are relative to the card file, and the data factory resolves
+    # a dict card's paths against the working directory: build from the card's folder.
+    out_dir, cache_path = Path(out_dir).resolve(), Path(cache_path).resolve() if cache_path else None
+    here = os.getcwd()
+    os.chdir(Path(card_path).resolve().parent)
+    try:
+        version = build(card, out_dir, cache_path=cache_path, force=True)
+    finally:
+        os.chdir(here)
     manifest = json.loads((Path(version) / "manifest.json").read_text())
     info = {
         "data_card": card_path,
@@ -82,30 +88,13 @@ def build_round_data(
     return Path(version), info
 
 
-def _anchor_paths(card: dict[str, Any], card_dir: Path) -> dict[str, Any]:
-    """Card values that are existing relative paths (from the card's folder) become absolute."""
-
-    def fix(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: fix(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [fix(v) for v in value]
-        if isinstance(value, str) and value.startswith(("./", "../")) and "${" not in value:
-            candidate = (card_dir / value).resolve()
-            return str(candidate) if candidate.exists() else value
-        return value
-
-    return fix(card)
-
-
 def _accuracy(summary: dict[str, Any]) -> float | None:
+    """A fraction, from the counts (the summary's `accuracy` is a percentage)."""
+    n, correct = summary.get("n"), summary.get("correct")
+    if isinstance(n, int) and n > 0 and isinstance(correct, int):
+        return correct / n
     value = summary.get("accuracy")
-    if isinstance(value, dict):
-        value = value.get("overall", value.get("all"))
-    if value is None:
-        return None
-    value = float(value)
-    return value / 100.0 if value > 1.0 else value
+    return None if value is None else float(value) / 100.0
 
 
 def evaluate(

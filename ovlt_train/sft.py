@@ -125,5 +125,6 @@ def run_sft(
         train_loss=result.training_loss,
         global_steps=trainer.state.global_step,
         loss_curve=loss_curve(trainer.state.log_history),
+        log_history=trainer.state.log_history,
     )
     return save_checkpoint(trainer, processor, out, record)

@@ -133,6 +133,7 @@ class BenchIndex:
         self.hash_entry: list[int] = []
         self.cache = cache
         self._np = None
+        self._similar: dict = {}
 
     def add_benchmark(self, ref: BenchmarkRef) -> int:
         import hashlib
@@ -187,6 +188,7 @@ class BenchIndex:
             self.hashes.append(known[sha])
             self.hash_entry.append(idx)
         self._np = None
+        self._similar = {}
         return len(items)
 
     def _hash_array(self):
@@ -204,11 +206,29 @@ class BenchIndex:
         d = np.bitwise_count(self._hash_array() ^ np.uint64(h))
         return [(self.hash_entry[i], int(d[i])) for i in np.nonzero(d <= max_distance)[0]]
 
-    def text_candidates(self, q: str, sh: frozenset[str]) -> set[int]:
-        out = set(self.by_text.get(q, ()))
+    def similar_texts(
+        self, q: str, sh: frozenset[str], threshold: float
+    ) -> list[tuple[int, float]]:
+        """(entry, similarity >= threshold), by shared-shingle counts; memoised per question,
+        since templated sources repeat the same few questions thousands of times."""
+        key = (q, threshold)
+        hit = self._similar.get(key)
+        if hit is not None:
+            return hit
+        shared: dict[int, int] = defaultdict(int)
         for s in sh:
-            out.update(self.by_shingle.get(s, ()))
-        return out
+            for e_i in self.by_shingle.get(s, ()):
+                shared[e_i] += 1
+        out = {e_i: 1.0 for e_i in self.by_text.get(q, ())}
+        for e_i, n in shared.items():
+            if e_i not in out:
+                sim = n / (len(sh) + len(self.entries[e_i].shingles) - n)
+                if sim >= threshold:
+                    out[e_i] = sim
+        hit = sorted(out.items())
+        if len(self._similar) < 100_000:
+            self._similar[key] = hit
+        return hit
 
 
 class Decontaminate(Stage):
@@ -264,12 +284,11 @@ class Decontaminate(Stage):
                         "text_similarity": round(sim, 3),
                     }
         found = []
-        for e_i in sorted(idx.text_candidates(q, sh)):
+        for e_i, sim in idx.similar_texts(q, sh, p.text_threshold):
             e = idx.entries[e_i]
             if e.has_image:
                 continue  # its image is at hand and did not match: a templated look-alike
-            sim = 1.0 if q == e.question else jaccard(sh, e.shingles)
-            if sim < p.text_threshold or not (answers & e.answers):
+            if not (answers & e.answers):
                 continue
             if (
                 e.choices is not None

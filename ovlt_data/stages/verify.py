@@ -26,9 +26,9 @@ def grader_version() -> str:
     return h.hexdigest()[:16]
 
 
-def _verdict_key(ex: Example, kind: str, text: str) -> str:
-    blob = json.dumps([grader_version(), ex.answer, kind, ex.choices, text], ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def _verdict_keys(ex: Example, kind: str, texts) -> list[str]:
+    gold = json.dumps([grader_version(), ex.answer, kind, ex.choices], ensure_ascii=False)
+    return [hashlib.sha256(f"{gold}\x00{t}".encode()).hexdigest() for t in texts]
 
 
 def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
@@ -36,7 +36,7 @@ def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
     from ovlt_eval.grading import grade
 
     keys = [
-        [_verdict_key(ex, ex.answer_type if ex.answer_type in KINDS else "auto", t) for t in outs]
+        _verdict_keys(ex, ex.answer_type if ex.answer_type in KINDS else "auto", outs)
         for ex, outs in items
     ]
     known = cache.kv_get("verdicts", [k for ks in keys for k in ks]) if cache is not None else {}

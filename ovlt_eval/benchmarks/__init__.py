@@ -1,9 +1,9 @@
 """Benchmarks registry: one module per benchmark, each a frozen dataclass instance.
 
-    from ovlt_eval.benchmarks import get_benchmark, BENCHMARKS
-    b = get_benchmark("mathvision")
-    items = b.load(split="testmini", data=None)   # data: local file/folder, None = the Hub
-    b.score(item, response) -> ScoredItem
+from ovlt_eval.benchmarks import get_benchmark, BENCHMARKS
+b = get_benchmark("mathvision")
+items = b.load(split="testmini", data=None)   # data: local file/folder, None = the Hub
+b.score(item, response) -> ScoredItem
 """
 
 from __future__ import annotations

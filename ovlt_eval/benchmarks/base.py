@@ -24,12 +24,12 @@ class Benchmark:
 
     # ------------------------------------------------------------------ loading
 
-    def load(self, split: str = "testmini", data: str | os.PathLike | None = None) -> list[BenchItem]:
+    def load(
+        self, split: str = "testmini", data: str | os.PathLike | None = None
+    ) -> list[BenchItem]:
         """Items of `split` from local official files (`data`: file or folder) or the Hub."""
         if split not in self.splits:
-            raise UserError(
-                f"{self.name} has no split {split!r}; known: {', '.join(self.splits)}"
-            )
+            raise UserError(f"{self.name} has no split {split!r}; known: {', '.join(self.splits)}")
         if data is None:
             config, hub_split = self.hub_location(split)
             rows = load_hub(self.hub_id, config, hub_split, self.name)
@@ -45,11 +45,15 @@ class Benchmark:
         items = []
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
-                raise UserError(f"{where}: record {i} is not an object; is this the official {self.name} file?")
+                raise UserError(
+                    f"{where}: record {i} is not an object; is this the official {self.name} file?"
+                )
             items.append(self.to_item(row, base, f"{where} record {i}"))
         ids = [it.id for it in items]
         if len(set(ids)) != len(ids):
-            raise UserError(f"{where}: duplicated {self.id_field} values; is this an official {self.name} file?")
+            raise UserError(
+                f"{where}: duplicated {self.id_field} values; is this an official {self.name} file?"
+            )
         return items
 
     def hub_location(self, split: str) -> tuple[str | None, str]:

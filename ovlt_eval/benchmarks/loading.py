@@ -71,16 +71,22 @@ def read_records(path: Path, bench: str) -> list[dict[str, Any]]:
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
     except UnicodeDecodeError:
-        raise UserError(f"{path}: not a UTF-8 text file; expected the official {bench} JSON/JSONL or parquet") from None
+        raise UserError(
+            f"{path}: not a UTF-8 text file; expected the official {bench} JSON/JSONL or parquet"
+        ) from None
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror or err}") from None
     except Exception as err:  # pyarrow raises its own types for a corrupt parquet
-        raise UserError(f"cannot read {path} as parquet: {type(err).__name__}: {err}".splitlines()[0]) from None
+        raise UserError(
+            f"cannot read {path} as parquet: {type(err).__name__}: {err}".splitlines()[0]
+        ) from None
     if isinstance(data, dict):
         return [dict(v, _key=k) if isinstance(v, dict) else v for k, v in data.items()]
     if isinstance(data, list):
         return data
-    raise UserError(f"{path}: expected a JSON list or object of {bench} records, got {type(data).__name__}")
+    raise UserError(
+        f"{path}: expected a JSON list or object of {bench} records, got {type(data).__name__}"
+    )
 
 
 def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
@@ -97,7 +103,11 @@ def load_hub(hub_id: str, config: str | None, split: str, bench: str) -> list[di
     try:
         import datasets
     except ImportError:  # pragma: no cover - datasets is a core dependency
-        raise UserError("loading from the Hub needs the 'datasets' package; or pass --data PATH") from None
+        raise UserError(
+            "loading from the Hub needs the 'datasets' package; or pass --data PATH"
+        ) from None
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("1", "true", "yes"):
+        _check_hub_reachable(hub_id, bench)
     try:
         ds = datasets.load_dataset(hub_id, name=config, split=split)
     except Exception as err:
@@ -108,6 +118,20 @@ def load_hub(hub_id: str, config: str | None, split: str, bench: str) -> list[di
             f"pass --data PATH to the official local files instead"
         ) from None
     return [dict(row) for row in ds]
+
+
+def _check_hub_reachable(hub_id: str, bench: str) -> None:
+    """Fail in seconds, not after `datasets`' minute of retries, when the Hub is unreachable."""
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().dataset_info(hub_id, timeout=10)
+    except Exception as err:
+        why = type(err).__name__
+        raise UserError(
+            f"cannot reach the Hugging Face Hub for {bench} ({hub_id}: {why}); "
+            "pass --data PATH to the official local files (or set HF_HUB_OFFLINE=1 to use a cached copy)"
+        ) from None
 
 
 def require(row: dict[str, Any], fields: Sequence[str], where: str, bench: str) -> None:

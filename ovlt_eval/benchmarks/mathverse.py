@@ -64,7 +64,7 @@ class MathVerse(Benchmark):
                 if choices is not None and ord(gold) - ord("A") >= len(choices):
                     choices = None  # options not all legible in the text: compare letters
         meta = row.get("metadata") or {}
-        images = image_entry(row.get("image"), base) if not isinstance(row.get("image"), str) or base else ()
+        images = image_entry(row.get("image"), base)
         return BenchItem(
             id=as_text(row["sample_index"]),
             question=as_text(row.get("query_cot")) or question,

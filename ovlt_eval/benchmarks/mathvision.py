@@ -68,7 +68,10 @@ class MathVision(Benchmark):
             choices=options or None,
             precision=None if options else _OFFICIAL_PRECISION,
             images=images,
-            breakdown={"subject": as_text(row.get("subject")), "level": "" if level is None else str(level)},
+            breakdown={
+                "subject": as_text(row.get("subject")),
+                "level": "" if level is None else str(level),
+            },
             raw={k: v for k, v in row.items() if k != "decoded_image"},
         )
 
@@ -124,5 +127,9 @@ def clean_gold(answer: str) -> str:
     boxed = re.fullmatch(r"\\boxed\{(.*)\}", s, re.S)
     if boxed:
         s = boxed.group(1).strip()
-    s = re.sub(r"\{?\\?(?:degrees?)\}?$", "", s).strip() if re.search(r"\d\{?degrees?\}?$", s) else s
+    s = (
+        re.sub(r"\{?\\?(?:degrees?)\}?$", "", s).strip()
+        if re.search(r"\d\{?degrees?\}?$", s)
+        else s
+    )
     return s

@@ -48,7 +48,14 @@ class MathVista(Benchmark):
     version: str = "1"
     hub_id: str = "AI4Math/MathVista"
     splits: tuple[str, ...] = ("testmini",)
-    breakdown_keys: tuple[str, ...] = ("question_type", "task", "context", "grade", "skills", "source")
+    breakdown_keys: tuple[str, ...] = (
+        "question_type",
+        "task",
+        "context",
+        "grade",
+        "skills",
+        "source",
+    )
     id_field: str = "pid"
     description: str = "MathVista: math reasoning in visual contexts (CC BY-SA 4.0)"
 
@@ -69,7 +76,11 @@ class MathVista(Benchmark):
                 meta = {}
         precision = row.get("precision")
         question_type = as_text(row["question_type"])
-        kind = "multi_choice" if question_type == "multi_choice" else _KINDS.get(as_text(row["answer_type"]), "auto")
+        kind = (
+            "multi_choice"
+            if question_type == "multi_choice"
+            else _KINDS.get(as_text(row["answer_type"]), "auto")
+        )
         images = image_entry(row.get("decoded_image"), base) or image_entry(row.get("image"), base)
         skills = meta.get("skills") or []
         return BenchItem(

@@ -1,11 +1,89 @@
-"""`ovlt-eval score` — not implemented yet."""
+"""`ovlt-eval score`: score a predictions file under a benchmark's official protocol.
+
+    ovlt-eval score --bench mathvision --split testmini --data PATH --predictions FILE --out DIR
+
+Writes DIR/samples.jsonl (one line per item of the split) and DIR/summary.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
 
 from ovlt_eval.errors import UserError
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser) -> None:
+    from ovlt_eval.benchmarks import BENCHMARKS
+
+    splits = sorted({s for b in BENCHMARKS.values() for s in b.splits})
+    parser.add_argument("--bench", required=True, help=f"one of: {', '.join(sorted(BENCHMARKS))}")
+    parser.add_argument(
+        "--split", default="testmini", help=f"one of: {', '.join(splits)} (default testmini)"
+    )
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="local official benchmark file or folder (default: load from the Hugging Face Hub)",
+    )
+    parser.add_argument(
+        "--predictions",
+        required=True,
+        help="JSONL / JSON list / JSON object keyed by id; records need the native id and 'response'",
+    )
+    parser.add_argument(
+        "--out", required=True, help="output folder for samples.jsonl and summary.json"
+    )
 
 
-def run(args):
-    raise UserError("'score' is not available yet")
+def run(args) -> int:
+    from ovlt_eval.benchmarks import get_benchmark
+    from ovlt_eval.benchmarks.scoring import score_predictions
+    from ovlt_eval.predictions import load_predictions
+
+    bench = get_benchmark(args.bench)
+    if args.split not in bench.splits:
+        raise UserError(
+            f"{bench.name} has no split {args.split!r}; known: {', '.join(bench.splits)}"
+        )
+    predictions = load_predictions(args.predictions, id_fields=(bench.id_field,))
+    items = bench.load(split=args.split, data=args.data)
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a folder")
+    started = time.perf_counter()
+    samples, summary = score_predictions(bench, args.split, items, predictions)
+    elapsed = time.perf_counter() - started
+    summary["predictions_file"] = str(Path(args.predictions).resolve())
+    summary["data"] = str(Path(args.data).resolve()) if args.data else bench.hub_id
+    summary["n_predictions"] = len(predictions)
+    summary["seconds"] = round(elapsed, 3)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomic(
+            out / "samples.jsonl",
+            "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples),
+        )
+        _write_atomic(
+            out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        )
+    except OSError as err:
+        raise UserError(f"cannot write to {out}: {err.strerror or err}") from None
+    counts = summary["counts"]
+    print(
+        f"{bench.name} {args.split}: accuracy {summary['accuracy']:.2f}% "
+        f"({summary['correct']}/{summary['n']}); "
+        + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        + f"; {len(samples) / max(elapsed, 1e-9):.0f} items/s -> {out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

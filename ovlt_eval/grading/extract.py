@@ -31,7 +31,7 @@ _ANSWER_PHRASE = re.compile(
 )
 # A markdown/heading answer whose value sits on the next line ("**Answer:**\n\n42").
 _ANSWER_HEADER = re.compile(
-    r"(?:final answer|answer)\s*(?:\*\*)?\s*[:：]\s*(?:\*\*)?[ \t]*\n\s*(?P<ans>[^\n]+)",
+    r"(?:final answer|answer)(?:[ \t]+is)?[ \t*]*[:：][ \t*]*\n\s*(?P<ans>[^\n]+)",
     re.IGNORECASE,
 )
 _LETTER_ONLY = re.compile(
@@ -96,6 +96,10 @@ def _extract(response, choices, last_number_fallback) -> Extraction:
     if phrase is not None:
         refined = _refine(phrase, choices, n_choices)
         if refined:
+            if last_number_fallback and _is_sentence(refined):
+                stated = _stated_number(refined)
+                if stated is not None:
+                    return Extraction(stated, "answer_is")
             return Extraction(refined, "answer_is")
 
     letter = _option_letter(text, n_choices)
@@ -111,9 +115,16 @@ def _extract(response, choices, last_number_fallback) -> Extraction:
     if len(bare) <= _SHORT_RESPONSE and "\n" not in bare:
         refined = _refine(bare, choices, n_choices)
         if refined:
+            if last_number_fallback and _is_sentence(refined):
+                stated = _stated_number(refined)
+                if stated is not None:
+                    return Extraction(stated, "stated_number")
             return Extraction(refined, "short_response")
 
     if last_number_fallback:
+        stated = _stated_number(_last_lines(text, 1))
+        if stated is not None:
+            return Extraction(stated, "stated_number")
         number = _last_number(text)
         if number is not None:
             return Extraction(number, "last_number")
@@ -191,7 +202,9 @@ def _answer_phrase(text: str) -> str | None:
     if boxed is not None and boxed.strip():
         return boxed
     # The answer ends with its sentence; "3.5." keeps its decimal point.
-    cut = re.search(r"\.(?:\s|$)|;\s|,\s(?:so|since|because|which|as)\b|\s(?:because|since)\s", best)
+    cut = re.search(
+        r"\.(?:\s|$)|;\s|,\s(?:so|since|because|which|as)\b|\s(?:because|since)\s", best
+    )
     if cut:
         best = best[: cut.start()]
     return best if len(best) <= _MAX_PHRASE else None
@@ -227,8 +240,8 @@ def _option_text(text: str, choices: Sequence[str]) -> str | None:
     last = _clean(_last_lines(text, 1)).lower()
     hits = set()
     for i, opt in enumerate(options):
-        if not opt or len(opt) > _MAX_PHRASE:
-            continue
+        if not opt or len(opt) > _MAX_PHRASE or len(opt) == 1:
+            continue  # one-letter options ("A".."E") are letters, found above
         if re.search(r"(?<![\w.])" + re.escape(opt) + r"(?![\w]|\.\d)", last):
             hits.add(i)
     # An option contained in another one ("2" in "12"; "no" in "no change") is ambiguous.
@@ -301,6 +314,33 @@ def _valid_letters(n_choices: int) -> str:
 def _last_lines(text: str, k: int) -> str:
     lines = [ln for ln in text[-4000:].splitlines() if ln.strip()]
     return "\n".join(lines[-k:])
+
+
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+        " fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_STATED = re.compile(
+    r"\b(?:is|are|was|were|be|equals|has|have|of)\s+(?:about\s+|approximately\s+|around\s+|roughly\s+|only\s+)?"
+    r"(?P<n>-?\$?\d[\d,]*(?:\.\d+)?%?|" + "|".join(_NUMBER_WORDS) + r")\b",
+    re.IGNORECASE,
+)
+
+
+def _is_sentence(s: str) -> bool:
+    return len(re.findall(r"[A-Za-z]{2,}", s)) >= 3
+
+
+def _stated_number(sentence: str) -> str | None:
+    """ "There are two red balls" → 2; "The degree of the function is 2." → 2."""
+    m = _STATED.search(sentence[-_MAX_PHRASE * 2 :])
+    if not m:
+        return None
+    n = m.group("n")
+    return _NUMBER_WORDS.get(n.lower(), n.replace(",", "").lstrip("$"))
 
 
 def _last_number(text: str) -> str | None:

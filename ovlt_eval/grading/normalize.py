@@ -127,9 +127,8 @@ _SCI = re.compile(
 _POW10 = re.compile(r"([+-]?)10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?")
 _DEGREE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree")
 _CURRENCY = re.compile(r"^(?:\\\$|\$|€|£|¥|usd|rs\.?)\s*", re.I)
-_UNIT_TAIL = re.compile(
-    r"^(.*?[\d}.])\s*((?:[a-zA-Z][a-zA-Z./]*)(?:\s*[a-zA-Z./]+)*(?:\s*\^\s*\{?\d\}?|²|³)?)$"
-)
+_UNIT_POWER = re.compile(r"(?:\^\{?\d\}?|[²³])$")
+_UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ./ ")
 _VAR_EQ = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*(?:=|\\approx|≈)\s*(?=\S)")
 
 
@@ -141,9 +140,13 @@ _SHORT_UNITS = frozenset(
 )
 
 
+# words that continue a sentence rather than name a unit: "5 and up", "5 or more"
+_NOT_UNITS = frozenset("and or nor not but if than then plus minus over maybe".split())
+
+
 def _is_unit(tail: str) -> bool:
     words = re.findall(r"[A-Za-z]+", tail)
-    if not words:
+    if not words or any(w.lower() in _NOT_UNITS for w in words):
         return False
     first = words[0]
     return len(first) >= 3 or first in _SHORT_UNITS
@@ -197,6 +200,22 @@ def _to_fraction(text: str) -> Number | None:
     return None
 
 
+def _split_unit_tail(t: str) -> tuple[str, str] | None:
+    """`12 cm^2` -> ("12", "cm^2"): a scan from the end, not a regex (a backtracking pattern
+    here went exponential on letter-heavy answers)."""
+    core = t
+    m = _UNIT_POWER.search(core)
+    if m:
+        core = core[: m.start()].rstrip()
+    i = len(core)
+    while i > 0 and core[i - 1] in _UNIT_CHARS:
+        i -= 1
+    head, tail = core[:i].rstrip(), core[i:].strip()
+    if not head or not tail or not tail[0].isalpha() or head[-1] not in "0123456789}.%":
+        return None
+    return head, tail
+
+
 def parse_number(s: str, unit: str | None = None) -> Number | None:
     """A single number written the usual ways (`1,000`, `25%`, `\\frac{1}{2}`, `1.5e3`,
     `5 cm`, `40°`, `x = 3`, `$12`), exactly; None when it is not just one number."""
@@ -221,16 +240,16 @@ def parse_number(s: str, unit: str | None = None) -> Number | None:
         t = t.replace(",", "")
     t = re.sub(r"(?<=\d)\s+(?=\d{3}\b)", "", t) if re.fullmatch(r"\d{1,3}(?: \d{3})+", t) else t
     n = _to_fraction(t)
-    if n is None:
-        m = _UNIT_TAIL.fullmatch(t)
-        if m and not percent:
-            head = m.group(1).strip()
+    if n is None and not percent:
+        split = _split_unit_tail(t)
+        if split is not None:
+            head, tail = split
             if head.endswith("%") or head.endswith("\\%"):
                 percent = True
                 head = head.rstrip("%").rstrip("\\").strip()
             if _THOUSANDS.fullmatch(head):
                 head = head.replace(",", "")
-            n = _to_fraction(head) if _is_unit(m.group(2)) else None
+            n = _to_fraction(head) if _is_unit(tail) else None
     if n is None:
         return None
     return Number(n.value, percent, n.exact_decimal, n.decimals)
@@ -324,6 +343,7 @@ def assigned_variable(s: str) -> str | None:
 # a power whose exponent is itself a power of a number: 9^{9^{9}}, 10**10**10, 10^{-10^{10}}
 _NESTED_POW = re.compile(r"(\^|\*\*)\s*\{?\s*\(?\s*[+-]?\s*\d+\s*\}?\s*\)?\s*(\^|\*\*)")
 _LONG_DIGITS = re.compile(r"\d{60,}")
+_LONG_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{24,}")
 _BIG_FACT = re.compile(r"\d{3,}\s*!")
 _BIG_POW = re.compile(r"(\^|\*\*)\s*\{?\s*\(?\s*(\d{4,})")
 
@@ -349,8 +369,11 @@ def _power_depth(s: str) -> int:
 
 def too_complex(s: str) -> str | None:
     """Why this string must not reach sympy (it could hang or eat memory), or None."""
-    if len(s) > 1000:
+    if len(s) > 600:
         return "too long for symbolic comparison"
+    if _LONG_WORD.search(s):
+        # sympy reads "aaaa…" as a product of symbols, ~1 ms per letter, and it is prose anyway
+        return "prose, not an expression"
     depth = max_depth = 0
     for c in s:
         if c in "{([":
@@ -362,6 +385,7 @@ def too_complex(s: str) -> str | None:
         return "nesting too deep"
     if s.count("\\frac") > 12 or s.count("^") + s.count("**") > 12:
         return "too many fractions/powers"
+    s = _WS.sub("", s)
     if _NESTED_POW.search(s):
         return "power tower"
     pow_depth = _power_depth(s)

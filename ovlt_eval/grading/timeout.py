@@ -147,7 +147,8 @@ class WorkerPool:
                 self._cond.wait()
         try:
             w = _Worker()
-            self.stats["starts"] += 1
+            with self._cond:
+                self.stats["starts"] += 1
             return w
         except (OSError, RuntimeError):
             with self._cond:
@@ -156,8 +157,12 @@ class WorkerPool:
                 self._cond.notify()
             return None
 
-    def _release(self, w: _Worker) -> None:
+    def _release(self, w: _Worker, reply: dict) -> None:
         with self._cond:
+            self.stats["calls"] += 1
+            if reply.get("status") == "timeout":
+                self.stats["timeouts"] += 1
+                self.stats["kills"] += reply.get("detail") == "killed"
             if w.alive:
                 self._idle.append(w)
             else:
@@ -168,15 +173,11 @@ class WorkerPool:
         w = self._acquire()
         if w is None:
             return {"status": "unparseable", "detail": "symbolic worker unavailable"}
+        reply = {"status": "unparseable", "detail": "worker call failed"}
         try:
             reply = w.call(request, timeout_s)
         finally:
-            self._release(w)
-        self.stats["calls"] += 1
-        if reply.get("status") == "timeout":
-            self.stats["timeouts"] += 1
-            if reply.get("detail") == "killed":
-                self.stats["kills"] += 1
+            self._release(w, reply)
         return reply
 
     def close(self) -> None:

@@ -63,7 +63,6 @@ _OK_TRUE = Verdict(True, "ok")
 _NO_ANSWER = Verdict(False, "no_answer", "empty answer")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z '\-]*")
 _SINGLE_LETTER = re.compile(r"[A-Z]")
-_INTERVAL = re.compile(r"[\[(].*,.*[\])]")
 
 
 @dataclass(frozen=True)
@@ -328,7 +327,7 @@ def _verify_auto(
     if allow_list:
         gold_items = split_top_level(g.symbolic)
         pred_items = split_top_level(strip_assignment(body))
-        is_interval = _INTERVAL.fullmatch(g.symbolic) or _INTERVAL.fullmatch(body)
+        is_interval = _looks_like_interval(g.symbolic) or _looks_like_interval(body)
         plus_minus = "\\pm" in g.symbolic or "\\pm" in body or "±" in g.symbolic + body
         if (len(gold_items) > 1 or len(pred_items) > 1) and not is_interval and not plus_minus:
             return _verify_bag(gold_items, pred_items, g, deadline)
@@ -359,6 +358,10 @@ def _verify_auto(
     return Verdict(False, status, reply.get("detail", ""))
 
 
+def _looks_like_interval(s: str) -> bool:
+    return len(s) >= 5 and s[0] in "[(" and s[-1] in "])" and "," in s
+
+
 def _interval_brackets(s: str) -> str | None:
     t = s.replace("\\left", "").replace("\\right", "").strip()
     if len(t) >= 5 and t[0] in "[(" and t[-1] in "])" and len(split_top_level(t[1:-1])) == 2:
@@ -386,6 +389,8 @@ def verify(
         raise UserError(f"unknown answer kind {kind!r}; expected one of {', '.join(KINDS)}")
     if pred is None:
         return _NO_ANSWER
+    if gold is None or (isinstance(gold, str) and not gold.strip()):
+        return Verdict(False, "unparseable", "no gold answer")
     try:
         pred_text = sanitize(pred)
         if not pred_text.strip():

@@ -36,4 +36,12 @@ def demo_card(
     card["sources"][1]["n"] = grpo
     if not decontaminate:
         card["stages"] = [s for s in card["stages"] if s["stage"] != "decontaminate"]
+    for s in card["stages"]:  # a dict card has no folder: make the card's relative paths absolute
+        for b in s.get("benchmarks", []):
+            data = (
+                b["data"].split(":-", 1)[-1].rstrip("}")
+                if b["data"].startswith("${")
+                else b["data"]
+            )
+            b["data"] = str((DEMO.parent / data).resolve())
     return card

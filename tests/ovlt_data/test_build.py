@@ -22,7 +22,7 @@ def _ids(d, config):
 @pytest.fixture(scope="module")
 def built(loopback, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
-    d = build(demo_card(loopback, sft=24, grpo=12), out=out)
+    d = build(demo_card(loopback, sft=24, grpo=12, decontaminate=True), out=out)
     return out, d
 
 
@@ -61,12 +61,12 @@ def test_demo_build_writes_every_config_and_a_card(built):
 def test_rebuild_on_warm_cache_calls_no_model_and_keeps_fingerprint(built, loopback):
     out, d = built
     first = read_manifest(d)
-    again = build(demo_card(loopback, sft=24, grpo=12), out=out)
+    again = build(demo_card(loopback, sft=24, grpo=12, decontaminate=True), out=out)
     m = read_manifest(again)
     assert m["fingerprint"] == first["fingerprint"]
     assert m["cache"]["misses"] == 0 and sum(m["cache"]["engine_requests"].values()) == 0
     # a changed sampling parameter is a different cache key: the fingerprint is allowed to move
-    card = demo_card(loopback, sft=24, grpo=12)
+    card = demo_card(loopback, sft=24, grpo=12, decontaminate=True)
     card["version"] = "v2"
     card["models"]["reasoner"]["sampling"]["seed"] = 7
     v2 = build(card, out=out)
@@ -110,7 +110,7 @@ def test_exports_load_with_datasets(built, tmp_path):
 def test_shards_merge_to_the_same_fingerprint(built, loopback, tmp_path):
     out, d = built
     full = read_manifest(d)
-    card = demo_card(loopback, sft=24, grpo=12)
+    card = demo_card(loopback, sft=24, grpo=12, decontaminate=True)
     shards = [build(card, out=out, shard=f"{i}/3") for i in range(3)]
     assert (
         sum(read_manifest(s)["stats"]["counts"]["sft"] for s in shards)

@@ -36,39 +36,105 @@ def _open(opts):
 
 def test_geometry3k_layout_through_load_dataset(tmp_path):
     img = {"bytes": _png(), "path": None}
-    root = _hub_folder(tmp_path / "geometry3k", [
-        {"images": [img], "problem": "<image>Find x.", "answer": "3", "id": 1, "choices": ["1", "2", "3", "4"], "ground_truth": "C"},
-        {"images": [img], "problem": "<image>Find y.", "answer": "", "id": 2, "choices": ["1", "2"], "ground_truth": "A"},
-    ])
+    root = _hub_folder(
+        tmp_path / "geometry3k",
+        [
+            {
+                "images": [img],
+                "problem": "<image>Find x.",
+                "answer": "3",
+                "id": 1,
+                "choices": ["1", "2", "3", "4"],
+                "ground_truth": "C",
+            },
+            {
+                "images": [img],
+                "problem": "<image>Find y.",
+                "answer": "",
+                "id": 2,
+                "choices": ["1", "2"],
+                "ground_truth": "A",
+            },
+        ],
+    )
     out = _open({"dataset": "geometry3k", "hub_id": str(root)})
-    assert isinstance(out[0], Example) and out[0].answer == "3" and out[0].choices == ("1", "2", "3", "4")
+    assert (
+        isinstance(out[0], Example)
+        and out[0].answer == "3"
+        and out[0].choices == ("1", "2", "3", "4")
+    )
     assert out[0].id == "src:1" and out[0].images[0].width == 16
     assert isinstance(out[1], Rejected) and out[1].reason == "empty_answer"
 
 
 def test_llava_conversation_layout(tmp_path):
     img = {"bytes": _png(), "path": None}
-    root = _hub_folder(tmp_path / "llava", [
-        {"id": "f1", "image": img, "conversations": [{"from": "human", "value": "<image>\nIs Red the maximum?"},
-                                                     {"from": "gpt", "value": "Yes"}]},
-    ])
+    root = _hub_folder(
+        tmp_path / "llava",
+        [
+            {
+                "id": "f1",
+                "image": img,
+                "conversations": [
+                    {"from": "human", "value": "<image>\nIs Red the maximum?"},
+                    {"from": "gpt", "value": "Yes"},
+                ],
+            },
+        ],
+    )
     out = _open({"dataset": "figureqa", "hub_id": str(root), "config": ""})
     assert out[0].question == "Is Red the maximum?" and out[0].answer == "Yes"
 
 
 def test_catalogue_mappings_handle_each_quirk():
     png = _png()
-    viz = map_record({"question_id": "q", "image": {"bytes": png}, "question": "What is it?",
-                      "answers": ["soup", "soup", "can", "soup"]}, CATALOG["vizwiz"].fields, "vizwiz", 0, CTX)
+    viz = map_record(
+        {
+            "question_id": "q",
+            "image": {"bytes": png},
+            "question": "What is it?",
+            "answers": ["soup", "soup", "can", "soup"],
+        },
+        CATALOG["vizwiz"].fields,
+        "vizwiz",
+        0,
+        CTX,
+    )
     assert viz.answer == "soup"
-    sqa = map_record({"image": {"bytes": png}, "question": "Which?", "choices": ["a", "b", "c"], "answer": 2},
-                     CATALOG["scienceqa"].fields, "scienceqa", 0, CTX)
+    sqa = map_record(
+        {"image": {"bytes": png}, "question": "Which?", "choices": ["a", "b", "c"], "answer": 2},
+        CATALOG["scienceqa"].fields,
+        "scienceqa",
+        0,
+        CTX,
+    )
     assert sqa.answer == "C" and sqa.answer_type == "multi_choice"
-    icon = map_record({"question_id": "i", "query_image": {"bytes": png}, "question": "Which?",
-                       "choices": "['x', 'y']", "answer": "y"}, CATALOG["iconqa"].fields, "iconqa", 0, CTX)
+    icon = map_record(
+        {
+            "question_id": "i",
+            "query_image": {"bytes": png},
+            "question": "Which?",
+            "choices": "['x', 'y']",
+            "answer": "y",
+        },
+        CATALOG["iconqa"].fields,
+        "iconqa",
+        0,
+        CTX,
+    )
     assert icon.choices == ("x", "y")
-    no_img = map_record({"question": "Which?", "options": ["a"], "answer": "0"}, CATALOG["ai2d"].fields, "ai2d", 0, CTX)
-    assert isinstance(no_img, Rejected) and no_img.reason == "missing_field" and no_img.detail == "image"
+    no_img = map_record(
+        {"question": "Which?", "options": ["a"], "answer": "0"},
+        CATALOG["ai2d"].fields,
+        "ai2d",
+        0,
+        CTX,
+    )
+    assert (
+        isinstance(no_img, Rejected)
+        and no_img.reason == "missing_field"
+        and no_img.detail == "image"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))

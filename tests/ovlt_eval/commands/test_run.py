@@ -326,7 +326,7 @@ def test_user_errors_are_one_actionable_line(extra, needle, tmp_path, capsys):
     if "--bench" in extra:  # the unknown benchmark replaces mathvision
         i = argv.index("--bench")
         del argv[i : i + 2]
-    rc = main(argv)
+    rc = main(argv[1:])  # `ovlt-eval --model … --bench …` means `ovlt-eval run …`
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1, err

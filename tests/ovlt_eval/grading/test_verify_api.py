@@ -64,6 +64,13 @@ def test_timeout_is_a_budget_for_the_whole_call(monkeypatch):
 
     monkeypatch.setattr(verify_module, "run_symbolic", slow)
     start = time.monotonic()
-    v = verify("\\alpha, \\beta, \\gamma, \\delta", "\\delta, \\gamma, \\beta, \\alpha", timeout_s=0.3)
+    v = verify(
+        "\\alpha, \\beta, \\gamma, \\delta", "\\delta, \\gamma, \\beta, \\alpha", timeout_s=0.3
+    )
     assert time.monotonic() - start < 1.0
     assert v == Verdict(False, "timeout", "budget spent")
+
+
+def test_missing_gold_is_a_status_not_a_false_match():
+    assert verify(None, "5") == Verdict(False, "unparseable", "no gold answer")  # type: ignore[arg-type]
+    assert verify("  ", "5").status == "unparseable"

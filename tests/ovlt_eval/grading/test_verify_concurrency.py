@@ -27,7 +27,6 @@ def _verdicts(rows: list[dict]) -> list:
 
 
 def test_thread_pool_and_process_pool_agree(golden):
-    serial = _verdicts(golden)
     with ThreadPoolExecutor(max_workers=8) as ex:
         threaded = list(ex.map(_verdict, golden))
     chunks = [golden[i::2] for i in range(2)]
@@ -36,9 +35,10 @@ def test_thread_pool_and_process_pool_agree(golden):
     in_processes = [None] * len(golden)
     for i, part in enumerate(parts):
         in_processes[i::2] = part
-    assert threaded == serial
-    assert in_processes == serial
-    assert [c for c, _ in serial] == [r["expected"] for r in golden]
+    assert in_processes == threaded
+    # and both are the table's answers (the serial run is test_verify_golden)
+    assert [c for c, _ in threaded] == [r["expected"] for r in golden]
+    assert all(s == r.get("status", s) for (_, s), r in zip(threaded, golden, strict=True))
 
 
 def test_daemonic_pool_worker_can_verify_symbolically():

@@ -1,0 +1,69 @@
+"""summary.json: overall accuracy, per-category breakdowns and counts by status."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ovlt_eval import __version__
+from ovlt_eval.benchmarks.base import Benchmark
+from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
+
+STATUSES = ("ok", "no_answer", "timeout", "unparseable", "missing_prediction")
+
+
+def scorer_version(bench: Benchmark) -> str:
+    return f"ovlt-{__version__}/{bench.name}-{bench.version}"
+
+
+def _pct(correct: int, n: int) -> float:
+    return round(100.0 * correct / n, 2) if n else 0.0
+
+
+def summarize(
+    bench: Benchmark, split: str, items: Sequence[BenchItem], scored: Mapping[str, ScoredItem]
+) -> dict[str, Any]:
+    """Accuracy over *all* items of the split: an item without a prediction is incorrect
+    (and counted under `missing_prediction`)."""
+    n = len(items)
+    correct = 0
+    status_counts: Counter[str] = Counter({s: 0 for s in STATUSES})
+    groups: dict[str, dict[str, list[int]]] = {
+        k: defaultdict(lambda: [0, 0]) for k in bench.breakdown_keys
+    }
+    for item in items:
+        s = scored.get(item.id)
+        ok = bool(s and s.correct)
+        correct += ok
+        status_counts[s.status if s else "missing_prediction"] += 1
+        for key in bench.breakdown_keys:
+            value = item.breakdown.get(key)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            for v in values:
+                cell = groups[key]["" if v is None else str(v)]
+                cell[0] += 1
+                cell[1] += ok
+    breakdown = {
+        key: {
+            value: {"n": cnt, "correct": ok, "accuracy": _pct(ok, cnt)}
+            for value, (cnt, ok) in sorted(cells.items(), key=lambda kv: _sort_key(kv[0]))
+        }
+        for key, cells in groups.items()
+    }
+    return {
+        "benchmark": bench.name,
+        "benchmark_version": bench.version,
+        "split": split,
+        "n": n,
+        "correct": correct,
+        "accuracy": _pct(correct, n),
+        "missing_predictions": status_counts["missing_prediction"],
+        "counts": dict(status_counts),
+        "breakdown": breakdown,
+        "scorer_version": scorer_version(bench),
+    }
+
+
+def _sort_key(value: str):
+    return (0, int(value), "") if value.isdigit() else (1, 0, value)

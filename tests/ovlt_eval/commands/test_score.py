@@ -1,0 +1,108 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ovlt_eval.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = REPO.parent / "shared"
+DEMO = REPO / "ovlt_eval/demo_data/mathvision_testmini_predictions.jsonl"
+pytestmark = pytest.mark.skipif(not (SHARED / "benchmarks").is_dir(), reason="../shared absent")
+
+
+def _score(tmp_path, *extra, bench="mathvision", split="testmini", data=None, preds=None):
+    data = data or SHARED / "benchmarks/mathvision/testmini.jsonl"
+    argv = [
+        "score",
+        "--bench",
+        bench,
+        "--split",
+        split,
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    if preds is not None:
+        argv += ["--predictions", str(preds)]
+    return main(argv + list(extra))
+
+
+def test_demo_sample_scores_end_to_end(tmp_path):
+    assert _score(tmp_path, preds=DEMO) == 0
+    samples = [
+        json.loads(line) for line in (tmp_path / "out/samples.jsonl").read_text().splitlines()
+    ]
+    summary = json.loads((tmp_path / "out/summary.json").read_text())
+    assert len(samples) == summary["n"] == 304
+    n_demo = len(DEMO.read_text().splitlines())
+    assert summary["counts"]["missing_prediction"] == 304 - n_demo
+    assert set(samples[0]) >= {"id", "extracted", "correct", "status", "meta"}
+    assert summary["accuracy"] == round(100 * summary["correct"] / 304, 2)
+    scored = [s for s in samples if s["status"] != "missing_prediction"]
+    assert all("model" in s["meta"] for s in scored)  # other fields carried through untouched
+    assert set(summary["breakdown"]) == {"subject", "level"}
+
+
+def test_mathvista_dict_by_pid_file_as_published(tmp_path):
+    preds = SHARED / "calibration/mathvista/output_claude.json"
+    data = SHARED / "benchmarks/mathvista/testmini.json"
+    assert _score(tmp_path, bench="mathvista", data=data, preds=preds) == 0
+    summary = json.loads((tmp_path / "out/summary.json").read_text())
+    assert summary["n"] == 1000 and summary["missing_predictions"] == 0
+    assert {"task", "context", "grade", "skills", "source", "question_type"} == set(
+        summary["breakdown"]
+    )
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"id": "4", "response": "6"}\n{"id": "4", "response": "7"}\n', "duplicated id"),
+        ('{"id": "nope", "response": "6"}\n', "not in mathvision testmini"),
+        ('{"id": "4", "response": "6"\n', "not valid JSON"),
+        ('{"id": "4"}\n', "no 'response' field"),
+        ('[{"response": "6"}]', "no id"),
+        ("", "no predictions"),
+    ],
+)
+def test_bad_predictions_are_one_line_errors(tmp_path, capsys, content, message):
+    f = tmp_path / "p.jsonl"
+    f.write_text(content)
+    assert _score(tmp_path, preds=f) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_unknown_bench_missing_file_and_no_hub(tmp_path, capsys):
+    assert _score(tmp_path, bench="mmmu", preds=DEMO) == 2
+    assert "unknown benchmark" in capsys.readouterr().err
+    assert _score(tmp_path, preds=tmp_path / "missing.jsonl") == 2
+    assert "predictions file not found" in capsys.readouterr().err
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "", "HF_HOME": str(tmp_path / "hf")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ovlt_eval.cli",
+            "score",
+            "--bench",
+            "mathvision",
+            "--split",
+            "testmini",
+            "--predictions",
+            str(DEMO),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert "--data" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
