@@ -203,7 +203,11 @@ class BenchIndex:
 
         if not self.hashes:
             return []
-        d = np.bitwise_count(self._hash_array() ^ np.uint64(h))
+        x = self._hash_array() ^ np.uint64(h)
+        if hasattr(np, "bitwise_count"):  # numpy >= 2
+            d = np.bitwise_count(x)
+        else:
+            d = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
         return [(self.hash_entry[i], int(d[i])) for i in np.nonzero(d <= max_distance)[0]]
 
     def similar_texts(
