@@ -40,10 +40,21 @@ def build_model(out: Path) -> Path:
             "num_hidden_layers": 16,
             "num_attention_heads": 16,
             "num_key_value_heads": 4,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1e6,
+                "mrope_section": [16, 24, 24],
+            },
         },
-        vision_config={**small["vision_config"], "depth": 8, "hidden_size": 640, "intermediate_size": 1706,
-                       "num_heads": 10, "out_hidden_size": 2048, "fullatt_block_indexes": [3, 7]},
+        vision_config={
+            **small["vision_config"],
+            "depth": 8,
+            "hidden_size": 640,
+            "intermediate_size": 1706,
+            "num_heads": 10,
+            "out_hidden_size": 2048,
+            "fullatt_block_indexes": [3, 7],
+        },
         image_token_id=small["image_token_id"],
         video_token_id=small["video_token_id"],
         vision_start_token_id=small["vision_start_token_id"],
@@ -65,7 +76,9 @@ def make_data(root: Path, n: int) -> tuple[Path, Path]:
     items = draw_items(root, n, size=448)
     rows = sft_rows(items)
     for r in rows:  # longer answers, as reasoning traces are
-        r["messages"][1]["content"] = r["messages"][1]["content"].replace("<think>", "<think> " + "Let me look at the figure and count carefully. " * 20)
+        r["messages"][1]["content"] = r["messages"][1]["content"].replace(
+            "<think>", "<think> " + "Let me look at the figure and count carefully. " * 20
+        )
     write_jsonl(rows, root / "sft.jsonl")
     g = grpo_rows(items)
     for r in g:
@@ -132,7 +145,9 @@ def main() -> int:
     if not torch.cuda.is_available():
         print("gpu_train: no CUDA device here; run this on a GPU machine (nothing measured)")
         return 0
-    print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+    print(
+        f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
+    )
     root = Path(args.out or tempfile.mkdtemp(prefix="gpu_train_"))
     model_dir = build_model(root / "model")
     sft_file, grpo_dir = make_data(root / "data", 64)
@@ -156,9 +171,17 @@ def main() -> int:
         original = with_callback(SFTTrainer, cb)
         try:
             out = run_sft(
-                data=str(sft_file), model=str(model_dir), card_path=REPO / "cards/train/sft.yaml",
-                overrides=["preset=released", "global_batch_size=8", "per_device_batch_size=8",
-                           f"max_steps={args.sft_steps}", "logging_steps=1", "attn_implementation=sdpa"],
+                data=str(sft_file),
+                model=str(model_dir),
+                card_path=REPO / "cards/train/sft.yaml",
+                overrides=[
+                    "preset=released",
+                    "global_batch_size=8",
+                    "per_device_batch_size=8",
+                    f"max_steps={args.sft_steps}",
+                    "logging_steps=1",
+                    "attn_implementation=sdpa",
+                ],
                 out_dir=root / "sft",
             )
         finally:
@@ -170,21 +193,37 @@ def main() -> int:
         original = with_callback(GRPOTrainer, cb)
         try:
             out = run_grpo(
-                data=f"{grpo_dir}@grpo_medium", model=str(root / "sft"), card_path=REPO / "cards/train/grpo.yaml",
-                overrides=["rollout_batch_prompts=8", "update_batch_prompts=8", "per_device_batch_size=8",
-                           "max_completion_length=512", "use_vllm=auto", "attn_implementation=sdpa",
-                           "image_min_pixels=3136",
-                           f"curriculum=[{{config: grpo_medium, max_steps: {args.grpo_steps}}}]"],
+                data=f"{grpo_dir}@grpo_medium",
+                model=str(root / "sft"),
+                card_path=REPO / "cards/train/grpo.yaml",
+                overrides=[
+                    "rollout_batch_prompts=8",
+                    "update_batch_prompts=8",
+                    "per_device_batch_size=8",
+                    "max_completion_length=512",
+                    "use_vllm=auto",
+                    "attn_implementation=sdpa",
+                    "image_min_pixels=3136",
+                    f"curriculum=[{{config: grpo_medium, max_steps: {args.grpo_steps}}}]",
+                ],
                 out_dir=root / "grpo",
             )
         finally:
             GRPOTrainer.__init__ = original
         rec = json.loads((out / "ovlt_train.json").read_text())
-        lengths = [e.get("completions/mean_length") for e in rec["log_history"] if "completions/mean_length" in e]
+        lengths = [
+            e.get("completions/mean_length")
+            for e in rec["log_history"]
+            if "completions/mean_length" in e
+        ]
         completions = 8 * 5
         tokens = int(sum(lengths) * completions) if lengths else None
-        return {"tokens": tokens, "reward": rec["reward_curve"], "use_vllm": rec["resolved"]["use_vllm"],
-                "mean completion length": lengths}
+        return {
+            "tokens": tokens,
+            "reward": rec["reward_curve"],
+            "use_vllm": rec["resolved"]["use_vllm"],
+            "mean completion length": lengths,
+        }
 
     phase("SFT", sft)
     phase("GRPO", grpo)

@@ -171,7 +171,8 @@ def plan(card_arg, *, limit: int | None = None) -> dict[str, Any]:
                 "samples_per_row": st.calls_per_row(),
                 "max_generations": calls,
                 "benchmarks": [
-                    f"{b.name}/{b.split} ({b.data or 'Hub'})" for b in getattr(st.params, "benchmarks", [])
+                    f"{b.name}/{b.split} ({b.data or 'Hub'})"
+                    for b in getattr(st.params, "benchmarks", [])
                 ],
             }
         )
@@ -203,6 +204,51 @@ def _records(card: Card, ctx: SourceContext, limit: int | None, shard: Shard | N
         for i, rec in enumerate(islice(it, cap) if cap else it):
             if shard is None or shard.owns(rec.id):
                 yield s_idx * ORDER_STRIDE + i, spec.pool, rec
+
+
+def _prefetch(it, depth: int):
+    """Read the sources on a thread: decoding / drawing images (PIL releases the GIL) overlaps
+    with model calls and the stages. The queue is bounded, so memory stays at `depth` rows."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for rec in it:
+                while not stop.is_set():
+                    try:
+                        q.put(rec, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # re-raised in the consumer, with its message intact
+            q.put(e)
+
+    # opening happens here, on the caller's thread: a missing file or an offline Hub is
+    # reported before any model call
+    first = next(it, done)
+    if first is done:
+        return
+    yield first
+    t = threading.Thread(target=produce, name="ovlt-data-source", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _batches(it, size):
@@ -255,7 +301,7 @@ def build(
         if hasattr(st, "prepare"):
             st.prepare()  # benchmark indexes: before any model call
     src_ctx = SourceContext(card.max_image_pixels, _card_dir(card_arg))
-    records = _records(card, src_ctx, limit, shard)
+    records = _prefetch(_records(card, src_ctx, limit, shard), depth=2 * card.batch_size)
 
     _remove_dead_staging(final)
     staging = final.parent / f".{final.name}.tmp-{os.getpid()}"

@@ -73,6 +73,7 @@ def write_readme(root: Path, manifest: dict[str, Any]) -> None:
         "configs": [
             {"config_name": c, "data_files": [{"split": "train", "path": f"data/{c}/*.parquet"}]}
             for c in CONFIGS
+            if stats["counts"].get(c)  # `datasets` refuses a config with an empty split
         ],
     }
     counts = stats["counts"]

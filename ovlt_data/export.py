@@ -9,7 +9,8 @@
 - `llamafactory` <name>_sft.json (sharegpt `messages` + `images` paths, `<image>` tokens) +
                  images/ + dataset_info.json
 - `easyr1`       grpo_medium.parquet, grpo_hard.parquet: `problem` (with `<image>`), `answer`, `images`
-Every file loads with `datasets.load_dataset("parquet" | "json", data_files=...)`.
+Every file loads with `datasets.load_dataset("parquet" | "json", data_files=...)`; a config with
+no rows writes no file (datasets refuses an empty split), and the returned list says what exists.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def _user_content(n_images: int, text: str) -> list[dict]:
 
 
 def _write_parquet(path: Path, features, rows_iter) -> int:
+    """Rows written; an empty result leaves no file (`datasets` refuses an empty split)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -47,6 +49,8 @@ def _write_parquet(path: Path, features, rows_iter) -> int:
         if buf:
             w.write_table(pa.Table.from_pylist(buf, schema=schema))
             n += len(buf)
+    if n == 0:
+        path.unlink()
     return n
 
 
@@ -82,8 +86,7 @@ def export_trl_sft(version_dir: Path, out: Path) -> list[Path]:
             }
 
     path = out / "sft.parquet"
-    _write_parquet(path, feats, rows())
-    return [path]
+    return [path] if _write_parquet(path, feats, rows()) else []
 
 
 def export_trl_grpo(version_dir: Path, out: Path) -> list[Path]:
@@ -123,8 +126,8 @@ def export_trl_grpo(version_dir: Path, out: Path) -> list[Path]:
                 }
 
         path = out / f"{config}.parquet"
-        _write_parquet(path, feats, rows())
-        paths.append(path)
+        if _write_parquet(path, feats, rows()):
+            paths.append(path)
     return paths
 
 
@@ -150,8 +153,8 @@ def export_easyr1(version_dir: Path, out: Path) -> list[Path]:
                 }
 
         path = out / f"{config}.parquet"
-        _write_parquet(path, feats, rows())
-        paths.append(path)
+        if _write_parquet(path, feats, rows()):
+            paths.append(path)
     return paths
 
 

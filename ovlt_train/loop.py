@@ -215,8 +215,13 @@ class LoopRunner:
                 result=result,
                 seconds=time.monotonic() - t0,
             )
+            note = (
+                " (skipped: too little data; the model passes through)"
+                if "skipped" in result
+                else ""
+            )
             print(
-                f"ovlt-train loop: {step.id} done in {time.monotonic() - t0:.1f}s → {output} ({version})",
+                f"ovlt-train loop: {step.id} done in {time.monotonic() - t0:.1f}s → {output} ({version}){note}",
                 flush=True,
             )
 

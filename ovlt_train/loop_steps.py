@@ -71,7 +71,10 @@ def build_round_data(
     )
     # Relative paths inside a card are relative to the card file, and the data factory resolves
     # a dict card's paths against the working directory: build from the card's folder.
-    out_dir, cache_path = Path(out_dir).resolve(), Path(cache_path).resolve() if cache_path else None
+    out_dir, cache_path = (
+        Path(out_dir).resolve(),
+        Path(cache_path).resolve() if cache_path else None,
+    )
     here = os.getcwd()
     os.chdir(Path(card_path).resolve().parent)
     try:

@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from ovlt_eval.engines.types import SamplingParams
@@ -188,7 +189,7 @@ def run(args) -> int:
     from ovlt_eval.profiles import get_profile
     from ovlt_eval.runs.engine_adapter import make_engine
     from ovlt_eval.runs.judge import JudgeOptions, build_judge_engine
-    from ovlt_eval.runs.runner import RunConfig, execute_bench, plan_bench
+    from ovlt_eval.runs.runner import RunConfig, execute_bench, plan_bench, precheck_resume
 
     _validate(args)
     benches = list(args.bench)
@@ -220,9 +221,6 @@ def run(args) -> int:
             file=sys.stderr,
         )
 
-    # Engines check their endpoint / checkpoint when built (one-line errors on failure).
-    engine = make_engine(args.engine, **_engine_options(args))
-    judge_engine = build_judge_engine(judge) if judge is not None else None
     cfg = RunConfig(
         model=args.model,
         engine_name=args.engine,
@@ -234,8 +232,15 @@ def run(args) -> int:
         judge=judge,
         profile_describe=profile.describe(),
     )
+    for plan in plans:
+        precheck_resume(plan, cfg)
 
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # Engines check their endpoint / checkpoint when built (one-line errors on failure).
+    engine = make_engine(args.engine, **_engine_options(args))
+    judge_engine = build_judge_engine(judge) if judge is not None else None
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) if in_main_thread else None
     incomplete = []
     try:
         for plan in plans:
@@ -244,7 +249,8 @@ def run(args) -> int:
             if not summary["run"]["complete"]:
                 incomplete.append((plan, summary))
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         for eng in (engine, judge_engine):
             close = getattr(eng, "close", None)
             if close is not None:

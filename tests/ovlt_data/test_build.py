@@ -22,8 +22,16 @@ def _ids(d, config):
 @pytest.fixture(scope="module")
 def built(loopback, tmp_path_factory):
     out = tmp_path_factory.mktemp("build")
-    d = build(demo_card(loopback, sft=24, grpo=12, decontaminate=True), out=out)
+    d = build(_card(loopback), out=out)
     return out, d
+
+
+def _card(url):
+    card = demo_card(url, sft=24, grpo=12, decontaminate=True)
+    for st in card["stages"]:
+        if st["stage"] == "difficulty":  # 0/4 -> hard, 1-2/4 -> medium: both configs get rows
+            st.update(hard_at_most=0.0, easy_at_least=0.75)
+    return card
 
 
 def test_demo_build_writes_every_config_and_a_card(built):
@@ -31,7 +39,7 @@ def test_demo_build_writes_every_config_and_a_card(built):
     m = read_manifest(d)
     counts = m["stats"]["counts"]
     assert sum(counts.values()) == 36 and counts["sft"] > 0 and counts["rejected"] > 0
-    assert counts["grpo_medium"] + counts["grpo_hard"] > 0
+    assert counts["grpo_medium"] > 0 and counts["grpo_hard"] > 0
     for c in CONFIGS:
         assert list((d / "data" / c).glob("*.parquet"))
     all_ids = [i for c in CONFIGS for i in _ids(d, c)]
@@ -47,10 +55,11 @@ def test_demo_build_writes_every_config_and_a_card(built):
     assert m["models"]["reasoner"]["sampling"]["temperature"] == 0.6 and m["card_sha256"]
     readme = (d / "README.md").read_text()
     assert readme.startswith("---\n") and "config_name: grpo_hard" in readme
+    assert ("config_name: grpo_medium" in readme) == (counts["grpo_medium"] > 0)
     assert (d / "figures" / "reasoning_length.png").stat().st_size > 1000
     assert (d / "figures" / "pass_rate_by_source.png").stat().st_size > 1000
     # the folder itself loads by config name through the README's YAML front matter
-    hard = datasets.load_dataset(str(d), "grpo_hard", split="train")
+    hard = datasets.load_dataset(str(d), "grpo_hard", split="train", cache_dir=str(out / "hf"))
     assert len(hard) == counts["grpo_hard"] and hard[0]["images"][0].size == (224, 224)
     stages = {s["stage"]: s for s in m["stages"]}
     assert (
@@ -61,12 +70,12 @@ def test_demo_build_writes_every_config_and_a_card(built):
 def test_rebuild_on_warm_cache_calls_no_model_and_keeps_fingerprint(built, loopback):
     out, d = built
     first = read_manifest(d)
-    again = build(demo_card(loopback, sft=24, grpo=12, decontaminate=True), out=out)
+    again = build(_card(loopback), out=out)
     m = read_manifest(again)
     assert m["fingerprint"] == first["fingerprint"]
     assert m["cache"]["misses"] == 0 and sum(m["cache"]["engine_requests"].values()) == 0
     # a changed sampling parameter is a different cache key: the fingerprint is allowed to move
-    card = demo_card(loopback, sft=24, grpo=12, decontaminate=True)
+    card = _card(loopback)
     card["version"] = "v2"
     card["models"]["reasoner"]["sampling"]["seed"] = 7
     v2 = build(card, out=out)
@@ -75,20 +84,26 @@ def test_rebuild_on_warm_cache_calls_no_model_and_keeps_fingerprint(built, loopb
 
 def test_exports_load_with_datasets(built, tmp_path):
     _, d = built
+
+    def load(kind, path):
+        return datasets.load_dataset(
+            kind, data_files=str(path), split="train", cache_dir=str(tmp_path / "hf")
+        )
+
     n_sft = len(_ids(d, "sft"))
     n_med, n_hard = len(_ids(d, "grpo_medium")), len(_ids(d, "grpo_hard"))
     sft = export_dataset(d, "trl-sft", tmp_path / "sft")
-    ds = datasets.load_dataset("parquet", data_files=str(sft[0]), split="train")
+    ds = load("parquet", sft[0])
     assert len(ds) == n_sft and ds[0]["messages"][0]["content"][0]["type"] == "image"
     assert ds[0]["messages"][1]["content"][0]["text"].startswith("<think>")
     assert ds[0]["images"][0].size == (224, 224)
     grpo = export_dataset(d, "trl-grpo", tmp_path / "grpo")
-    lens = [len(datasets.load_dataset("parquet", data_files=str(p), split="train")) for p in grpo]
-    assert lens == [n_med, n_hard]
-    g = datasets.load_dataset("parquet", data_files=str(grpo[1]), split="train")
+    assert [p.name for p in grpo] == ["grpo_medium.parquet", "grpo_hard.parquet"]
+    assert [len(load("parquet", p)) for p in grpo] == [n_med, n_hard]
+    g = load("parquet", grpo[1])
     assert set(g.column_names) >= {"prompt", "images", "solution"}
     r1 = export_dataset(d, "easyr1", tmp_path / "easyr1")
-    e = datasets.load_dataset("parquet", data_files=str(r1[1]), split="train")
+    e = load("parquet", r1[1])
     assert e[0]["problem"].startswith("<image>") and set(e.column_names) == {
         "problem",
         "answer",
@@ -98,9 +113,7 @@ def test_exports_load_with_datasets(built, tmp_path):
     info = json.loads(lf[1].read_text())
     ((name, entry),) = info.items()
     assert entry["formatting"] == "sharegpt"
-    rows = datasets.load_dataset(
-        "json", data_files=str(tmp_path / "lf" / entry["file_name"]), split="train"
-    )
+    rows = load("json", tmp_path / "lf" / entry["file_name"])
     assert len(rows) == n_sft and rows[0]["messages"][0]["content"].count("<image>") == len(
         rows[0]["images"]
     )
@@ -110,7 +123,7 @@ def test_exports_load_with_datasets(built, tmp_path):
 def test_shards_merge_to_the_same_fingerprint(built, loopback, tmp_path):
     out, d = built
     full = read_manifest(d)
-    card = demo_card(loopback, sft=24, grpo=12, decontaminate=True)
+    card = _card(loopback)
     shards = [build(card, out=out, shard=f"{i}/3") for i in range(3)]
     assert (
         sum(read_manifest(s)["stats"]["counts"]["sft"] for s in shards)

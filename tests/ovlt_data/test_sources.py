@@ -152,8 +152,13 @@ def test_tabmwp_local_reads_the_real_files():
 
 
 def test_hub_source_offline_is_one_line(monkeypatch):
+    import datasets.config
+    import huggingface_hub.constants
+
+    # read at import time, so set the constants too (no network wait in the test)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(UserError) as e:
         _open("hub", {"dataset": "geometry3k"}, name="geo")
     assert "hiyouga/geometry3k" in str(e.value) and "\n" not in str(e.value)

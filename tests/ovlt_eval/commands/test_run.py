@@ -175,6 +175,7 @@ def test_sigkill_twice_then_resume_equals_one_uninterrupted_run(tmp_path):
     card = json.loads((tmp_path / "killed" / "eval_card.json").read_text())
     assert [s["to_generate"] for s in card["sessions"]][0] == limit
     assert len(card["sessions"]) == 3 and card["status"] == "complete"
+    assert [s["outcome"] for s in card["sessions"]] == ["killed", "killed", "complete"]
 
     # The API key reached the server but no file the run wrote.
     for path in tmp_path.rglob("*"):
@@ -332,3 +333,38 @@ def test_user_errors_are_one_actionable_line(extra, needle, tmp_path, capsys):
     assert len(err.splitlines()) == 1, err
     assert err.startswith("ovlt-eval run: error:") and needle in err
     assert not (tmp_path / "run" / "samples.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_sigkill_twice_with_the_hf_engine_gives_the_same_greedy_run(tiny_model_dir, tmp_path):
+    """The same evidence with the real in-process engine (batches differ after a resume)."""
+    from ovlt_eval.demo import SAMPLE
+
+    def cmd(out):
+        return [
+            sys.executable, "-m", "ovlt_eval.cli", "--model", str(tiny_model_dir), "--engine", "hf",
+            "--dtype", "float32", "--bench", "mathvision", "--data", str(SAMPLE), "--max-tokens", "32",
+            "--batch-size", "4", "--out", str(out), "--no-progress",
+        ]  # fmt: skip
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run(cmd(tmp_path / "straight"), cwd=REPO, env=env, check=True, capture_output=True)
+    samples = tmp_path / "killed" / "samples.jsonl"
+    for n in (8, 24):
+        proc = subprocess.Popen(
+            cmd(tmp_path / "killed"),
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _wait_lines(samples, n, proc, timeout=300)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    subprocess.run(cmd(tmp_path / "killed"), cwd=REPO, env=env, check=True, capture_output=True)
+    killed, straight = read_lines(samples), read_lines(tmp_path / "straight" / "samples.jsonl")
+    assert len(killed) == len({r["id"] for r in killed}) == len(straight)
+    assert by_id(killed) == by_id(straight)
+    assert json.loads((tmp_path / "killed" / "summary.json").read_text()) == json.loads(
+        (tmp_path / "straight" / "summary.json").read_text()
+    )

@@ -1,0 +1,204 @@
+"""`eval_card.json`: everything that can move a run's number, and the resume guard.
+
+The card has two parts. `settings` is the identity of the run (model, engine, profile and
+prompt hash, sampling, benchmark version and data/image fingerprints): a resumed run must
+match it exactly, otherwise its samples would mix two experiments. The rest (times, counts,
+sessions, versions of the harness and libraries) is provenance that may change across resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ovlt_eval.errors import UserError
+
+CARD_NAME = "eval_card.json"
+CARD_SCHEMA = 1
+
+# engine.describe() keys that change how fast a run goes, not what it answers.
+VOLATILE_ENGINE_KEYS = frozenset(
+    {
+        "base_url",
+        "base_urls",
+        "concurrency",
+        "max_concurrency",
+        "batch_size",
+        "timeout",
+        "timeout_s",
+        "request_timeout_s",
+        "max_retries",
+        "retries",
+        "backoff",
+        "replicas",
+        "stats",
+        "server_notes",
+        "notes",  # filled in while generating (e.g. "server ignored n"); kept in the card
+    }
+)
+# Key names that hold secrets ("api_key", "hf_token"), not ones that merely mention them
+# ("max_tokens", "api_key_env").
+SECRET_KEY_RE = re.compile(
+    r"(^|[_-])(api[_-]?key|token|secret|password|authorization)$", re.IGNORECASE
+)
+SECRET_ENV_RE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
+
+LIBRARIES = ("torch", "transformers", "vllm", "openai", "math-verify", "pillow")
+
+
+class RunSettings(BaseModel):
+    """The identity of a run: a resume must match every field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str
+    benchmark: str
+    benchmark_version: str
+    split: str
+    data_fingerprint: str
+    images_fingerprint: str
+    profile: str
+    prompt_sha256: str
+    engine: dict[str, Any]
+    sampling: dict[str, Any]
+    n: int
+
+
+class EvalCard(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = CARD_SCHEMA
+    status: str = "running"  # running | complete | incomplete | interrupted
+    settings: RunSettings
+    harness: dict[str, Any] = Field(default_factory=dict)
+    benchmark: dict[str, Any] = Field(default_factory=dict)
+    profile: dict[str, Any] = Field(default_factory=dict)
+    engine: dict[str, Any] = Field(default_factory=dict)
+    judge: dict[str, Any] | None = None
+    started_at: str = ""
+    finished_at: str | None = None
+    sessions: list[dict[str, Any]] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+    image_hashes: dict[str, list[str]] = Field(default_factory=dict)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def scrub(obj: Any) -> Any:
+    """Drop secret-looking keys anywhere in a JSON-like object (belt and braces)."""
+    if isinstance(obj, dict):
+        return {k: scrub(v) for k, v in obj.items() if not SECRET_KEY_RE.search(str(k))}
+    if isinstance(obj, (list, tuple)):
+        return [scrub(v) for v in obj]
+    return obj
+
+
+def secret_values() -> list[str]:
+    """Values of secret-looking environment variables, to make sure none is ever written."""
+    return [
+        v
+        for k, v in os.environ.items()
+        if SECRET_ENV_RE.search(k) and len(v) >= 8 and not v.isdigit()
+    ]
+
+
+def redact_text(text: str) -> str:
+    for value in secret_values():
+        if value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+def engine_identity(describe: dict[str, Any]) -> dict[str, Any]:
+    """describe() without what only changes speed or is measured during the run."""
+
+    def strip(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items() if k not in VOLATILE_ENGINE_KEYS}
+        return obj
+
+    return strip(scrub(describe))
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def harness_info() -> dict[str, Any]:
+    from ovlt_eval import __version__
+    from ovlt_eval.runs.fingerprint import git_sha
+
+    return {
+        "name": "ovlt-eval",
+        "version": __version__,
+        "git_sha": git_sha(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "libraries": library_versions(),
+    }
+
+
+def read_card(out_dir: Path) -> EvalCard | None:
+    path = out_dir / CARD_NAME
+    if not path.exists():
+        return None
+    try:
+        return EvalCard.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise UserError(
+            f"{path} is not a valid eval card ({str(err).splitlines()[0]}); "
+            "use --overwrite to start this run again"
+        ) from None
+
+
+def write_card(out_dir: Path, card: EvalCard) -> None:
+    path = out_dir / CARD_NAME
+    text = redact_text(json.dumps(scrub(card.model_dump(mode="json")), indent=2, sort_keys=False))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def settings_diff(old: RunSettings, new: RunSettings) -> list[str]:
+    """Names (dotted for engine/sampling) of the settings that differ."""
+    diffs = []
+    for field in RunSettings.model_fields:
+        a, b = getattr(old, field), getattr(new, field)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+            diffs.extend(f"{field}.{k}" for k in keys)
+        else:
+            diffs.append(field)
+    return diffs
+
+
+def describe_diff(old: RunSettings, new: RunSettings, fields: list[str]) -> str:
+    parts = []
+    for name in fields[:4]:
+        head, _, key = name.partition(".")
+        a, b = getattr(old, head), getattr(new, head)
+        if key:
+            a, b = a.get(key), b.get(key)
+        if isinstance(a, str) and len(a) > 24:
+            a, b = str(a)[:12] + "…", str(b)[:12] + "…"
+        parts.append(f"{name}: {a!r} -> {b!r}")
+    more = f" (+{len(fields) - 4} more)" if len(fields) > 4 else ""
+    return "; ".join(parts) + more

@@ -1,0 +1,282 @@
+"""Reports across run directories: one Markdown table with breakdowns, optionally HTML + plots."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ovlt_eval.errors import UserError
+
+SUMMARY = "summary.json"
+CARD = "eval_card.json"
+SAMPLES = "samples.jsonl"
+
+
+@dataclass
+class RunResult:
+    label: str
+    path: Path
+    summary: dict[str, Any]
+    card: dict[str, Any] | None
+    lengths: list[int] = field(default_factory=list)
+    length_unit: str = "chars"
+
+    @property
+    def bench(self) -> str:
+        return f"{self.summary.get('benchmark', '?')}-{self.summary.get('split', '?')}"
+
+    @property
+    def model(self) -> str:
+        if self.card:
+            return str(self.card.get("settings", {}).get("model", ""))
+        if self.summary.get("predictions_file"):  # an `ovlt-eval score` directory
+            return "predictions: " + Path(self.summary["predictions_file"]).name
+        return ""
+
+
+def find_runs(paths: list[str]) -> list[RunResult]:
+    """Each path is a run directory, or a directory of `<bench>-<split>/` run directories."""
+    runs: list[RunResult] = []
+    for arg in paths:
+        root = Path(arg)
+        if not root.exists():
+            raise UserError(f"{arg}: no such run directory")
+        if (root / SUMMARY).is_file():
+            runs.append(load_run(root, arg))
+            continue
+        subs = sorted(p for p in root.iterdir() if (p / SUMMARY).is_file())
+        if not subs:
+            raise UserError(
+                f"{arg}: no {SUMMARY} here or in its sub-directories; is the run finished?"
+            )
+        runs.extend(load_run(p, str(Path(arg) / p.name)) for p in subs)
+    if not runs:
+        raise UserError("no runs to compare")
+    return runs
+
+
+def load_run(path: Path, label: str) -> RunResult:
+    try:
+        summary = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise UserError(f"{path / SUMMARY}: not valid JSON ({err})") from None
+    card = None
+    if (path / CARD).is_file():
+        try:
+            card = json.loads((path / CARD).read_text(encoding="utf-8"))
+        except ValueError:
+            card = None
+    result = RunResult(label=label, path=path, summary=summary, card=card)
+    result.lengths, result.length_unit = _response_lengths(path / SAMPLES)
+    return result
+
+
+def _response_lengths(samples: Path) -> tuple[list[int], str]:
+    if not samples.is_file():
+        return [], "chars"
+    latest: dict[str, dict] = {}
+    with open(samples, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # a torn last line of a killed run
+            latest[str(rec.get("id"))] = rec
+    recs = [r for r in latest.values() if r.get("status") != "error" and "response" in r]
+    tokens = [r.get("tokens") for r in recs]
+    if recs and all(isinstance(t, int) for t in tokens):
+        return tokens, "tokens"
+    return [len(r.get("response") or "") for r in recs], "chars"
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _run_fig(run: RunResult, key: str) -> Any:
+    return (run.summary.get("run") or {}).get(key)
+
+
+def overview_rows(runs: list[RunResult]) -> tuple[list[str], list[list[str]]]:
+    any_judge = any("accuracy_by_verdict" in r.summary for r in runs)
+    any_pass = any(_run_fig(r, "pass_at_k") for r in runs)
+    head = ["run", "model", "benchmark", "n", "accuracy"]
+    if any_judge:
+        head.append("rules+judge")
+    if any_pass:
+        head.append("pass@k")
+    head += ["no-answer %", "mean length", "errors"]
+    rows = []
+    for r in runs:
+        row = [
+            r.label,
+            r.model or "–",
+            r.bench,
+            _fmt(r.summary.get("n")),
+            _fmt(r.summary.get("accuracy")),
+        ]
+        if any_judge:
+            row.append(_fmt((r.summary.get("accuracy_by_verdict") or {}).get("rules+judge")))
+        if any_pass:
+            pk = _run_fig(r, "pass_at_k") or {}
+            row.append(", ".join(f"{k} {_fmt(v)}" for k, v in pk.items()) or "–")
+        length = _run_fig(r, "mean_response_tokens")
+        unit = "tok"
+        if length is None:
+            length, unit = _run_fig(r, "mean_response_chars"), "chars"
+        errors = _run_fig(r, "errors")
+        if errors is None:  # a `score` directory: missing predictions are its errors
+            errors = (r.summary.get("status_counts") or r.summary.get("counts") or {}).get(
+                "missing_prediction"
+            )
+        row += [
+            _fmt(_run_fig(r, "no_answer_rate")),
+            f"{_fmt(length, 1)} {unit}" if length is not None else "–",
+            _fmt(errors),
+        ]
+        rows.append(row)
+    return head, rows
+
+
+def breakdown_tables(runs: list[RunResult]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) per benchmark and breakdown key; one column per run."""
+    tables = []
+    benches: dict[str, list[RunResult]] = {}
+    for r in runs:
+        benches.setdefault(r.bench, []).append(r)
+    for bench, group in benches.items():
+        keys: list[str] = []
+        for r in group:
+            for k in r.summary.get("breakdown") or {}:
+                if k not in keys:
+                    keys.append(k)
+        for key in keys:
+            values: list[str] = []
+            for r in group:
+                for v in (r.summary.get("breakdown") or {}).get(key, {}):
+                    if v not in values:
+                        values.append(v)
+            head = [key] + [r.label for r in group]
+            rows = []
+            for v in values:
+                row = [v or "(none)"]
+                for r in group:
+                    cell = (r.summary.get("breakdown") or {}).get(key, {}).get(v)
+                    if cell is None:
+                        row.append("–")
+                    else:
+                        row.append(f"{_fmt(cell.get('accuracy'))} ({cell.get('n', '?')})")
+                rows.append(row)
+            tables.append((f"{bench} by {key}", head, rows))
+    return tables
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    def esc(s: str) -> str:
+        return str(s).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(esc(h) for h in head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown_report(runs: list[RunResult]) -> str:
+    head, rows = overview_rows(runs)
+    parts = ["## Runs", "", _md_table(head, rows)]
+    for title, bhead, brows in breakdown_tables(runs):
+        parts += ["", f"### {title} (accuracy %, n)", "", _md_table(bhead, brows)]
+    return "\n".join(parts) + "\n"
+
+
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(str(h))}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _plots(runs: list[RunResult]) -> list[tuple[str, str]]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as err:
+        raise UserError(
+            "--html needs matplotlib (pip install 'ovlt[data]' or pip install matplotlib)"
+        ) from err
+
+    images = []
+    benches: dict[str, list[RunResult]] = {}
+    for r in runs:
+        benches.setdefault(r.bench, []).append(r)
+    for bench, group in benches.items():
+        for key in dict.fromkeys(k for r in group for k in (r.summary.get("breakdown") or {})):
+            values = list(
+                dict.fromkeys(
+                    v for r in group for v in (r.summary.get("breakdown") or {}).get(key, {})
+                )
+            )
+            if not values:
+                continue
+            fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * len(values) * len(group)), 3.2))
+            width = 0.8 / len(group)
+            for i, r in enumerate(group):
+                cells = (r.summary.get("breakdown") or {}).get(key, {})
+                accs = [float((cells.get(v) or {}).get("accuracy") or 0.0) for v in values]
+                ax.bar([x + i * width for x in range(len(values))], accs, width, label=r.label)
+            ax.set_xticks([x + 0.4 - width / 2 for x in range(len(values))])
+            ax.set_xticklabels([str(v) or "(none)" for v in values], rotation=45, ha="right")
+            ax.set_ylabel("accuracy %")
+            ax.set_title(f"{bench}: accuracy by {key}")
+            ax.legend(fontsize="small")
+            images.append((f"{bench}: accuracy by {key}", _png(fig)))
+            plt.close(fig)
+    with_lengths = [r for r in runs if r.lengths]
+    if with_lengths:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        for r in with_lengths:
+            ax.hist(r.lengths, bins=30, alpha=0.5, label=f"{r.label} ({r.length_unit})")
+        ax.set_xlabel("response length")
+        ax.set_ylabel("items")
+        ax.set_title("response length")
+        ax.legend(fontsize="small")
+        images.append(("response length", _png(fig)))
+        plt.close(fig)
+    return images
+
+
+def html_report(runs: list[RunResult]) -> str:
+    head, rows = overview_rows(runs)
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>ovlt-eval compare</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>",
+        "<h2>Runs</h2>",
+        _html_table(head, rows),
+    ]
+    for title, bhead, brows in breakdown_tables(runs):
+        parts += [f"<h3>{html.escape(title)} (accuracy %, n)</h3>", _html_table(bhead, brows)]
+    for title, png in _plots(runs):
+        parts += [
+            f"<h3>{html.escape(title)}</h3>",
+            f"<img alt='{html.escape(title)}' src='data:image/png;base64,{png}'>",
+        ]
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,121 @@
+"""`samples.jsonl`: an append-only, crash-safe record of finished items.
+
+Each finished item is one JSON line, written and fsync'ed before the next item counts as done,
+so a run killed at any instant (SIGKILL included) loses at most the line being written. On
+open, a torn last line (no trailing newline, or not valid JSON) is cut off; the latest line per
+id wins, which is how a retried `error` item or a re-judged item replaces its earlier line
+without rewriting the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class RunLock:
+    """An exclusive lock on a run directory: two processes appending to one samples.jsonl
+    would interleave their work. The OS drops the lock when its process dies (even SIGKILL)."""
+
+    def __init__(self, out_dir: str | Path):
+        self.path = Path(out_dir) / ".lock"
+        self._fh = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        from ovlt_eval.errors import UserError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
+        try:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            self._fh = None
+            raise UserError(
+                f"another ovlt-eval run is writing to {self.path.parent}; wait for it or choose another --out"
+            ) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class SampleStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.records: dict[str, dict[str, Any]] = {}
+        self.torn_bytes = 0
+        self._load()
+        self._fh = None
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        good_end = 0
+        pos = 0
+        while pos < len(data):
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                break  # a last line without its newline was cut mid-write
+            line = data[pos:nl]
+            pos = nl + 1
+            if line.strip():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    # Only the very last line can be torn; anything earlier is a corrupt file
+                    # that we must not silently drop.
+                    if pos < len(data):
+                        raise ValueError(
+                            f"{self.path}: line at byte {pos - len(line) - 1} is not valid JSON"
+                        ) from None
+                    break
+                self.records[str(record["id"])] = record
+            good_end = pos
+        if good_end < len(data):
+            self.torn_bytes = len(data) - good_end
+            with open(self.path, "r+b") as fh:
+                fh.truncate(good_end)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self.records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def get(self, item_id: str) -> dict[str, Any] | None:
+        return self.records.get(item_id)
+
+    def values(self) -> Iterator[dict[str, Any]]:
+        return iter(self.records.values())
+
+    def append(self, record: dict[str, Any]) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "ab")
+        line = json.dumps(record, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+        self._fh.write(line)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.records[str(record["id"])] = record
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> SampleStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
