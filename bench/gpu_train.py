@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def build_model(out: Path) -> Path:
+def build_model(out: Path, tiny: bool = False) -> Path:
     """The tiny builder's tokenizer/processor with a ~1B-parameter Qwen2.5-VL config."""
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
@@ -34,24 +34,32 @@ def build_model(out: Path) -> Path:
     text = small["text_config"]
     config = Qwen2_5_VLConfig(
         text_config={
-            **text,
+            "vocab_size": text["vocab_size"],
             "hidden_size": 2048,
             "intermediate_size": 5632,
-            "num_hidden_layers": 16,
+            "num_hidden_layers": 22,
             "num_attention_heads": 16,
             "num_key_value_heads": 4,
+            "max_position_embeddings": 8192,
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 1e6,
                 "mrope_section": [16, 24, 24],
             },
+            "bos_token_id": text.get("bos_token_id"),
+            "eos_token_id": text.get("eos_token_id"),
+            "pad_token_id": text.get("pad_token_id"),
+            "tie_word_embeddings": False,
         },
         vision_config={
-            **small["vision_config"],
             "depth": 8,
             "hidden_size": 640,
             "intermediate_size": 1706,
             "num_heads": 10,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 112,
             "out_hidden_size": 2048,
             "fullatt_block_indexes": [3, 7],
         },
@@ -61,6 +69,13 @@ def build_model(out: Path) -> Path:
         vision_end_token_id=small["vision_end_token_id"],
         tie_word_embeddings=False,
     )
+    if tiny:  # --cpu-smoke: the same config code path, the tiny weights
+        with torch.device("meta"):
+            n = sum(p.numel() for p in Qwen2_5_VLForConditionalGeneration(config).parameters())
+        print(
+            f"(the GPU model would have {n / 1e9:.2f} B parameters; the smoke run keeps the tiny one)"
+        )
+        return out
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16)
     n = sum(p.numel() for p in model.parameters())
@@ -101,7 +116,8 @@ class StepTimer:
             def on_step_end(self, args, state, control, **kw):
                 import torch
 
-                torch.cuda.synchronize()
+                if torch.cuda.is_available():
+                    torch.cuda.synchronize()
                 self.outer.times.append(time.perf_counter() - self.outer.t0)
 
         self.times: list[float] = []
@@ -111,12 +127,14 @@ class StepTimer:
 def phase(name: str, fn) -> None:
     import torch
 
-    torch.cuda.reset_peak_memory_stats()
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     timer = StepTimer()
     t0 = time.perf_counter()
     record = fn(timer.callback)
     wall = time.perf_counter() - t0
-    peak = torch.cuda.max_memory_allocated() / 2**30
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
     tokens = record.get("tokens")
     steps = timer.times
     print(f"\n== {name}: {len(steps)} steps, wall {wall:.1f}s, peak GPU memory {peak:.1f} GiB")
@@ -136,20 +154,32 @@ def main() -> int:
     parser.add_argument("--out", default=None)
     parser.add_argument("--sft-steps", type=int, default=10)
     parser.add_argument("--grpo-steps", type=int, default=3)
+    parser.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="tiny model on the CPU: checks the script, measures nothing",
+    )
     args = parser.parse_args()
     try:
         import torch
     except ImportError:
         print("gpu_train: torch is not installed; nothing to measure")
         return 0
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.cpu_smoke:
         print("gpu_train: no CUDA device here; run this on a GPU machine (nothing measured)")
         return 0
-    print(
-        f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
-    )
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        print(f"device: {name}, torch {torch.__version__}, CUDA {torch.version.cuda}")
+    else:
+        print("device: CPU (--cpu-smoke: tiny model, the figures mean nothing)")
     root = Path(args.out or tempfile.mkdtemp(prefix="gpu_train_"))
-    model_dir = build_model(root / "model")
+    model_dir = build_model(root / "model", tiny=args.cpu_smoke)
+    smoke = (
+        ["bf16=false", "gradient_checkpointing=false", "image_max_pixels=3136"]
+        if args.cpu_smoke
+        else []
+    )
     sft_file, grpo_dir = make_data(root / "data", 64)
 
     from trl import GRPOTrainer, SFTTrainer
@@ -181,6 +211,7 @@ def main() -> int:
                     f"max_steps={args.sft_steps}",
                     "logging_steps=1",
                     "attn_implementation=sdpa",
+                    *smoke,
                 ],
                 out_dir=root / "sft",
             )
@@ -205,6 +236,8 @@ def main() -> int:
                     "attn_implementation=sdpa",
                     "image_min_pixels=3136",
                     f"curriculum=[{{config: grpo_medium, max_steps: {args.grpo_steps}}}]",
+                    *smoke,
+                    *(["max_completion_length=16"] if args.cpu_smoke else []),
                 ],
                 out_dir=root / "grpo",
             )

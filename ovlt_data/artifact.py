@@ -142,10 +142,30 @@ def route(row: Row) -> str:
     return "grpo_hard" if row.difficulty == "hard" else "grpo_medium"
 
 
+def _feed(h, value) -> None:
+    # type-tagged and length-prefixed, so no two different records feed the same bytes
+    if value is None:
+        h.update(b"N")
+    elif isinstance(value, str):
+        b = value.encode()
+        h.update(b"S%d:" % len(b))
+        h.update(b)
+    elif isinstance(value, (list, tuple)):
+        h.update(b"L%d:" % len(value))
+        for v in value:
+            _feed(h, v)
+    elif isinstance(value, dict):  # an image: its `path` is "<sha256[:16]>.<ext>" of its bytes
+        _feed(h, value["path"])
+    else:  # bool, int, float
+        h.update(f"{type(value).__name__[0]}{value!r};".encode())
+
+
 def record_digest(rec: dict[str, Any]) -> bytes:
-    light = {k: v for k, v in rec.items() if k != "images"}
-    light["images"] = [hashlib.sha256(im["bytes"]).hexdigest() for im in rec["images"]]
-    return hashlib.sha256(json.dumps(light, sort_keys=True, ensure_ascii=False).encode()).digest()
+    """A row's content hash; images by their content-derived name, so bytes are not re-hashed."""
+    h = hashlib.sha256()
+    for name, _ in COLUMNS:
+        _feed(h, rec[name])
+    return h.digest()
 
 
 class DataStats:

@@ -98,6 +98,18 @@ def check_card(card: Card, stages: list) -> None:
         role = st.model_role()
         if role and role != "reuse" and role not in card.models:
             raise UserError(f"card: field stages: stage {st.name} names unknown model '{role}'")
+    # what each stage reads must be written by an earlier stage on the same pools
+    needs = {"verify": "distill", "select": "verify", "clean": "select"}
+    for i, st in enumerate(stages):
+        need = needs.get(st.name)
+        if st.name == "distill" and st.params.mode == "caption":
+            need = "caption"
+        if st.name == "difficulty" and st.params.model == "reuse":
+            need = "verify"
+        if need and not any(p.name == need and set(st.pools) <= set(p.pools) for p in stages[:i]):
+            raise UserError(
+                f"card: field stages[{i}]: stage {st.name} needs a `{need}` stage before it"
+            )
 
 
 def source_plan(card: Card, ctx: SourceContext, limit: int | None) -> list[dict[str, Any]]:
@@ -311,8 +323,15 @@ def build(
     source_rejects: dict[str, int] = {}
     bars = _bars(stages, progress)
     n_rows = 0
+    timing = {"prepare": round(time.time() - t0, 2), "wait_sources": 0.0, "write": 0.0}
     try:
-        for batch in _batches(records, card.batch_size):
+        batches = _batches(records, card.batch_size)
+        while True:
+            t_wait = time.perf_counter()
+            batch = next(batches, None)
+            timing["wait_sources"] += time.perf_counter() - t_wait
+            if batch is None:
+                break
             rows: list[tuple[int, Row]] = []
             for order, pool, rec in batch:
                 if isinstance(rec, Rejected):
@@ -323,11 +342,19 @@ def build(
             n_rows += len(batch)
             current = [r for _, r in rows]
             for st, bar in zip(stages, bars, strict=True):
+                seen = st.stats.rows_in
                 current = st(current)
-                if bar is not None:
-                    bar.update(len(batch))
+                if bar is not None:  # rows this stage worked on, and how many it kept
+                    bar.update(st.stats.rows_in - seen)
+                    bar.set_postfix(
+                        kept=st.stats.rows_out,
+                        dropped=st.stats.rows_in - st.stats.rows_out,
+                        refresh=False,
+                    )
+            t_write = time.perf_counter()
             for (order, _), row in zip(rows, current, strict=True):
                 writer.add(route(row), row_record(row, order))
+            timing["write"] += time.perf_counter() - t_write
         fingerprint = writer.close()
     except BaseException:
         for b in bars:
@@ -387,13 +414,17 @@ def build(
         },
         "stats": {k: v for k, v in stats.items() if k != "sft_lengths"},
         "fingerprint": fingerprint,
-        "build_seconds": round(time.time() - t0, 2),
+        "build_seconds": None,  # set below, once the card and figures are written
+        "timing_seconds": {k: round(v, 2) for k, v in timing.items()},
     }
+    t_card = time.time()
     manifest["figures"] = plot_figures(staging, stats)
+    write_readme(staging, {**manifest, "stats": stats})
+    manifest["timing_seconds"]["dataset_card"] = round(time.time() - t_card, 2)
+    manifest["build_seconds"] = round(time.time() - t0, 2)
     (staging / "manifest.json").write_text(
         json.dumps(manifest, indent=1, sort_keys=False, default=str)
     )
-    write_readme(staging, {**manifest, "stats": stats})
     if final.exists():
         shutil.rmtree(final)
     staging.rename(final)

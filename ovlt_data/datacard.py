@@ -52,6 +52,12 @@ def plot_figures(root: Path, stats: dict[str, Any]) -> list[str]:
     return out
 
 
+def _words(w: dict[str, Any]) -> str:
+    if not w.get("n"):
+        return "none kept"
+    return f"n={w['n']}, mean {w['mean']}, median {w['median']}, max {w['max']}"
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]

@@ -91,7 +91,12 @@ def to_pil(image: Image):
 
 def perceptual_hash(image_or_bytes) -> int:
     """64-bit pHash as an int; robust to re-encoding and resizing (Hamming distance stays small)."""
-    import imagehash
+    try:
+        import imagehash
+    except ImportError:
+        from ovlt_eval.errors import UserError
+
+        raise UserError("decontamination by image needs imagehash: pip install 'ovlt[data]'") from None
     from PIL import Image as PILImage
 
     if isinstance(image_or_bytes, Image):

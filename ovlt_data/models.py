@@ -100,12 +100,18 @@ class CachedModel:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "engine": self.spec.engine,
             "model": self.spec.model,
             "revision": self.spec.revision,
             "sampling": self._sampling_key(),
         }
+        if self._engine is not None:  # what the engine itself reports (served revision, notes)
+            try:
+                out["engine_reported"] = self._engine.describe()
+            except Exception as e:  # provenance must not fail a finished build
+                out["engine_reported"] = {"error": str(e)[:200]}
+        return out
 
 
 def _engine_messages(messages: list[dict]) -> list[dict]:

@@ -10,6 +10,7 @@ one by that name, otherwise a Hub revision; `@rev:config` names both.
 
 from __future__ import annotations
 
+import fcntl
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,10 +119,13 @@ def _export_version(spec: DataSpec, fmt: str, cache_dir: Path) -> Path:
     fingerprint = json.loads((Path(spec.source) / "manifest.json").read_text()).get(
         "fingerprint", ""
     )
-    if not marker.exists() or marker.read_text() != fingerprint:
-        out.mkdir(parents=True, exist_ok=True)
-        export_dataset(spec.source, fmt, str(out))
-        marker.write_text(fingerprint)
+    out.mkdir(parents=True, exist_ok=True)
+    # Under `accelerate launch` every rank gets here at once: one exports, the others wait.
+    with (out.parent / f".{fmt}.lock").open("a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if not marker.exists() or marker.read_text() != fingerprint:
+            export_dataset(spec.source, fmt, str(out))
+            marker.write_text(fingerprint)
     return out
 
 
@@ -153,7 +157,16 @@ def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None, 
             and _is_ovlt_version_dir(root)
             and not _has_columns(root, fmt, spec.config)
         ):
+            version = root
             root = _export_version(spec, fmt, Path(cache_dir or root / ".ovlt_train_cache"))
+            if spec.config and (version / "data" / spec.config).is_dir():
+                try:
+                    _config_files(root, spec.config)
+                except UserError:
+                    # The export leaves no file for an empty config: the round has no such rows.
+                    empty = datasets.Dataset.from_dict({c: [] for c in FORMAT_COLUMNS[fmt]})
+                    where = f"{spec.source}@{spec.config}"
+                    return normalise(empty, fmt, where=where, allow_empty=allow_empty)
         if (
             root.is_dir()
             and (root / "dataset_info.json").is_file()

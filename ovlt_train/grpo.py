@@ -37,7 +37,13 @@ from ovlt_train.model_io import (
     torch_dtype,
 )
 from ovlt_train.rewards import build_reward_funcs
-from ovlt_train.runinfo import base_record, grad_accumulation, loss_curve, world_size
+from ovlt_train.runinfo import (
+    base_record,
+    grad_accumulation,
+    is_main_process,
+    loss_curve,
+    world_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +248,8 @@ def run_grpo(
                 continue
         done.append({"config": stage.config, "checkpoint": str(out)})
         current = str(out)
-    (root / "stages.json").write_text(
-        json.dumps({"stages": done, "final": current}, indent=2) + "\n"
-    )
+    if is_main_process():
+        (root / "stages.json").write_text(
+            json.dumps({"stages": done, "final": current}, indent=2) + "\n"
+        )
     return Path(current)

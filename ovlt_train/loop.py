@@ -10,6 +10,7 @@ it has finished. A killed loop re-runs from the first step whose record is not `
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 
 from ovlt_eval.errors import UserError
 from ovlt_train.cards import GRPOCard, LoopCard, SFTCard, card_dict, load_card, read_yaml
-from ovlt_train.manifest import Manifest, digest, exclusive, output_version
+from ovlt_train.manifest import MANIFEST_NAME, Manifest, digest, exclusive, output_version
 
 log = logging.getLogger(__name__)
 
@@ -265,14 +266,17 @@ def run_loop(
     steps = plan(card)
     work = Path(card.work_dir)
     identity = {k: v for k, v in card_dict(card).items() if k != "rounds"}
+    if dry_run:  # reads the manifest if there is one; writes nothing
+        path = work / MANIFEST_NAME
+        recorded = json.loads(path.read_text()).get("steps", {}) if path.is_file() else {}
+        for s in steps:
+            rec = recorded.get(s.id, {})
+            print(f"{s.id:24s} {rec.get('status', 'pending'):8s} {rec.get('output', '')}")
+        return path
     with exclusive(work):
         manifest = Manifest.open(
             work, name=card.name, card=card_dict(card), card_digest=digest(identity)
         )
-        if dry_run:
-            for s in steps:
-                print(f"{s.id:24s} {manifest.step(s.id).get('status', 'pending')}")
-            return manifest.path
         LoopRunner(card, manifest).run(steps)
         from ovlt_train.summary import write_summary
 

@@ -12,6 +12,10 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
 def grad_accumulation(global_batch: int, per_device: int, world: int, *, what: str) -> int:
     from ovlt_eval.errors import UserError
 

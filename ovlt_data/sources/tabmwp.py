@@ -62,6 +62,7 @@ def _fingerprint(name: str, opts: TabMWPOptions, ctx: SourceContext) -> dict:
         "kind": "tabmwp_local",
         "path": str(root / opts.file),
         "digest": file_digest(root / opts.file),
+        "licence": "cc-by-nc-sa-4.0 (TabMWP)",
     }
 
 

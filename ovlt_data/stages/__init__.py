@@ -6,6 +6,7 @@ Each stage applies to the rows of its pools (`sft` and/or `grpo`); others pass t
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -35,12 +36,14 @@ class StageStats:
     rows_in: int = 0
     rows_out: int = 0
     drops: Counter = field(default_factory=Counter)
+    seconds: float = 0.0  # wall time in this stage (model calls included); not part of any hash
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "in": self.rows_in,
             "out": self.rows_out,
             "dropped": dict(sorted(self.drops.items())),
+            "seconds": round(self.seconds, 2),
         }
 
 
@@ -73,7 +76,9 @@ class Stage:
         idx = [i for i, r in enumerate(rows) if not r.dropped and r.pool in self.pools]
         if not idx:
             return rows
+        t0 = time.perf_counter()
         done = self.apply([rows[i] for i in idx])
+        self.stats.seconds += time.perf_counter() - t0
         out = list(rows)
         for i, r in zip(idx, done, strict=True):
             out[i] = r

@@ -53,6 +53,7 @@ class Select(Stage):
 
 
 DEFAULT_CUTS = ["Wait,", "But wait", "But the question"]
+_ANSWER_BLOCK = re.compile(r"<answer>.*?(</answer>|$)", re.S)
 _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 
 
@@ -103,12 +104,8 @@ class Clean(Stage):
             # keep the verified final answer, whatever the cut removed
             answer = r.sample_extracted[r.selected] if r.sample_extracted else None
             answer = (answer or r.example.answer).strip()
-            conclusion = (
-                _BOXED.sub(lambda m: m.group(1), after)
-                .replace("<answer>", "")
-                .replace("</answer>", "")
-                .strip()
-            )
+            # the trace's own summary, minus its answer block (we write our own, verified one)
+            conclusion = _BOXED.sub(lambda m: m.group(1), _ANSWER_BLOCK.sub("", after)).strip()
             if (
                 not conclusion
                 or words(conclusion) > p.conclusion_max_words

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ovlt_eval.benchmarks.loading import find_data_file, load_hub, read_records
+from ovlt_eval.benchmarks.protocols import DEFAULT_PROTOCOL, check_protocol
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
 
@@ -68,11 +69,60 @@ class Benchmark:
 
     # ------------------------------------------------------------------ scoring
 
-    def score(self, item: BenchItem, response: str | None) -> ScoredItem:
-        """One item's verdict under the official protocol; never raises on model output."""
+    def score(
+        self, item: BenchItem, response: str | None, *, protocol: str = DEFAULT_PROTOCOL
+    ) -> ScoredItem:
+        """One item's verdicts under both protocols; `correct` is `protocol`'s. Never raises
+        on model output."""
+        check_protocol(protocol)
         if response is None:
-            return ScoredItem(item.id, None, False, "missing_prediction", "")
-        return self.score_response(item, response)
+            return ScoredItem(
+                item.id,
+                None,
+                False,
+                "missing_prediction",
+                "",
+                correct_official=False,
+                correct_corrected=False,
+                protocol=protocol,
+            )
+        corrected = self.score_response(item, response)
+        off_extracted, off_correct = self.score_official(item, response)
+        reason = None
+        if off_correct != corrected.correct:
+            reason = self.disagreement(item, response, off_extracted, off_correct, corrected)
+        official = protocol == "official"
+        status = corrected.status
+        if official and off_correct:
+            status = "ok"
+        return replace(
+            corrected,
+            extracted=off_extracted if official else corrected.extracted,
+            correct=off_correct if official else corrected.correct,
+            status=status,
+            correct_official=off_correct,
+            correct_corrected=corrected.correct,
+            extracted_official=off_extracted,
+            extracted_corrected=corrected.extracted,
+            disagreement=reason,
+            protocol=protocol,
+        )
 
     def score_response(self, item: BenchItem, response: str) -> ScoredItem:
+        """The corrected protocol: our extraction and verifier."""
         raise NotImplementedError
+
+    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool]:
+        """The official evaluator's (extracted answer, verdict)."""
+        raise NotImplementedError
+
+    def disagreement(
+        self,
+        item: BenchItem,
+        response: str,
+        off_extracted: str | None,
+        off_correct: bool,
+        corrected: ScoredItem,
+    ) -> str:
+        """A short category for why the official and corrected verdicts differ."""
+        return "extraction_differs"

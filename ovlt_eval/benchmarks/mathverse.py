@@ -2,13 +2,15 @@
 items: Text Dominant, Text Lite, Vision Intensive, Vision Dominant, Vision Only) plus the
 788-item Text Only version (`testmini_text_only`).
 
-Official protocol (ZrrSkywalker/MathVerse `evaluation/`): GPT extracts the answer from the
-response, then either `--quick_match` (extraction == gold, verbatim) or a GPT judge that
-accepts the same meaning ("0.5 m" and "50 cm"). There is no rule-based official scorer, so
-ours is: rule extraction; multiple choice by option letter (the options are written inside
-the question, "Choices:\\nA:40°", and are parsed from it so that a written option text
-counts); free-form through the verifier (units, degrees, LaTeX, symbolic equivalence).
-Gold slips fixed first: "(C)" → C, "118掳T" (a mis-decoded "°") → "118°T".
+Official pipeline (ZrrSkywalker/MathVerse `evaluation/`): GPT extracts the answer from the
+response (`extract_answer_s1.py`), then either `--quick_match` (extraction == gold,
+verbatim) or a GPT judge that accepts the same meaning ("0.5 m" and "50 cm").
+`official` protocol: the only rule-based official scorer, `--quick_match`, over our rule
+extraction in place of GPT's: correct iff the extracted text equals the raw gold verbatim.
+`corrected` protocol: rule extraction; multiple choice by option letter (the options are
+written inside the question, "Choices:\\nA:40°", and are parsed from it so that a written
+option text counts); free-form through the verifier (units, degrees, LaTeX, symbolic
+equivalence). Gold slips fixed first: "(C)" → C, "118掳T" (a mis-decoded "°") → "118°T".
 The prompt is `query_cot`, as in the official CoT evaluation.
 """
 
@@ -80,6 +82,19 @@ class MathVerse(Benchmark):
             },
             raw={k: v for k, v in row.items() if k != "image" or isinstance(v, str)},
         )
+
+    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool]:
+        found = extract_answer(response, item.choices)
+        raw_gold = as_text(item.raw.get("answer", item.gold))
+        return found.answer, found.answer is not None and found.answer == raw_gold
+
+    def disagreement(self, item, response, off_extracted, off_correct, corrected) -> str:
+        raw_gold = as_text(item.raw.get("answer", item.gold))
+        if corrected.correct:
+            if raw_gold.strip() != item.gold:
+                return "gold_annotation_slip"
+            return "official_verbatim_match"  # "0.5" vs "\\frac{1}{2}", "5 cm" vs "5"
+        return "extraction_differs"
 
     def score_response(self, item: BenchItem, response: str) -> ScoredItem:
         found = extract_answer(response, item.choices)

@@ -1,12 +1,14 @@
 """MATH-Vision (MathLLMs/MathVision): 3,040 competition problems, 304 in testmini.
 
-Official protocol (mathllm/MATH-V `evaluation/evaluate.py` + `utils.py`), reproduced with
-our extractor and verifier rather than copied:
+`official` protocol: MATH-V's own evaluator (`evaluation/evaluate.py` + `utils.py`),
+re-implemented in mathvision_official.py, defects included.
+
+`corrected` protocol, with our extractor and verifier:
   * the model answer is the last `\\boxed{}`, else the text after "the (final/correct)
     answer is", else an option letter, else the whole (short) response;
-  * it is correct when it equals the gold letter *or* the gold option's text, or when both
-    evaluate to the same number rounded to 2 decimals (`round(x, 2)` on both sides).
-Where the official evaluator is itself wrong we do not copy it (see calibration report):
+  * it is correct when it equals the gold letter *or* the gold option's text (letter and
+    text together, "(D) 105", count), or the gold option's value;
+where the official evaluator is itself wrong we do not copy it (see calibration report):
   * golds written as `$\\boxed{\\frac{16}{7}}$`, a form feed for `\\f` (`\\x0crac{36}{13}`)
     or `69{degrees}` can never be matched officially; we clean the gold first;
   * the official extraction keeps units glued to numbers ("60degrees") and compares the
@@ -24,6 +26,7 @@ from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
+from ovlt_eval.benchmarks.mathvision_official import official_value, official_verdict
 from ovlt_eval.benchmarks.options import is_prose, names_several_options
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
@@ -74,6 +77,37 @@ class MathVision(Benchmark):
             },
             raw={k: v for k, v in row.items() if k != "decoded_image"},
         )
+
+    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool]:
+        raw_gold = as_text(item.raw.get("answer", item.gold))
+        options = tuple(as_text(o) for o in (item.raw.get("options") or ()))
+        return official_verdict(raw_gold, options, response)
+
+    def disagreement(self, item, response, off_extracted, off_correct, corrected) -> str:
+        raw_gold = as_text(item.raw.get("answer", item.gold)).strip()
+        if clean_gold(raw_gold) != raw_gold:
+            return "gold_annotation_slip"
+        off = off_extracted or ""
+        option = item.choices[_LETTERS.index(item.gold)] if item.choices else None
+        if corrected.correct:  # the official verdict is the wrong one
+            if option is not None:
+                if len(off) > 1 and off[0] == item.gold.lower() and not off[1].isalpha():
+                    return "official_letter_with_text"
+                if re.search(r"[$\\^{]|\d\s*[a-zA-Z%°]", option):
+                    return "official_latex_option"
+                return "official_option_text_missed"
+            if re.search(r"[a-zA-Z%°\\]", corrected.extracted or ""):
+                return "official_units_or_latex"
+            return "official_extraction_missed"
+        target = clean_gold(option) if option is not None else item.gold
+        a, b = official_value(off.lower()), official_value(target.lower())
+        if a is not None and b is not None and a != b:
+            return "official_rounding"
+        if corrected.extracted and names_several_options(corrected.extracted):
+            return "official_took_one_of_several_options"
+        if corrected.status == "no_answer":
+            return "corrected_no_answer"
+        return "official_lenient_extraction"
 
     def score_response(self, item: BenchItem, response: str) -> ScoredItem:
         found = extract_answer(response, item.choices)

@@ -1,14 +1,13 @@
 """MathVista (AI4Math/MathVista): testmini, 1,000 items (test answers are not public).
 
-Official protocol (lupantech/MathVista `evaluation/extract_answer.py` then
-`calculate_score.py`): a GPT-4 call extracts the answer; `normalize_extracted_answer` maps
-it onto the answer type and `safe_equal` compares it with the gold text:
+`official` protocol (lupantech/MathVista `evaluation/extract_answer.py` then
+`calculate_score.py`), in mathvista_official.py: the official quick path, our rules in place
+of the GPT-4 extraction call, then `normalize_extracted_answer` + `safe_equal`:
   * multi_choice: "(B)" anywhere → B; a letter within range → that option's text; any other
     text → the option with the smallest edit distance (so even "N/A" picks an option);
   * integer: `str(int(float(x)))`; float: `str(round(float(x), precision))`; list: `str(x)`.
-We replace the GPT call with rule-based extraction (and the official quick path: a bare
-option text, integer or float response is its own extraction) and keep the normalisation,
-with two deliberate differences, both shown in the calibration report:
+`corrected` protocol: the same extraction rules and our verifier, with two deliberate
+differences from the official normalisation, both counted per item (`disagreement`):
   * numbers go through our verifier (thousands separators, units, "%", LaTeX), and an
     integer gold is not matched by truncating a decimal ("3.7" is not 3);
   * the nearest-option fallback applies to an extracted answer or a short reply only; a long
@@ -18,12 +17,20 @@ with two deliberate differences, both shown in the calibration report:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
+from ovlt_eval.benchmarks.choice_reading import is_refusal, read_choice
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
+from ovlt_eval.benchmarks.mathvista_official import (
+    REFUSAL_EXTRACTION,
+    nearest_option,
+    normalize_extracted_answer,
+    official_extraction,
+)
 from ovlt_eval.benchmarks.options import is_prose, names_several_options, option_key
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.grading.extract import extract_answer
@@ -103,14 +110,74 @@ class MathVista(Benchmark):
             raw={k: v for k, v in row.items() if k not in ("decoded_image", "_key")},
         )
 
+    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool]:
+        question_type = as_text(item.raw.get("question_type"))
+        answer_type = as_text(item.raw.get("answer_type"))
+        extraction = official_extraction(
+            response,
+            question_type,
+            answer_type,
+            item.choices,
+            unit=item.unit,
+            question=item.question,
+        )
+        normalized = normalize_extracted_answer(
+            extraction, item.choices, question_type, answer_type, item.precision
+        )
+        return extraction, normalized is not None and normalized == item.gold
+
+    def disagreement(self, item, response, off_extracted, off_correct, corrected) -> str:
+        off = (off_extracted or "").strip()
+        choices = item.choices or ()
+        if item.kind == "multi_choice" and choices:
+            letters = _LETTERS[: len(choices)]
+            names_option = off in choices or (len(off) == 1 and off in letters)
+            paren = re.findall(r"\(([a-zA-Z])\)", off)
+            if paren and off in choices:
+                return "official_option_text_read_as_letter"  # "(b) ..." is an option text
+            if off_correct and names_several_options(off):
+                return "official_first_of_several_options"  # "(A), (B)" counts as A
+            if off_correct and not names_option and not paren:
+                if is_refusal(off) or off == REFUSAL_EXTRACTION or corrected.status == "no_answer":
+                    return "official_nearest_option_on_refusal"
+                return "official_nearest_option"
+            if corrected.correct and not names_option and not paren:
+                return "official_nearest_option_misses_stated_value"
+            return "extraction_differs"
+        if item.kind in ("integer", "float"):
+            try:
+                float(off)
+            except ValueError:
+                if corrected.correct:
+                    return "official_number_format"  # units, LaTeX, thousands separators
+            else:
+                if off_correct and item.kind == "integer" and "." in off:
+                    return "official_integer_truncation"
+                if off_correct and item.kind == "float":
+                    return "official_rounding"
+        return "extraction_differs"
+
     def score_response(self, item: BenchItem, response: str) -> ScoredItem:
         numeric = item.kind in ("integer", "float")
         found = extract_answer(response, item.choices, last_number_fallback=numeric)
         answer, how = found.answer, found.how
+        if answer is not None and item.kind == "multi_choice" and is_refusal(answer):
+            return ScoredItem(item.id, answer, False, "no_answer", how + "+refusal")
         if answer is None and item.kind == "multi_choice":
-            bare = response.strip()
-            if bare and len(bare) <= _NEAREST_OPTION_MAX_CHARS and "<think>" not in bare.lower():
-                answer, how = bare, "whole_response"
+            if is_refusal(response):
+                return ScoredItem(item.id, None, False, "no_answer", "refusal")
+            read = read_choice(response, item.choices or (), item.question)
+            if read is not None:
+                answer, how = read
+            else:
+                bare = response.strip()
+                if (
+                    bare
+                    and len(bare) <= _NEAREST_OPTION_MAX_CHARS
+                    and "<think>" not in bare.lower()
+                    and not is_prose(bare)
+                ):
+                    answer, how = bare, "whole_response"
         if answer is None:
             return ScoredItem(item.id, None, False, "no_answer", found.how)
         if item.kind == "multi_choice":
@@ -148,28 +215,6 @@ def _letter(answer: str, n: int) -> int | None:
     if len(s) == 1 and s in _LETTERS[:n]:
         return _LETTERS.index(s)
     return None
-
-
-def nearest_option(answer: str, choices: tuple[str, ...]) -> str:
-    """The option with the smallest edit distance (the first one on ties), as officially."""
-    best, best_d = choices[0], None
-    for c in choices:
-        d = edit_distance(answer, c)
-        if best_d is None or d < best_d:
-            best, best_d = c, d
-    return best
-
-
-def edit_distance(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def build_query(row: dict[str, Any], choices: tuple[str, ...] | None) -> str:

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
+from ovlt_eval.benchmarks.protocols import DEFAULT_PROTOCOL, check_protocol
 from ovlt_eval.benchmarks.summary import summarize
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
@@ -25,9 +26,11 @@ def score_predictions(
     predictions: Mapping[str, Any],
     *,
     threads: int | None = None,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Samples (one per item, in item order) and summary. `predictions` maps a native id to
     the response text, or to an object with `.response` and `.meta` (see predictions.py)."""
+    check_protocol(protocol)
     known = {it.id for it in items}
     unknown = [k for k in predictions if k not in known]
     if unknown:
@@ -39,10 +42,11 @@ def score_predictions(
 
     def one(item: BenchItem) -> ScoredItem:
         if item.id not in predictions:
-            return bench.score(item, None)
+            return bench.score(item, None, protocol=protocol)
         pred = predictions[item.id]
         response = getattr(pred, "response", pred)
-        return bench.score(item, "" if response is None else str(response))
+        text = "" if response is None else str(response)
+        return bench.score(item, text, protocol=protocol)
 
     workers = threads or _THREADS
     if workers <= 1 or len(items) < 2 * _CHUNK:
@@ -61,7 +65,13 @@ def score_predictions(
                 "correct": bool(s.correct),
                 "status": s.status,
                 "how": s.how,
+                "protocol": s.protocol,
+                "correct_official": s.correct_official,
+                "correct_corrected": s.correct_corrected,
+                "extracted_official": s.extracted_official,
+                "extracted_corrected": s.extracted_corrected,
+                "disagreement": s.disagreement,
                 "meta": dict(getattr(pred, "meta", {}) or {}),
             }
         )
-    return samples, summarize(bench, split, items, by_id)
+    return samples, summarize(bench, split, items, by_id, protocol=protocol)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ovlt_eval import __version__
 from ovlt_eval.benchmarks.base import Benchmark
+from ovlt_eval.benchmarks.protocols import DEFAULT_PROTOCOL, check_protocol
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 
 STATUSES = ("ok", "no_answer", "timeout", "unparseable", "missing_prediction")
@@ -22,12 +23,21 @@ def _pct(correct: int, n: int) -> float:
 
 
 def summarize(
-    bench: Benchmark, split: str, items: Sequence[BenchItem], scored: Mapping[str, ScoredItem]
+    bench: Benchmark,
+    split: str,
+    items: Sequence[BenchItem],
+    scored: Mapping[str, ScoredItem],
+    *,
+    protocol: str = DEFAULT_PROTOCOL,
 ) -> dict[str, Any]:
     """Accuracy over *all* items of the split: an item without a prediction is incorrect
-    (and counted under `missing_prediction`)."""
+    (and counted under `missing_prediction`). `accuracy` is the `correct` field's (the
+    protocol the items were scored under); both protocols' accuracies sit beside it."""
+    check_protocol(protocol)
     n = len(items)
     correct = 0
+    by_protocol = {"official": 0, "corrected": 0}
+    disagreements: Counter[str] = Counter()
     status_counts: Counter[str] = Counter({s: 0 for s in STATUSES})
     groups: dict[str, dict[str, list[int]]] = {
         k: defaultdict(lambda: [0, 0]) for k in bench.breakdown_keys
@@ -36,6 +46,13 @@ def summarize(
         s = scored.get(item.id)
         ok = bool(s and s.correct)
         correct += ok
+        if s is not None:
+            off = ok if s.correct_official is None else bool(s.correct_official)
+            cor = ok if s.correct_corrected is None else bool(s.correct_corrected)
+            by_protocol["official"] += off
+            by_protocol["corrected"] += cor
+            if s.disagreement:
+                disagreements[s.disagreement] += 1
         status_counts[s.status if s else "missing_prediction"] += 1
         for key in bench.breakdown_keys:
             value = item.breakdown.get(key)
@@ -56,8 +73,12 @@ def summarize(
         "benchmark_version": bench.version,
         "split": split,
         "n": n,
+        "protocol": protocol,
         "correct": correct,
         "accuracy": _pct(correct, n),
+        "accuracy_official": _pct(by_protocol["official"], n),
+        "accuracy_corrected": _pct(by_protocol["corrected"], n),
+        "disagreements": dict(disagreements.most_common()),
         "missing_predictions": status_counts["missing_prediction"],
         "counts": dict(status_counts),
         "breakdown": breakdown,

@@ -29,3 +29,11 @@ class ScoredItem:
     correct: bool
     status: Status | str  # grading statuses plus "missing_prediction"
     how: str = ""
+    # Both protocols' verdicts (see protocols.py); `correct` is the chosen one's. None when
+    # the item was built by code that knows only one verdict (then `correct` stands for both).
+    correct_official: bool | None = None
+    correct_corrected: bool | None = None
+    extracted_official: str | None = None
+    extracted_corrected: str | None = None
+    disagreement: str | None = None  # why the two protocols differ, a short category
+    protocol: str = "official"

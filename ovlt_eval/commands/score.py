@@ -1,6 +1,10 @@
-"""`ovlt-eval score`: score a predictions file under a benchmark's official protocol.
+"""`ovlt-eval score`: score a predictions file under a benchmark's scoring protocol.
 
     ovlt-eval score --bench mathvision --split testmini --data PATH --predictions FILE --out DIR
+        [--protocol official|corrected]
+
+`official` (default) reproduces the benchmark's own evaluator; `corrected` fixes its known
+defects (see ovlt_eval/benchmarks/protocols.py). Both verdicts are written for every item.
 
 Writes DIR/samples.jsonl (one line per item of the split) and DIR/summary.json.
 """
@@ -37,6 +41,13 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--out", required=True, help="output folder for samples.jsonl and summary.json"
     )
+    parser.add_argument(
+        "--protocol",
+        default="official",
+        choices=("official", "corrected"),
+        help="official: the benchmark's own evaluator (default); corrected: ours, fixing its "
+        "known defects. Both verdicts are recorded per item either way",
+    )
 
 
 def run(args) -> int:
@@ -55,7 +66,9 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     started = time.perf_counter()
-    samples, summary = score_predictions(bench, args.split, items, predictions)
+    samples, summary = score_predictions(
+        bench, args.split, items, predictions, protocol=getattr(args, "protocol", "official")
+    )
     elapsed = time.perf_counter() - started
     summary["predictions_file"] = str(Path(args.predictions).resolve())
     summary["data"] = str(Path(args.data).resolve()) if args.data else bench.hub_id
@@ -74,8 +87,9 @@ def run(args) -> int:
         raise UserError(f"cannot write to {out}: {err.strerror or err}") from None
     counts = summary["counts"]
     print(
-        f"{bench.name} {args.split}: accuracy {summary['accuracy']:.2f}% "
-        f"({summary['correct']}/{summary['n']}); "
+        f"{bench.name} {args.split} ({summary['protocol']}): accuracy "
+        f"{summary['accuracy']:.2f}% ({summary['correct']}/{summary['n']}; official "
+        f"{summary['accuracy_official']:.2f}%, corrected {summary['accuracy_corrected']:.2f}%); "
         + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         + f"; {len(samples) / max(elapsed, 1e-9):.0f} items/s -> {out}",
         file=sys.stderr,

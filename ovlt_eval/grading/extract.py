@@ -29,6 +29,10 @@ _ANSWER_PHRASE = re.compile(
     r"[ \t]*(?P<ans>[^\n]*)",
     re.IGNORECASE,
 )
+# Chinese answer phrases ("所以，答案是D。", "答案为：25°").
+_ANSWER_PHRASE_ZH = re.compile(
+    r"(?:最终答案|正确答案|答案)\s*(?:是|为|應為|应为)?\s*[:：]?[ \t]*(?P<ans>[^\n。；]*)"
+)
 # A markdown/heading answer whose value sits on the next line ("**Answer:**\n\n42").
 _ANSWER_HEADER = re.compile(
     r"(?:final answer|answer)(?:[ \t]+is)?[ \t*]*[:：][ \t*]*\n\s*(?P<ans>[^\n]+)",
@@ -190,7 +194,7 @@ def _last_boxed(text: str) -> str | None:
 
 def _answer_phrase(text: str) -> str | None:
     best_pos, best = -1, None
-    for pattern in (_ANSWER_PHRASE, _ANSWER_HEADER):
+    for pattern in (_ANSWER_PHRASE, _ANSWER_HEADER, _ANSWER_PHRASE_ZH):
         last = None
         for last in pattern.finditer(text):  # noqa: B007 - only the last match matters
             pass
@@ -334,13 +338,23 @@ def _is_sentence(s: str) -> bool:
     return len(re.findall(r"[A-Za-z]{2,}", s)) >= 3
 
 
-def _stated_number(sentence: str) -> str | None:
-    """ "There are two red balls" → 2; "The degree of the function is 2." → 2."""
-    m = _STATED.search(sentence[-_MAX_PHRASE * 2 :])
-    if not m:
-        return None
-    n = m.group("n")
-    return _NUMBER_WORDS.get(n.lower(), n.replace(",", "").lstrip("$"))
+_EQUALS_NUMBER = re.compile(r"=\s*\$?(?P<n>-?\d[\d,]*(?:\.\d+)?%?)(?![\d.]*\s*[-+*/×÷^(])")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
+
+
+def _stated_number(text: str) -> str | None:
+    """ "There are two red balls" → 2; "The degree of the function is 2." → 2; in
+    "… 4 dots in 2 groups. There are 4/2 = 2 dots in each group." the last sentence counts,
+    and within it a computed "= 2" beats a stated "are 4"."""
+    for sentence in reversed(_SENTENCE_SPLIT.split(text[-_MAX_PHRASE * 2 :])):
+        last_eq = None
+        for last_eq in _EQUALS_NUMBER.finditer(sentence):  # noqa: B007
+            pass
+        m = last_eq or _STATED.search(sentence)
+        if m:
+            n = m.group("n")
+            return _NUMBER_WORDS.get(n.lower(), n.replace(",", "").lstrip("$"))
+    return None
 
 
 def _last_number(text: str) -> str | None:

@@ -289,6 +289,28 @@ def parse_letter(s: str) -> LetterForm | None:
     return None
 
 
+_PAREN_LETTER = re.compile(r"\(\s*([A-Z])\s*\)")
+_LETTER_ITEM = r"(?:\(\s*[A-Za-z]\s*\)|[A-Za-z])"
+_LETTER_SEQ = re.compile(
+    rf"{_LETTER_ITEM}(?:\s*(?:,|;|&|/|\band\b|\bor\b)\s*(?:(?:and|or)\s+)?{_LETTER_ITEM})+\.?",
+    re.I,
+)
+
+
+def names_several_letters(s: str) -> bool:
+    """`(A),(B),(C)`, `(A), (B), and (E)`, `A, C`, `A and B`: several options named at once,
+    which is never one answer. A single letter followed by text (`(A) 5, 6`) is not this."""
+    t = strip_wrappers(s)
+    if len(t) > 500:
+        return False
+    if len({x.upper() for x in _PAREN_LETTER.findall(t)}) > 1:
+        return True
+    if _LETTER_SEQ.fullmatch(t):
+        letters = {x.upper() for x in re.findall(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])", t)}
+        return len(letters) > 1
+    return False
+
+
 # ---------------------------------------------------------------- lists
 
 

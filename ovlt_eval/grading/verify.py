@@ -36,11 +36,13 @@ from fractions import Fraction
 from functools import lru_cache
 
 from ovlt_eval.errors import UserError
+from ovlt_eval.grading.closed_form import closed_form_tuple, closed_form_value
 from ovlt_eval.grading.normalize import (
     MAX_ANSWER_CHARS,
     Number,
     assigned_variable,
     parse_letter,
+    names_several_letters,
     parse_number,
     sanitize,
     split_top_level,
@@ -63,6 +65,16 @@ _OK_TRUE = Verdict(True, "ok")
 _NO_ANSWER = Verdict(False, "no_answer", "empty answer")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z '\-]*")
 _SINGLE_LETTER = re.compile(r"[A-Z]")
+# Words only (an option letter, "None of the above", "No solution"): sympy would read them as
+# a product of symbols, which is never a number; names it reads as numbers are kept out.
+_PROSE = re.compile(r"\(?[A-Za-z][A-Za-z '\-,.?!()]*")
+_MATH_NAMES = frozenset(
+    "pi e oo inf infinity i sin cos tan cot sec csc log ln exp sqrt arcsin arccos arctan "
+    "sinh cosh tanh nan zoo".split()
+)
+# Closed forms whose values differ by more than this are different answers to Math-Verify too
+# (it compares numbers at 6 decimals); anything closer still goes to the worker.
+_DIFFER_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -170,12 +182,66 @@ def _float_equal(g: Number, p: float, precision: int | float | None) -> bool:
     return False
 
 
+def _stable_float_equal(g: Number, value: float, precision: int | float | None) -> bool | None:
+    """_float_equal on a locally computed float, or None when a last-bit difference from the
+    worker's exact value could flip it (the value sits on a rounding boundary)."""
+    verdict = _float_equal(g, value, precision)
+    for nudged in (value * (1 + 1e-12) + 1e-15, value * (1 - 1e-12) - 1e-15):
+        if _float_equal(g, nudged, precision) != verdict:
+            return None
+    return verdict
+
+
+def _is_prose(body: str) -> bool:
+    if not _PROSE.fullmatch(body):
+        return False
+    return not any(w in _MATH_NAMES for w in re.findall(r"[A-Za-z]+", body))
+
+
+def _values_differ(gold: str, pred: str) -> bool:
+    """Both sides are closed-form numbers with clearly different values. Math-Verify calls
+    two numbers equal when exact and equal, or, with a decimal on either side, when they agree
+    to 6 decimals; a gap above _DIFFER_TOL (relative, at least absolute) is neither."""
+    gv, pv = closed_form_value(gold), closed_form_value(pred)
+    if gv is not None and pv is not None:
+        return _far(gv, pv)
+    # Tuples, points, intervals of closed forms: Math-Verify pairs items in some order (tuple
+    # order, sorted sets, interval ends), so different lengths or different sorted values can
+    # match under none of them. Same values in another order still go to the worker.
+    gt, pt = closed_form_tuple(gold), closed_form_tuple(pred)
+    if gt is None or pt is None:
+        return False
+    if len(gt) != len(pt):
+        return True
+    return any(_far(a, b) for a, b in zip(sorted(gt), sorted(pt), strict=True))
+
+
+def _far(a: float, b: float) -> bool:
+    return abs(a - b) > _DIFFER_TOL * max(1.0, abs(a), abs(b))
+
+
+# Worker replies for identical requests (the same wrong answer against the same gold, the
+# same option value evaluated twice by a benchmark's two passes). Only "ok" replies are kept:
+# a timeout may not repeat on a less loaded machine.
+_REPLY_CACHE: dict[str, dict] = {}
+_REPLY_CACHE_MAX = 8192
+
+
 def _symbolic(request: dict, deadline: float) -> dict:
     """One worker call within what is left of this verify call's time budget."""
+    key = "\x00".join(str(request.get(k, "")) for k in ("op", "gold", "pred", "expr"))
+    hit = _REPLY_CACHE.get(key)
+    if hit is not None:
+        return hit
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         return {"status": "timeout", "detail": "budget spent"}
-    return run_symbolic(request, remaining)
+    reply = run_symbolic(request, remaining)
+    if reply.get("status") == "ok":
+        if len(_REPLY_CACHE) >= _REPLY_CACHE_MAX:
+            _REPLY_CACHE.clear()  # crude, but bounded and lock-free (dict ops are atomic)
+        _REPLY_CACHE[key] = reply
+    return reply
 
 
 def _evaluate(pred: str, deadline: float) -> tuple[float | None, Verdict | None]:
@@ -204,6 +270,18 @@ def _verify_number(g: _Gold, pred: str, deadline: float) -> Verdict:
     body = strip_assignment(strip_wrappers(pred))
     if len(split_top_level(body)) > 1:
         return Verdict(False, "ok", "several values where one number was expected")
+    if _is_prose(body):
+        return Verdict(False, "unparseable", "not a number")
+    local = closed_form_value(body)
+    if local is not None:
+        if g.kind == "integer":
+            gold_value = float(g.number.value)
+            if abs(local - gold_value) > 1e-6 * max(1.0, abs(gold_value)):
+                return Verdict(False, "ok")
+        else:
+            same = _stable_float_equal(g.number, local, g.precision)
+            if same is not None:
+                return Verdict(same, "ok")
     value, failed = _evaluate(body, deadline)
     if failed is not None:
         return failed
@@ -239,6 +317,8 @@ def _pred_option(g: _Gold, pred: str, pred_key: str) -> int | None:
 def _verify_multi_choice(g: _Gold, pred: str, pred_key: str, deadline: float) -> Verdict:
     if not g.choice_keys:
         return _verify_letter(g, pred, pred_key)
+    if pred_key not in g.choice_keys and names_several_letters(pred):
+        return Verdict(False, "ok", "several options named")
     idx = _pred_option(g, pred, pred_key)
     if g.option is not None:
         if idx is None:
@@ -252,6 +332,8 @@ def _verify_multi_choice(g: _Gold, pred: str, pred_key: str, deadline: float) ->
 
 
 def _verify_letter(g: _Gold, pred: str, pred_key: str) -> Verdict:
+    if names_several_letters(pred):
+        return Verdict(False, "ok", "several options named")
     form = parse_letter(pred)
     gold_letter = strip_wrappers(g.raw).upper()
     if form is not None and not form.loose:
@@ -335,6 +417,9 @@ def _verify_auto(
         # Plain words on both sides (or a word-only gold against non-math text): Math-Verify
         # would read "A" as a symbol and could match it to something else.
         return Verdict(False, "ok", "text differs")
+    if _is_prose(body) and (g.number is not None or re.search(r"\d", g.symbolic)):
+        # words against a numeric gold: no reading of the words makes them that number
+        return Verdict(False, "ok", "text where a value was expected")
     interval = _interval_brackets(g.symbolic), _interval_brackets(body)
     if interval[0] and interval[1] and interval[0] != interval[1]:
         return Verdict(False, "ok", "interval ends differ")
@@ -344,6 +429,11 @@ def _verify_auto(
     if g.number is not None and not g.number.percent:
         # A numeric gold against an expression (\sqrt{2}, 2\pi): compare values, so that a
         # gold rounded to d decimals accepts the exact form (Math-Verify rounds differently).
+        local = closed_form_value(body)
+        if local is not None:
+            same = _stable_float_equal(g.number, local, g.precision)
+            if same is not None:
+                return Verdict(same, "ok", "evaluated")
         value, failed = _evaluate(body, deadline)
         if failed is not None:
             return failed
@@ -351,6 +441,8 @@ def _verify_auto(
             return Verdict(_float_equal(g.number, value, g.precision), "ok", "evaluated")
     if too_complex(g.symbolic):
         return Verdict(False, "unparseable", "gold " + too_complex(g.symbolic))
+    if _values_differ(g.symbolic, body):
+        return Verdict(False, "ok", "values differ")
     reply = _symbolic({"op": "verify", "gold": g.symbolic, "pred": body}, deadline)
     status = reply.get("status", "unparseable")
     if status == "ok":

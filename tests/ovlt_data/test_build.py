@@ -135,16 +135,28 @@ def test_shards_merge_to_the_same_fingerprint(built, loopback, tmp_path):
     assert m["stages"][3]["in"] == full["stages"][3]["in"]
 
 
-def test_cli_inspect_diff_and_errors(built, capsys, tmp_path):
+def test_cli_inspect_diff_and_errors(built, loopback, capsys, tmp_path):
     out, d = built
+    card = _card(loopback)
+    card["version"] = "v2"
+    card["models"]["reasoner"]["sampling"]["seed"] = 7
+    build(card, out=out, force=True)
     assert cli(["inspect", str(d)]) == 0
     text = capsys.readouterr().out
     assert "fingerprint" in text and "verify" in text and "sft" in text
     assert cli(["diff", str(d), str(out / "demo" / "v2")]) == 0
     text = capsys.readouterr().out
     assert "model reasoner" in text and "changed" in text
+    assert cli(["export", str(d), "--format", "easyr1", "--out", str(tmp_path / "e")]) == 0
+    assert "grpo_hard.parquet" in capsys.readouterr().out
+    assert cli(["build", "--card", str(tmp_path / "nope.yaml")]) == 2
+    assert "card not found" in capsys.readouterr().err
     assert cli(["inspect", str(tmp_path)]) == 2
     assert "not a built version" in capsys.readouterr().err
+    assert cli(["build", "--round", "2", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "distill       pools=sft model=checkpoints/grpo-iter1 samples/row=4" in plan
+    assert "against mathvista/testmini (Hub)" in plan and "caption" not in plan
     assert cli(["build", "--round", "9", "--dry-run"]) == 2
     assert "no card for round 9" in capsys.readouterr().err
     assert cli(["build", "--round", "1", "--push-to-hub", "--repo-id", "bad"]) == 2

@@ -86,6 +86,11 @@ def test_sigkill_twice_then_resume_gives_the_uninterrupted_build(tmp_path):
     finally:
         server.shutdown()
 
+    print(
+        f"\nkilled at {after_first} and {after_second} cached samples; resumed: "
+        f"{resumed['cache']['hits']} cache hits, {sum(resumed['cache']['engine_requests'].values())} requests "
+        f"(uninterrupted: {sum(ref['cache']['engine_requests'].values())}); fingerprint {resumed['fingerprint'][:16]}"
+    )
     assert resumed["fingerprint"] == ref["fingerprint"]
     assert resumed["cache"]["hits"] > 0
     assert sum(resumed["cache"]["engine_requests"].values()) < sum(

@@ -31,3 +31,41 @@ def test_difficulty_buckets():
         "easy",
         "easy",
     ]
+
+
+def _row(samples, correct, extracted):
+    from ovlt_data.schema import Example, Row
+
+    ex = Example(
+        id="s:1", source="s", images=(), question="How many?", answer="3", answer_type="integer"
+    )
+    return Row(
+        ex,
+        "sft",
+        samples=tuple(samples),
+        sample_correct=tuple(correct),
+        sample_extracted=tuple(extracted),
+        selected=0,
+    )
+
+
+def test_clean_formats_r1_and_vlm_traces():
+    from ovlt_data.stages import BuildContext
+    from ovlt_data.stages.select_clean import Clean, CleanParams
+
+    clean = Clean(CleanParams(), BuildContext(None, None, {}))
+    r1 = "<think>\nThere are 3 circles. Wait, let me recount: 3.\n</think>\nSo the answer is \\boxed{3}."
+    vlm = "<think>I count 3 circles.</think><answer>3</answer>"
+    bare = "I count 3 circles. But wait, maybe 4. The answer is 3"
+    long = "<think>" + "word " * 600 + "</think><answer>3</answer>"
+    out = clean([_row([t], [True], ["3"]) for t in (r1, vlm, bare, long)])
+    assert (
+        out[0].response
+        == "<think>\nThere are 3 circles.\n</think>\nSo the answer is 3.\n<answer>3</answer>"
+    )
+    assert (
+        out[1].response
+        == "<think>\nI count 3 circles.\n</think>\nThe answer is 3.\n<answer>3</answer>"
+    )
+    assert out[2].response.startswith("<think>\nI count 3 circles.\n</think>")
+    assert out[3].drop_reason == "too_long" and clean.truncated == 2

@@ -129,3 +129,34 @@ def test_presets_resolve_paper_and_released_values():
     )
     assert pinned.resolved("learning_rate") == 1e-6
     assert json.loads(paper.model_dump_json())["image_max_pixels"] == 262_144
+
+
+def test_loss_covers_the_assistant_turn_only(train_data, tiny_model_dir, tmp_path):
+    """The batch SFTTrainer builds: labels are the assistant's reply and its end-of-turn token."""
+    from trl import SFTTrainer
+
+    from ovlt_train.cards import SFTCard, load_card
+    from ovlt_train.data import load_training_data, parse_spec
+    from ovlt_train.model_io import freeze_modules, load_model, load_processor
+    from ovlt_train.sft import build_sft_config
+
+    card = load_card(SFTCard, REPO / "cards/train/sft.yaml", SFT_TEST_SETTINGS)
+    processor = load_processor(str(tiny_model_dir), max_pixels=card.image_max_pixels)
+    dataset = load_training_data(parse_spec(str(train_data["sft_file"])), "trl-sft")
+    model = load_model(str(tiny_model_dir))
+    freeze_modules(model, vision_tower=True, projector=True)
+    trainer = SFTTrainer(
+        model=model,
+        args=build_sft_config(card, tmp_path),
+        train_dataset=dataset,
+        processing_class=processor,
+    )
+    batch = trainer.data_collator([dict(dataset[0]), dict(dataset[1])])
+    for row in range(2):
+        labels = batch["labels"][row]
+        learnt = processor.tokenizer.decode(batch["input_ids"][row][labels != -100])
+        assert learnt == dataset[row]["messages"][1]["content"] + "<|im_end|>\n"
+    assert batch["image_grid_thw"].tolist() == [
+        [1, 4, 4],
+        [1, 4, 4],
+    ]  # 3136 px → 2x2 merged = 4 tokens

@@ -168,8 +168,55 @@ def test_mathvista_official_normalisation(shared):
     assert b.score(five, "The answer is (A) 97").correct
     assert b.score(five, "97").correct
     assert b.score(five, "92.5").correct  # official: nearest option by edit distance
-    assert b.score(five, "92.5").how.endswith("nearest_option")
-    assert not b.score(five, "(A), (B)").correct
+    assert b.score(five, "92.5", protocol="corrected").how.endswith("nearest_option")
+    several = b.score(five, "(A), (B)")
+    # Official: the first "(x)" is the letter; corrected: several options are no answer.
+    assert several.correct and several.correct_official and not several.correct_corrected
+    assert several.disagreement == "official_first_of_several_options"
+    assert not b.score(five, "(A), (B)", protocol="corrected").correct
     one = it["1"]  # float, precision 1, gold 1.2
     assert b.score(one, "so d = 1.2 cm. The answer is 1.2").correct
     assert b.score(one, "1.24").correct and not b.score(one, "1.3").correct
+    with pytest.raises(UserError, match="unknown scoring protocol"):
+        b.score(one, "1.2", protocol="lenient")
+
+
+def test_mathvista_official_refusal_and_integer_truncation(shared):
+    b = get_benchmark("mathvista")
+    it = {i.id: i for i in b.load("testmini", shared / "benchmarks/mathvista")}
+    yes_no = next(i for i in it.values() if i.choices == ("Yes", "No") and i.gold == "No")
+    refusal = "I am not able to tell from this picture, the details are not visible."
+    s = b.score(yes_no, refusal)
+    # Official: GPT's non-answer ("N/A") still lands on the nearest option, "No".
+    assert s.extracted_official == "N/A" and s.correct_official
+    assert not s.correct_corrected and s.disagreement == "official_nearest_option_on_refusal"
+    integer = next(i for i in it.values() if i.kind == "integer" and i.gold == "3")
+    t = b.score(integer, "The answer is 3.7")
+    assert t.correct_official and not t.correct_corrected  # str(int(float("3.7"))) == "3"
+    assert t.disagreement == "official_integer_truncation"
+
+
+def test_mathvision_protocols_on_letter_with_text(shared):
+    b = get_benchmark("mathvision")
+    items = b.load("test", shared / "benchmarks/mathvision")
+    item = next(i for i in items if i.choices and i.choices[ord(i.gold) - 65] == "105")
+    s = b.score(item, f"The answer is ({item.gold}) 105")
+    assert s.extracted_official == item.gold.lower() + "105"  # MATH-V reads "(D) 105" as "d105"
+    assert not s.correct and not s.correct_official and s.correct_corrected
+    assert s.disagreement == "official_letter_with_text"
+    assert b.score(item, f"The answer is ({item.gold}) 105", protocol="corrected").correct
+
+
+def test_summary_reports_both_protocols(shared):
+    b = get_benchmark("mathvision")
+    items = b.load("test", shared / "benchmarks/mathvision")
+    item = next(i for i in items if i.choices and i.choices[ord(i.gold) - 65] == "105")
+    preds = {item.id: f"The answer is ({item.gold}) 105"}
+    for protocol, acc in (("official", 0.0), ("corrected", round(100 / 3040, 2))):
+        samples, summary = score_predictions(b, "test", items, preds, protocol=protocol)
+        assert summary["protocol"] == protocol and summary["accuracy"] == acc
+        assert summary["accuracy_official"] == 0.0
+        assert summary["accuracy_corrected"] == round(100 / 3040, 2)
+        assert summary["disagreements"] == {"official_letter_with_text": 1}
+        row = next(x for x in samples if x["id"] == item.id)
+        assert (row["correct_official"], row["correct_corrected"]) == (False, True)

@@ -106,3 +106,29 @@ def test_unknown_bench_missing_file_and_no_hub(tmp_path, capsys):
     )
     assert proc.returncode == 2
     assert "--data" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_protocol_flag_records_both_verdicts(tmp_path):
+    preds = SHARED / "calibration/mathvista/output_gpt4_2shot_solution.json"
+    data = SHARED / "benchmarks/mathvista/testmini.json"
+    summaries = {}
+    for protocol in ("official", "corrected"):
+        out = tmp_path / protocol
+        argv = ["score", "--bench", "mathvista", "--data", str(data), "--predictions", str(preds)]
+        assert main([*argv, "--out", str(out), "--protocol", protocol]) == 0
+        summaries[protocol] = json.loads((out / "summary.json").read_text())
+        samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+        row = next(s for s in samples if s["disagreement"])
+        assert (
+            row["correct"]
+            == row[f"correct_{protocol}"]
+            != row["correct_" + ("corrected" if protocol == "official" else "official")]
+        )
+        assert row["protocol"] == protocol
+    off, cor = summaries["official"], summaries["corrected"]
+    assert off["protocol"] == "official" and cor["protocol"] == "corrected"
+    assert off["accuracy"] == off["accuracy_official"] == cor["accuracy_official"]
+    assert cor["accuracy"] == cor["accuracy_corrected"] == off["accuracy_corrected"]
+    assert off["accuracy_official"] != off["accuracy_corrected"]
+    assert off["disagreements"] == cor["disagreements"]
+    assert off["disagreements"]["official_nearest_option_on_refusal"] > 0
