@@ -84,7 +84,8 @@ def main() -> int:
     score_predictions(bench, "test", items[:200], {})
     from ovlt_eval.grading.verify import verify
 
-    verify("\\sqrt{2}", "x^2", "auto")
+    with ThreadPoolExecutor(max_workers=pool().size) as ex:  # start every worker process
+        list(ex.map(lambda i: verify("\\sqrt{2}", f"x^{i + 2}", "auto"), range(pool().size)))
     print(
         "| file | items | score items/s | ours items/s | plain math_verify items/s "
         "| score ratio | ours ratio | worker calls |"
@@ -150,6 +151,7 @@ def threads_figure(threads: int = 8, per_thread: int = 500) -> None:
         f"\nsimple verify calls: 1 thread {n / serial:.0f} calls/s, {threads} threads x "
         f"{per_thread}: {n / threaded:.0f} calls/s; worker calls {pool().stats['calls'] - calls_before}"
     )
+    print(f"worker pool: {pool().size} processes, stats {pool().stats}")
 
 
 if __name__ == "__main__":

@@ -85,11 +85,11 @@ class MathVision(Benchmark):
 
     def disagreement(self, item, response, off_extracted, off_correct, corrected) -> str:
         raw_gold = as_text(item.raw.get("answer", item.gold)).strip()
-        if clean_gold(raw_gold) != raw_gold:
-            return "gold_annotation_slip"
         off = off_extracted or ""
         option = item.choices[_LETTERS.index(item.gold)] if item.choices else None
         if corrected.correct:  # the official verdict is the wrong one
+            if clean_gold(raw_gold) != raw_gold:
+                return "gold_annotation_slip"  # "$\\boxed{..}$", a form feed, "{degrees}"
             if option is not None:
                 if len(off) > 1 and off[0] == item.gold.lower() and not off[1].isalpha():
                     return "official_letter_with_text"
