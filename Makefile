@@ -19,7 +19,7 @@ $(VENV)/.ovlt-installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/python -m ovlt_eval.demo
+	$(BIN)/python -m ovlt_train.demo
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
-from ovlt_eval.benchmarks.choice_reading import is_refusal, read_choice
+from ovlt_eval.benchmarks.choice_reading import is_refusal, read_choice, stated_value
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
 from ovlt_eval.benchmarks.mathvista_official import (
     REFUSAL_EXTRACTION,
@@ -167,8 +167,12 @@ class MathVista(Benchmark):
             if is_refusal(response):
                 return ScoredItem(item.id, None, False, "no_answer", "refusal")
             read = read_choice(response, item.choices or (), item.question)
+            value = stated_value(response)
+            keys = [option_key(c) for c in item.choices or ()]
             if read is not None:
                 answer, how = read
+            elif value is not None and option_key(value) in keys:
+                answer, how = _LETTERS[keys.index(option_key(value))], "stated_value"
             else:
                 bare = response.strip()
                 if (

@@ -8,6 +8,8 @@ and an address-space limit turns runaway memory into MemoryError.
 Protocol: one JSON request per stdin line, one JSON reply per stdout line.
   {"op": "verify", "gold": str, "pred": str, "t": seconds} -> {"status": "ok", "correct": bool}
   {"op": "evaluate", "expr": str, "t": seconds}            -> {"status": "ok", "value": str|None}
+  {"op": "evaluate", "expr": str, "gold": str, "t": s}     -> as above, plus "correct": bool
+      (the "verify" verdict) when the expression is not a real number
   statuses: "ok", "timeout", "unparseable"
 """
 
@@ -75,13 +77,23 @@ def main() -> None:
                 return {"status": "unparseable", "detail": "pred"}
             return {"status": "ok", "correct": bool(verify(gold, pred, timeout_seconds=None))}
         if op == "evaluate":
-            parsed = [p for p in _parse(req["expr"]) if isinstance(p, sympy.Basic)]
-            if not parsed or not getattr(parsed[0], "is_number", False):
-                return {"status": "ok", "value": None}
-            value = sympy.N(parsed[0], 30)
-            if not value.is_real:
-                return {"status": "ok", "value": None}
-            return {"status": "ok", "value": str(value)}
+            pred = _parse(req["expr"])
+            parsed = [p for p in pred if isinstance(p, sympy.Basic)]
+            value = None
+            if parsed and getattr(parsed[0], "is_number", False):
+                number = sympy.N(parsed[0], 30)
+                value = str(number) if number.is_real else None
+            if value is not None or "gold" not in req:
+                return {"status": "ok", "value": value}
+            # Not a number: compare with the gold in the same round trip (the parent would
+            # otherwise send a "verify" for the same expression next).
+            gold = list(parse_gold(req["gold"]))
+            if not gold:
+                return {"status": "unparseable", "detail": "gold"}
+            if not pred:
+                return {"status": "unparseable", "detail": "pred"}
+            correct = bool(verify(gold, pred, timeout_seconds=None))
+            return {"status": "ok", "value": None, "correct": correct}
         if op == "ping":
             return {"status": "ok"}
         if op == "hold":

@@ -41,6 +41,7 @@ from ovlt_eval.grading.normalize import (
     MAX_ANSWER_CHARS,
     Number,
     assigned_variable,
+    latex_light,
     parse_letter,
     names_several_letters,
     parse_number,
@@ -193,6 +194,7 @@ def _stable_float_equal(g: Number, value: float, precision: int | float | None) 
 
 
 def _is_prose(body: str) -> bool:
+    body = latex_light(body)  # "None \\ of \\ the \\ above", "\\text{No solution}"
     if not _PROSE.fullmatch(body):
         return False
     return not any(w in _MATH_NAMES for w in re.findall(r"[A-Za-z]+", body))
@@ -244,21 +246,30 @@ def _symbolic(request: dict, deadline: float) -> dict:
     return reply
 
 
-def _evaluate(pred: str, deadline: float) -> tuple[float | None, Verdict | None]:
-    """Numeric value of a LaTeX expression (\\sqrt{2}, 2\\pi) through the worker."""
+def _evaluate(
+    pred: str, deadline: float, gold: _Gold | None = None
+) -> tuple[float | None, Verdict | None, bool | None]:
+    """Numeric value of a LaTeX expression (\\sqrt{2}, 2\\pi) through the worker; with `gold`,
+    also the symbolic verdict against it when the expression is not a real number."""
     why = too_complex(pred)
     if why:
-        return None, Verdict(False, "unparseable", why)
-    reply = _symbolic({"op": "evaluate", "expr": pred}, deadline)
+        return None, Verdict(False, "unparseable", why), None
+    request = {"op": "evaluate", "expr": pred}
+    if gold is not None:
+        request["gold"] = gold.symbolic
+    reply = _symbolic(request, deadline)
     if reply.get("status") != "ok":
-        return None, Verdict(False, reply.get("status", "unparseable"), reply.get("detail", ""))
+        failed = Verdict(False, reply.get("status", "unparseable"), reply.get("detail", ""))
+        return None, failed, None
+    correct = reply.get("correct")
+    correct = None if correct is None else bool(correct)
     value = reply.get("value")
     if value is None:
-        return None, None
+        return None, None, correct
     try:
-        return float(value), None
+        return float(value), None, None
     except ValueError:
-        return None, None
+        return None, None, correct
 
 
 def _verify_number(g: _Gold, pred: str, deadline: float) -> Verdict:
@@ -282,7 +293,7 @@ def _verify_number(g: _Gold, pred: str, deadline: float) -> Verdict:
             same = _stable_float_equal(g.number, local, g.precision)
             if same is not None:
                 return Verdict(same, "ok")
-    value, failed = _evaluate(body, deadline)
+    value, failed, _ = _evaluate(body, deadline)
     if failed is not None:
         return failed
     if value is None:
@@ -434,11 +445,14 @@ def _verify_auto(
             same = _stable_float_equal(g.number, local, g.precision)
             if same is not None:
                 return Verdict(same, "ok", "evaluated")
-        value, failed = _evaluate(body, deadline)
+        # One round trip: the value, and when it is not a number the symbolic verdict.
+        value, failed, correct = _evaluate(body, deadline, None if too_complex(g.symbolic) else g)
         if failed is not None:
             return failed
         if value is not None:
             return Verdict(_float_equal(g.number, value, g.precision), "ok", "evaluated")
+        if correct is not None:
+            return Verdict(correct, "ok", "symbolic")
     if too_complex(g.symbolic):
         return Verdict(False, "unparseable", "gold " + too_complex(g.symbolic))
     if _values_differ(g.symbolic, body):
