@@ -11,6 +11,7 @@ from ovlt_eval.benchmarks.loading import find_data_file, load_hub, read_records
 from ovlt_eval.benchmarks.protocols import DEFAULT_PROTOCOL, check_protocol
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
+from ovlt_eval.grading.extract import final_text
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,9 @@ class Benchmark:
                 protocol=protocol,
             )
         corrected = self.score_response(item, response)
-        off_extracted, off_correct = self.score_official(item, response)
+        # The official evaluators read plain replies; a reasoning reply is reduced to its final
+        # answer first (no-op for replies without <think>/<answer> tags).
+        off_extracted, off_correct = self.score_official(item, final_text(response))
         reason = None
         if off_correct != corrected.correct:
             reason = self.disagreement(item, response, off_extracted, off_correct, corrected)

@@ -3,10 +3,10 @@
 Most answers that used to reach the symbolic worker are numbers written with roots, pi and
 fractions; evaluating those here saves an inter-process round trip and a sympy parse each.
 The grammar is deliberately narrow: anything it is not sure to read the way Math-Verify's
-LaTeX parser does (letters, `\\frac12`, `^10`, `/` mixed with implicit products, a mixed
+LaTeX parser does (letters, `\\frac123`, `^10`, `/` mixed with implicit products, a mixed
 number inside an expression, brackets, %, degrees, commas) gives None, and the caller falls
 back to the worker. A None is never a verdict. What it does read the way Math-Verify does:
-`a:b` as a/b, `11\\frac{1}{2}` alone as 11.5, `n!` for small n.
+`a:b` as a/b, `11\\frac{1}{2}` alone as 11.5, `n!` for small n, `\\frac12`, `\\frac{\\pi}7`.
 """
 
 from __future__ import annotations
@@ -166,6 +166,16 @@ class _Parser:
             raise _Reject
         return whole + int(parts[0]) / int(parts[1])
 
+    def single_digit_or_group(self) -> float:
+        """`\\frac{\\pi}7`: a bare one-digit argument is that digit."""
+        tok = self.peek()
+        if tok is not None and tok[0] == "num":
+            if len(tok[1]) != 1:
+                raise _Reject
+            self.i += 1
+            return float(tok[1])
+        return self.group()
+
     def group(self) -> float:
         self.take("op", "{")
         value = self.expr()
@@ -200,8 +210,13 @@ class _Parser:
                     raise _Reject
                 return math.sqrt(radicand)
             if value == "\\frac":
-                num = self.group()
-                den = self.group()
+                nxt = self.peek()
+                if nxt is not None and nxt[0] == "num" and len(nxt[1]) == 2 and nxt[1].isdigit():
+                    self.i += 1  # \frac12: one digit each, as TeX reads it
+                    num, den = float(nxt[1][0]), float(nxt[1][1])
+                else:
+                    num = self.group()
+                    den = self.single_digit_or_group()
                 if den == 0:
                     raise _Reject
                 return num / den
@@ -239,7 +254,6 @@ def closed_form_value(s: str) -> float | None:
     if not math.isfinite(value):
         return None
     return value
-
 
 
 def closed_form_tuple(s: str) -> list[float] | None:

@@ -362,3 +362,18 @@ def _last_number(text: str) -> str | None:
     for found in _NUMBER.finditer(_last_lines(text, 3)):  # noqa: B007
         pass
     return found.group(0).replace(",", "").replace(" ", "") if found else None
+
+
+def final_text(response: str) -> str:
+    """What an official evaluator should read from a reasoning model's reply.
+
+    Official evaluators (MATH-V, MathVista) were written for plain replies: they know nothing
+    of `<think>` or `<answer>` tags. A reasoning profile's reply is reduced to its answer-tag
+    content (as the OpenVLThinker reference evaluation does), else to the text after the
+    thinking; a plain reply is returned unchanged, so published outputs score as published.
+    """
+    outside = _drop_think(response)
+    if outside is None:  # still thinking when it stopped: no final text
+        return ""
+    tagged = _answer_tag(outside)
+    return tagged.strip() if tagged is not None else outside

@@ -60,8 +60,20 @@ _WRAP_CMDS = ("\\boxed", "\\fbox", "\\text", "\\textbf", "\\mathrm", "\\mathbf",
 _DELIMS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"), ("**", "**"), ("`", "`"))
 
 
+_WRAP_STARTS = tuple({left for left, _ in _DELIMS} | set(_WRAP_CMDS))
+_DIGIT_DOT_END = re.compile(r"\d\.$")
+_DECIMAL_DOT_END = re.compile(r"\.\d*\.$")
+
+
 def strip_wrappers(s: str) -> str:
     """Peel whole-string wrappers: $..$, \\(..\\), **..**, \\boxed{..}, \\text{..}, final period."""
+    s = s.strip()
+    if not s or (s[-1] != "." and not s.startswith(_WRAP_STARTS)):
+        return s  # nothing to peel: the common case, kept cheap (called several times a verify)
+    return _strip_wrappers_loop(s)
+
+
+def _strip_wrappers_loop(s: str) -> str:
     for _ in range(8):
         before = s
         s = s.strip()
@@ -71,9 +83,9 @@ def strip_wrappers(s: str) -> str:
         for cmd in _WRAP_CMDS:
             if s.startswith(cmd + "{") and _brace_end(s, len(cmd)) == len(s) - 1:
                 s = s[len(cmd) + 1 : -1].strip()
-        if s.endswith(".") and not re.search(r"\d\.$", s[-2:]):
+        if s.endswith(".") and not _DIGIT_DOT_END.search(s[-2:]):
             s = s[:-1].rstrip()
-        elif re.search(r"\d\.$", s) and not re.search(r"\.\d*\.$", s):
+        elif _DIGIT_DOT_END.search(s) and not _DECIMAL_DOT_END.search(s):
             # "5." is a sentence end, not a decimal point
             s = s[:-1]
         if s == before:
@@ -140,12 +152,16 @@ _SHORT_UNITS = frozenset(
 )
 
 
+_ALPHA_RUN = re.compile(r"[A-Za-z]+")
+_SPACED_THOUSANDS = re.compile(r"\d{1,3}(?: \d{3})+")
+_THOUSANDS_SPACE = re.compile(r"(?<=\d)\s+(?=\d{3}\b)")
+
 # words that continue a sentence rather than name a unit: "5 and up", "5 or more"
 _NOT_UNITS = frozenset("and or nor not but if than then plus minus over maybe".split())
 
 
 def _is_unit(tail: str) -> bool:
-    words = re.findall(r"[A-Za-z]+", tail)
+    words = _ALPHA_RUN.findall(tail)
     if not words or any(w.lower() in _NOT_UNITS for w in words):
         return False
     first = words[0]
@@ -238,7 +254,7 @@ def parse_number(s: str, unit: str | None = None) -> Number | None:
     t = t.replace("{,}", ",").replace("−", "-").strip()
     if _THOUSANDS.fullmatch(t):
         t = t.replace(",", "")
-    t = re.sub(r"(?<=\d)\s+(?=\d{3}\b)", "", t) if re.fullmatch(r"\d{1,3}(?: \d{3})+", t) else t
+    t = _THOUSANDS_SPACE.sub("", t) if _SPACED_THOUSANDS.fullmatch(t) else t
     n = _to_fraction(t)
     if n is None and not percent:
         split = _split_unit_tail(t)
@@ -297,6 +313,9 @@ _LETTER_SEQ = re.compile(
 )
 
 
+_LONE_LETTER = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
+
+
 def names_several_letters(s: str) -> bool:
     """`(A),(B),(C)`, `(A), (B), and (E)`, `A, C`, `A and B`: several options named at once,
     which is never one answer. A single letter followed by text (`(A) 5, 6`) is not this."""
@@ -306,7 +325,7 @@ def names_several_letters(s: str) -> bool:
     if len({x.upper() for x in _PAREN_LETTER.findall(t)}) > 1:
         return True
     if _LETTER_SEQ.fullmatch(t):
-        letters = {x.upper() for x in re.findall(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])", t)}
+        letters = {x.upper() for x in _LONE_LETTER.findall(t)}
         return len(letters) > 1
     return False
 

@@ -42,8 +42,8 @@ from ovlt_eval.grading.normalize import (
     Number,
     assigned_variable,
     latex_light,
-    parse_letter,
     names_several_letters,
+    parse_letter,
     parse_number,
     sanitize,
     split_top_level,
@@ -73,6 +73,9 @@ _MATH_NAMES = frozenset(
     "pi e oo inf infinity i sin cos tan cot sec csc log ln exp sqrt arcsin arccos arctan "
     "sinh cosh tanh nan zoo".split()
 )
+_ALPHA_RUN = re.compile(r"[A-Za-z]+")
+_DIGIT = re.compile(r"\d")
+_CMD = re.compile(r"\\[A-Za-z]+")
 # Closed forms whose values differ by more than this are different answers to Math-Verify too
 # (it compares numbers at 6 decimals); anything closer still goes to the worker.
 _DIFFER_TOL = 1e-4
@@ -197,7 +200,42 @@ def _is_prose(body: str) -> bool:
     body = latex_light(body)  # "None \\ of \\ the \\ above", "\\text{No solution}"
     if not _PROSE.fullmatch(body):
         return False
-    return not any(w in _MATH_NAMES for w in re.findall(r"[A-Za-z]+", body))
+    return not any(w in _MATH_NAMES for w in _ALPHA_RUN.findall(body))
+
+
+_POLY_TERM = re.compile(r"(\d+(?:\.\d+)?)?\s*((?:[A-Za-z](?:\^\d)?)*)")
+# Math-Verify's normaliser drops a trailing unit word ("8m" -> 8, "21 - c" -> "21 -"); these
+# one-letter units (and any longer trailing run, "cm", "ab") keep the rule away from them.
+_UNIT_LETTERS = frozenset("cdghlmostCDGHLMOST")
+_TRAILING_RUN = re.compile(r"[A-Za-z]+$")
+_POLY_SPLIT = re.compile(r"\s*[+-]\s*")
+# letters sympy may read as constants (e, E -> Euler's number; i, I -> imaginary unit)
+_CONSTANT_LETTERS = frozenset("eEiI")
+
+
+def _has_free_symbols(body: str) -> bool:
+    """`10a+20b`, `8x`, `44 + 4b`, `0.5x^2`: a polynomial with nonzero coefficients in which
+    every letter occurs once, so nothing can cancel and it is not a number to any parser."""
+    body = body.strip()
+    if len(body) > 80 or not body or body[0] == "+" or body[-1] in "+-":
+        return False
+    tail = _TRAILING_RUN.search(body)
+    if tail and (len(tail.group()) > 1 or tail.group() in _UNIT_LETTERS):
+        return False
+    letters: list[str] = []
+    for term in _POLY_SPLIT.split(body.lstrip("-").strip()):
+        m = _POLY_TERM.fullmatch(term)
+        if not m or not term:
+            return False
+        coefficient, symbols = m.groups()
+        if coefficient is not None and float(coefficient) == 0:
+            return False
+        letters += [c for c in symbols if c.isalpha()]
+    return (
+        bool(letters)
+        and len(set(letters)) == len(letters)
+        and not _CONSTANT_LETTERS.intersection(letters)
+    )
 
 
 def _values_differ(gold: str, pred: str) -> bool:
@@ -281,7 +319,7 @@ def _verify_number(g: _Gold, pred: str, deadline: float) -> Verdict:
     body = strip_assignment(strip_wrappers(pred))
     if len(split_top_level(body)) > 1:
         return Verdict(False, "ok", "several values where one number was expected")
-    if _is_prose(body):
+    if _is_prose(body) or _has_free_symbols(body):
         return Verdict(False, "unparseable", "not a number")
     local = closed_form_value(body)
     if local is not None:
@@ -424,13 +462,22 @@ def _verify_auto(
         plus_minus = "\\pm" in g.symbolic or "\\pm" in body or "±" in g.symbolic + body
         if (len(gold_items) > 1 or len(pred_items) > 1) and not is_interval and not plus_minus:
             return _verify_bag(gold_items, pred_items, g, deadline)
-    if _WORDS.fullmatch(g.key) and (_WORDS.fullmatch(pred_key) or not re.search(r"\d", pred_key)):
+    if _WORDS.fullmatch(g.key) and (_WORDS.fullmatch(pred_key) or not _DIGIT.search(pred_key)):
         # Plain words on both sides (or a word-only gold against non-math text): Math-Verify
         # would read "A" as a symbol and could match it to something else.
         return Verdict(False, "ok", "text differs")
-    if _is_prose(body) and (g.number is not None or re.search(r"\d", g.symbolic)):
+    if _is_prose(body) and (g.number is not None or _DIGIT.search(g.symbolic)):
         # words against a numeric gold: no reading of the words makes them that number
         return Verdict(False, "ok", "text where a value was expected")
+    if (
+        _WORDS.fullmatch(g.symbolic)
+        and _is_prose(g.symbolic)
+        and _DIGIT.search(body)
+        and not _ALPHA_RUN.search(_CMD.sub("", body))
+    ):
+        # a number (5, 2\sqrt{3}, 40^\circ) against a word answer ("Friday"): sympy reads the
+        # words as a product of symbols, which no constant equals
+        return Verdict(False, "ok", "a value where words were expected")
     interval = _interval_brackets(g.symbolic), _interval_brackets(body)
     if interval[0] and interval[1] and interval[0] != interval[1]:
         return Verdict(False, "ok", "interval ends differ")
@@ -445,6 +492,8 @@ def _verify_auto(
             same = _stable_float_equal(g.number, local, g.precision)
             if same is not None:
                 return Verdict(same, "ok", "evaluated")
+        if _has_free_symbols(body):
+            return Verdict(False, "ok", "free variables where a number was expected")
         # One round trip: the value, and when it is not a number the symbolic verdict.
         value, failed, correct = _evaluate(body, deadline, None if too_complex(g.symbolic) else g)
         if failed is not None:
