@@ -142,30 +142,18 @@ def route(row: Row) -> str:
     return "grpo_hard" if row.difficulty == "hard" else "grpo_medium"
 
 
-def _feed(h, value) -> None:
-    # type-tagged and length-prefixed, so no two different records feed the same bytes
-    if value is None:
-        h.update(b"N")
-    elif isinstance(value, str):
-        b = value.encode()
-        h.update(b"S%d:" % len(b))
-        h.update(b)
-    elif isinstance(value, (list, tuple)):
-        h.update(b"L%d:" % len(value))
-        for v in value:
-            _feed(h, v)
-    elif isinstance(value, dict):  # an image: its `path` is "<sha256[:16]>.<ext>" of its bytes
-        _feed(h, value["path"])
-    else:  # bool, int, float
-        h.update(f"{type(value).__name__[0]}{value!r};".encode())
+_IMAGE_COLUMNS = frozenset(name for name, kind in COLUMNS if kind == "image_list")
 
 
 def record_digest(rec: dict[str, Any]) -> bytes:
-    """A row's content hash; images by their content-derived name, so bytes are not re-hashed."""
-    h = hashlib.sha256()
-    for name, _ in COLUMNS:
-        _feed(h, rec[name])
-    return h.digest()
+    """A row's content hash: its columns in schema order as one JSON array (typed, escaped and
+    delimited, so no two different records give the same text), images by their content-derived
+    name `<sha256[:16]>.<ext>`, so image bytes are not re-hashed. One C-encoded dump per row."""
+    vals = [
+        [im["path"] for im in rec[name]] if name in _IMAGE_COLUMNS and rec[name] else rec[name]
+        for name, _ in COLUMNS
+    ]
+    return hashlib.sha256(json.dumps(vals, separators=(",", ":")).encode()).digest()
 
 
 class DataStats:
@@ -175,7 +163,9 @@ class DataStats:
         self.counts: Counter = Counter()
         self.by_source: dict[str, Counter] = defaultdict(Counter)
         self.reject_reasons: Counter = Counter()
-        self.lengths: list[int] = []  # words per kept SFT trace
+        self.lengths: Counter = (
+            Counter()
+        )  # words per kept SFT trace -> traces: O(distinct), not O(rows)
         self.pass_sum: dict[str, float] = defaultdict(float)
         self.pass_n: Counter = Counter()
 
@@ -185,7 +175,7 @@ class DataStats:
         if config == "rejected":
             self.reject_reasons[f"{rec['reject_stage']}:{rec['reject_reason']}"] += 1
         if config == "sft" and rec["response"]:
-            self.lengths.append(words(rec["response"]))
+            self.lengths[words(rec["response"])] += 1
         rate = rec["pass_rate"] if rec["pass_rate"] is not None else rec["policy_pass_rate"]
         if rate is not None:
             self.pass_sum[rec["source"]] += rate
@@ -200,15 +190,23 @@ class DataStats:
                 s: round(self.pass_sum[s] / n, 4) for s, n in sorted(self.pass_n.items())
             },
             "sft_words": _summary(self.lengths),
-            "sft_lengths": self.lengths,
+            # the figure's input (words -> traces); a figure is drawn from aggregates only
+            "sft_lengths": dict(sorted(self.lengths.items())),
         }
 
 
-def _summary(xs: list[int]) -> dict[str, Any]:
-    if not xs:
+def _summary(counts: Counter) -> dict[str, Any]:
+    n = sum(counts.values())
+    if not n:
         return {"n": 0}
-    s = sorted(xs)
-    return {"n": len(s), "mean": round(sum(s) / len(s), 1), "median": s[len(s) // 2], "max": s[-1]}
+    median, seen = None, 0
+    for value, c in sorted(counts.items()):  # the element at n // 2 of the sorted values
+        seen += c
+        if seen > n // 2:
+            median = value
+            break
+    total = sum(v * c for v, c in counts.items())
+    return {"n": n, "mean": round(total / n, 1), "median": median, "max": max(counts)}
 
 
 class VersionWriter:

@@ -312,7 +312,7 @@ def build(
     for st in stages:
         if hasattr(st, "prepare"):
             st.prepare()  # benchmark indexes: before any model call
-    src_ctx = SourceContext(card.max_image_pixels, _card_dir(card_arg))
+    src_ctx = SourceContext(card.max_image_pixels, _card_dir(card_arg), cache.path)
     records = _prefetch(_records(card, src_ctx, limit, shard), depth=2 * card.batch_size)
 
     _remove_dead_staging(final)
@@ -418,7 +418,7 @@ def build(
         "timing_seconds": {k: round(v, 2) for k, v in timing.items()},
     }
     t_card = time.time()
-    manifest["figures"] = plot_figures(staging, stats)
+    manifest["figures"] = plot_figures(staging, stats, cache)
     write_readme(staging, {**manifest, "stats": stats})
     manifest["timing_seconds"]["dataset_card"] = round(time.time() - t_card, 2)
     manifest["build_seconds"] = round(time.time() - t0, 2)

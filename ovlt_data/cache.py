@@ -20,6 +20,8 @@ CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, out
                                   created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS phash (sha256 TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, meta TEXT NOT NULL, data BLOB);
+CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 
@@ -61,10 +63,14 @@ def call_keys(model: str, revision: str, messages, sampling: dict, k: int) -> li
 
 
 class CallCache:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, any_thread: bool = False):
+        """`any_thread`: the connection may move between threads (one user at a time), as a
+        source generator does when the build's prefetch thread takes it over."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        self.db = sqlite3.connect(
+            str(self.path), timeout=60, isolation_level=None, check_same_thread=not any_thread
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
@@ -127,6 +133,28 @@ class CallCache:
                 f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", list(items.items())
             )
             self.db.execute("COMMIT")
+
+    def items_get(self, keys: list[str]) -> dict[str, tuple[str, bytes | None]]:
+        """Rendered source items by content key: key -> (meta JSON, payload bytes)."""
+        out: dict[str, tuple[str, bytes | None]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            q = f"SELECT key, meta, data FROM items WHERE key IN ({','.join('?' * len(chunk))})"
+            out.update((k, (m, d)) for k, m, d in self.db.execute(q, chunk).fetchall())
+        return out
+
+    def items_put(self, rows: list[tuple[str, str, bytes | None]]) -> None:
+        if rows:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", rows)
+            self.db.execute("COMMIT")
+
+    def blob_get(self, key: str) -> bytes | None:
+        row = self.db.execute("SELECT data FROM blobs WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def blob_put(self, key: str, data: bytes) -> None:
+        self.db.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (key, data))
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]

@@ -12,43 +12,82 @@ from ovlt_data.schema import CONFIGS
 TASK_CATEGORIES = ["visual-question-answering", "image-text-to-text"]
 
 
-def plot_figures(root: Path, stats: dict[str, Any]) -> list[str]:
-    """Reasoning-length histogram (paper Fig. 10) and pass rate per source (Fig. 11).
+FIGURES_VERSION = "2"  # bump when the drawing code changes: cached PNGs are keyed by it
 
-    matplotlib is in the `data` extra; without it the card says so and the build goes on."""
-    try:
-        import matplotlib
-    except ImportError:
-        return []
+
+def _figure_specs(stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What each figure shows, from aggregates only (words -> traces, mean pass rate per source)."""
+    return {
+        "reasoning_length": {"lengths": {str(k): v for k, v in stats["sft_lengths"].items()}},
+        "pass_rate_by_source": {"rates": stats["pass_rate_by_source"]},
+    }
+
+
+def _draw(name: str, spec: dict[str, Any]) -> bytes:
+    import io
+
+    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if name == "reasoning_length":
+        lengths = {int(k): v for k, v in spec["lengths"].items()}
+        n = sum(lengths.values())
+        ax.hist(
+            list(lengths) or [0],
+            weights=list(lengths.values()) or None,
+            bins=min(40, max(5, len(lengths))),
+            color="#4a72c8",
+        )
+        ax.set_xlabel("words per kept SFT trace")
+        ax.set_ylabel("items")
+        ax.set_title(f"Reasoning length (n={n})")
+    else:
+        rates = spec["rates"]
+        names = list(rates) or ["(none)"]
+        ax.bar(names, [rates.get(n, 0) for n in names], color="#c87a4a")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("mean pass@k rate")
+        ax.set_title("Pass rate per source")
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_figures(root: Path, stats: dict[str, Any], cache=None) -> list[str]:
+    """Reasoning-length histogram (paper Fig. 10) and pass rate per source (Fig. 11).
+
+    A figure is a function of its aggregates, so with a cache (`CallCache`) it is drawn once per
+    distinct content: a rebuild copies the PNG and does not even import matplotlib.
+    matplotlib is in the `data` extra; without it the card says so and the build goes on."""
+    import hashlib
+    import json
+    from importlib import metadata
+
+    try:
+        mpl_version = metadata.version("matplotlib")
+    except metadata.PackageNotFoundError:
+        return []
     out = []
     (root / "figures").mkdir(exist_ok=True)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    lengths = stats["sft_lengths"]
-    ax.hist(lengths or [0], bins=min(40, max(5, len(set(lengths)))), color="#4a72c8")
-    ax.set_xlabel("words per kept SFT trace")
-    ax.set_ylabel("items")
-    ax.set_title(f"Reasoning length (n={len(lengths)})")
-    fig.tight_layout()
-    fig.savefig(root / "figures" / "reasoning_length.png", dpi=90)
-    plt.close(fig)
-    out.append("figures/reasoning_length.png")
-
-    rates = stats["pass_rate_by_source"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    names = list(rates) or ["(none)"]
-    ax.bar(names, [rates.get(n, 0) for n in names], color="#c87a4a")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("mean pass@k rate")
-    ax.set_title("Pass rate per source")
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-    fig.tight_layout()
-    fig.savefig(root / "figures" / "pass_rate_by_source.png", dpi=90)
-    plt.close(fig)
-    out.append("figures/pass_rate_by_source.png")
+    for name, spec in _figure_specs(stats).items():
+        key = hashlib.sha256(
+            json.dumps(
+                ["figure", FIGURES_VERSION, mpl_version, name, spec], sort_keys=True
+            ).encode()
+        ).hexdigest()
+        png = cache.blob_get(key) if cache is not None else None
+        if png is None:
+            png = _draw(name, spec)
+            if cache is not None:
+                cache.blob_put(key, png)
+        (root / "figures" / f"{name}.png").write_bytes(png)
+        out.append(f"figures/{name}.png")
     return out
 
 

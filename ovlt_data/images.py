@@ -96,7 +96,9 @@ def perceptual_hash(image_or_bytes) -> int:
     except ImportError:
         from ovlt_eval.errors import UserError
 
-        raise UserError("decontamination by image needs imagehash: pip install 'ovlt[data]'") from None
+        raise UserError(
+            "decontamination by image needs imagehash: pip install 'ovlt[data]'"
+        ) from None
     from PIL import Image as PILImage
 
     if isinstance(image_or_bytes, Image):

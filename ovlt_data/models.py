@@ -65,11 +65,17 @@ class CachedModel:
         found = self.cache.get_many([key for ks in keys.values() for key in ks])
         out: dict[str, CallResult] = {}
         todo = []
+        hits = [rid for rid, _, _ in items if all(key in found for key in keys[rid])]
+        # stored values are JSON strings: decode every hit of the batch in one C call
+        texts = iter(
+            json.loads("[" + ",".join(found[key] for rid in hits for key in keys[rid]) + "]")
+        )
+        for rid in hits:
+            out[rid] = CallResult(tuple(next(texts) for _ in keys[rid]), cached=True)
+        self.cache.hits += len(hits)
         for rid, msgs, k in items:
-            ks = keys[rid]
-            if all(key in found for key in ks):
-                out[rid] = CallResult(tuple(json.loads(found[key]) for key in ks), cached=True)
-                self.cache.hits += 1
+            if rid in out:
+                continue
             else:
                 todo.append(
                     GenerationRequest(

@@ -72,6 +72,20 @@ class Row:
     def id(self) -> str:
         return self.example.id
 
+    def evolve(self, **changes: Any) -> Row:
+        """`dataclasses.replace` for the hot path (~10x cheaper: no __init__ re-run); the field
+        names are still checked."""
+        bad = changes.keys() - _ROW_FIELDS
+        if bad:
+            raise TypeError(f"Row has no field(s) {sorted(bad)}")
+        new = object.__new__(Row)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
     @property
     def dropped(self) -> bool:
         return self.drop_reason is not None
+
+
+_ROW_FIELDS = frozenset(Row.__dataclass_fields__)

@@ -28,7 +28,9 @@ def _banner(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ovlt_train.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m ovlt_train.demo", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--out", default="runs", help="where the demo writes (default: runs/)")
     parser.add_argument("--skip-eval-demo", action="store_true", help="only the loop")
     args = parser.parse_args(argv)
@@ -57,7 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     work = out / "loop-demo"
     try:
         rc = ovlt_train(
-            ["loop", "--card", str(card), "--set", f"base_model={model}", "--set", f"work_dir={work}"]
+            [
+                "loop",
+                "--card",
+                str(card),
+                "--set",
+                f"base_model={model}",
+                "--set",
+                f"work_dir={work}",
+            ]
         )
     finally:
         server.shutdown()
@@ -65,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         return rc
 
     _banner("3/3  what the round-1 data holds and how it was made (ovlt-data inspect)")
-    versions = sorted(p.parent for p in work.rglob("manifest.json") if (p.parent / "README.md").is_file())
+    versions = sorted(
+        p.parent for p in work.rglob("manifest.json") if (p.parent / "README.md").is_file()
+    )
     if versions:
         ovlt_data(["inspect", str(versions[0])])
     print(

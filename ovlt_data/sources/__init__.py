@@ -22,6 +22,9 @@ from ovlt_eval.errors import UserError
 class SourceContext:
     max_pixels: int
     base_dir: Path  # relative paths in a card resolve against the card's folder
+    # the build's cache: sources that render items (synthetic) keep them there, so a rebuild
+    # reads the bytes instead of drawing and encoding them again
+    cache_path: Path | None = None
 
 
 Records = Iterator[Example | Rejected]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
 import math
 import random
 from typing import Literal
@@ -192,7 +193,9 @@ def _as_multiple_choice(rng: random.Random, answer: str, value) -> tuple[tuple[s
     return tuple(opts), LABELS[opts.index(answer)]
 
 
-def synthetic_example(source: str, seed: int, i: int, tasks, mc_fraction: float) -> Example:
+def _draw(seed: int, i: int, tasks, mc_fraction: float):
+    """(Image, question, answer, choices, answer_type, task) for item i: a function of its
+    arguments and GENERATOR_VERSION only."""
     rng = random.Random(f"ovlt-synthetic:{GENERATOR_VERSION}:{seed}:{i}")
     task = tasks[rng.randrange(len(tasks))]
     img, question, answer, kind, value = TASKS[task](rng)
@@ -200,10 +203,15 @@ def synthetic_example(source: str, seed: int, i: int, tasks, mc_fraction: float)
     if kind == "text" or rng.random() < mc_fraction:
         choices, answer = _as_multiple_choice(rng, answer, value)
         kind = "multi_choice"
+    return _png(img), question, answer, choices, kind, task
+
+
+def _example(source: str, seed: int, i: int, drawn) -> Example:
+    image, question, answer, choices, kind, task = drawn
     return Example(
         id=f"{source}:{seed}-{i}",
         source=source,
-        images=(_png(img),),
+        images=(image,),
         question=question,
         answer=answer,
         choices=choices,
@@ -212,9 +220,63 @@ def synthetic_example(source: str, seed: int, i: int, tasks, mc_fraction: float)
     )
 
 
+def synthetic_example(source: str, seed: int, i: int, tasks, mc_fraction: float) -> Example:
+    return _example(source, seed, i, _draw(seed, i, tasks, mc_fraction))
+
+
+def item_key(seed: int, i: int, tasks, mc_fraction: float) -> str:
+    """Content address of a drawn item: everything the pixels and the text depend on."""
+    blob = json.dumps(["synthetic", GENERATOR_VERSION, seed, i, list(tasks), mc_fraction])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _pack(drawn) -> tuple[str, bytes]:
+    image, question, answer, choices, kind, task = drawn
+    meta = [image.sha256, image.width, image.height, image.format, question, answer]
+    return json.dumps([*meta, list(choices) if choices else None, kind, task]), image.data
+
+
+def _unpack(meta: str, data: bytes):
+    sha, w, h, fmt, question, answer, choices, kind, task = json.loads(meta)
+    return (
+        Image(data, sha, w, h, fmt),
+        question,
+        answer,
+        tuple(choices) if choices else None,
+        kind,
+        task,
+    )
+
+
+CHUNK = 256  # items looked up (and stored) per cache query
+
+
 def _open(name: str, opts: SyntheticOptions, ctx: SourceContext):
-    for i in range(opts.n):
-        yield synthetic_example(name, opts.seed, i, opts.tasks, opts.mc_fraction)
+    if ctx.cache_path is None:
+        for i in range(opts.n):
+            yield synthetic_example(name, opts.seed, i, opts.tasks, opts.mc_fraction)
+        return
+    from ovlt_data.cache import CallCache
+
+    # its own connection: after the first item this generator runs on the prefetch thread
+    cache = CallCache(ctx.cache_path, any_thread=True)
+    try:
+        for start in range(0, opts.n, CHUNK):
+            idx = range(start, min(start + CHUNK, opts.n))
+            keys = [item_key(opts.seed, i, opts.tasks, opts.mc_fraction) for i in idx]
+            known = cache.items_get(keys)
+            fresh = []
+            for i, key in zip(idx, keys, strict=True):
+                hit = known.get(key)
+                if hit is not None:
+                    drawn = _unpack(*hit)
+                else:
+                    drawn = _draw(opts.seed, i, opts.tasks, opts.mc_fraction)
+                    fresh.append((key, *_pack(drawn)))
+                yield _example(name, opts.seed, i, drawn)
+            cache.items_put(fresh)
+    finally:
+        cache.close()
 
 
 def _fingerprint(name: str, opts: SyntheticOptions, ctx: SourceContext) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -93,8 +93,8 @@ class Stage:
         raise NotImplementedError
 
     def drop(self, row: Row, reason: str, detail: str = "") -> Row:
-        return replace(
-            row, drop_stage=self.name, drop_reason=reason, drop_detail=detail[:500] or None
+        return row.evolve(
+            drop_stage=self.name, drop_reason=reason, drop_detail=detail[:500] or None
         )
 
 

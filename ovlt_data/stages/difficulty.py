@@ -6,8 +6,6 @@ go to `rejected` (reason `easy`): GRPO learns nothing from items the policy alwa
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pydantic import Field, model_validator
 
 from ovlt_data import prompts
@@ -85,7 +83,7 @@ class Difficulty(Stage):
                 )
                 continue
             b = bucket(rate, p)
-            r = replace(r, difficulty=b, policy_pass_rate=rate)
+            r = r.evolve(difficulty=b, policy_pass_rate=rate)
             out.append(self.drop(r, "easy", f"pass rate {rate:.2f}") if b == "easy" else r)
         return out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -33,7 +32,7 @@ class Caption(Stage):
         out = []
         for r in rows:
             if not r.example.images:  # a text-only item needs no caption
-                out.append(replace(r, caption=""))
+                out.append(r.evolve(caption=""))
                 continue
             res = results[r.id]
             if res.outputs is None:
@@ -41,7 +40,7 @@ class Caption(Stage):
             elif not res.outputs[0].strip():
                 out.append(self.drop(r, "empty_caption"))
             else:
-                out.append(replace(r, caption=res.outputs[0].strip()))
+                out.append(r.evolve(caption=res.outputs[0].strip()))
         return out
 
 
@@ -89,7 +88,7 @@ class Distill(Stage):
             if res.outputs is None:
                 out.append(self.drop(r, "model_error", res.error or ""))
             else:
-                out.append(replace(r, samples=res.outputs))
+                out.append(r.evolve(samples=res.outputs))
         return out
 
 

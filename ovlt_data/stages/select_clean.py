@@ -11,7 +11,6 @@ Ties break on sample index, so both are deterministic.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field
@@ -48,7 +47,7 @@ class Select(Stage):
         out = []
         for r in rows:
             i = select_index(r.samples, r.sample_correct, self.params.policy)
-            out.append(self.drop(r, "no_correct_sample") if i is None else replace(r, selected=i))
+            out.append(self.drop(r, "no_correct_sample") if i is None else r.evolve(selected=i))
         return out
 
 
@@ -118,7 +117,7 @@ class Clean(Stage):
             elif n > p.max_words:
                 out.append(self.drop(r, "too_long", f"{n} words > {p.max_words}"))
             else:
-                out.append(replace(r, response=format_trace(think, conclusion, answer)))
+                out.append(r.evolve(response=format_trace(think, conclusion, answer)))
         return out
 
     def describe(self):

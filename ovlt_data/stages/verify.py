@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 from ovlt_data.schema import Example, Row
@@ -39,26 +38,29 @@ def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
         _verdict_keys(ex, ex.answer_type if ex.answer_type in KINDS else "auto", outs)
         for ex, outs in items
     ]
-    known = cache.kv_get("verdicts", [k for ks in keys for k in ks]) if cache is not None else {}
+    raw = cache.kv_get("verdicts", [k for ks in keys for k in ks]) if cache is not None else {}
+    # one C decode for the whole batch instead of one json.loads per sample
+    known = dict(zip(raw, json.loads("[" + ",".join(raw.values()) + "]"), strict=True))
     fresh: dict[str, str] = {}
     out = []
     for (ex, outs), ks in zip(items, keys, strict=True):
         kind = ex.answer_type if ex.answer_type in KINDS else "auto"
         correct, extracted, statuses = [], [], Counter()
         for text, key in zip(outs, ks, strict=True):
-            if key in known or key in fresh:
-                ok, ext, status = json.loads(known.get(key) or fresh[key])
+            hit = known.get(key) or fresh.get(key)
+            if hit is not None:
+                ok, ext, status = hit
             else:
                 g = grade(text, ex.answer, kind, choices=ex.choices)
                 ok, ext, status = bool(g.correct), g.extracted, g.status
                 if status != "timeout":  # a timeout may pass next time: not cached
-                    fresh[key] = json.dumps([ok, ext, status])
+                    fresh[key] = [ok, ext, status]
             correct.append(ok)
             extracted.append(ext)
             statuses[status] += 1
         out.append((tuple(correct), tuple(extracted), statuses))
     if cache is not None:
-        cache.kv_put("verdicts", fresh)
+        cache.kv_put("verdicts", {k: json.dumps(v) for k, v in fresh.items()})
     return out
 
 
@@ -89,8 +91,7 @@ class Verify(Stage):
                 continue
             correct, extracted, statuses = next(graded)
             self.sample_status.update(statuses)
-            r = replace(
-                r,
+            r = r.evolve(
                 sample_correct=correct,
                 sample_extracted=extracted,
                 pass_rate=sum(correct) / len(correct),

@@ -96,6 +96,48 @@ def main() -> None:
 
     parse_gold = lru_cache(maxsize=8192)(lambda s: tuple(_parse(s)))
 
+    def _verify(gold: list, pred: list, raw: str) -> bool:
+        if _distinct_numbers(gold, pred, raw) or _number_vs_variable(gold, pred, raw):
+            return False
+        return bool(verify(gold, pred, timeout_seconds=None))
+
+    def _number_vs_variable(gold: list, pred: list, raw: str) -> bool:
+        """A constant against an expression that takes two different values at two points
+        (`144` vs `11ab/32 sin C`, `2` vs `pi - atan(1/d)`): no simplification can make them
+        equal, so Math-Verify's simplify() pass is skipped. An expression that only looks
+        variable (sin^2 x + cos^2 x) has the same value at both points and goes on."""
+        if "%" in raw:
+            return False
+        g, p = gold[0], pred[0]
+        if not (isinstance(g, sympy.Expr) and isinstance(p, sympy.Expr)):
+            return False
+        if {x for x in gold if isinstance(x, str)} & {x for x in pred if isinstance(x, str)}:
+            return False
+        if isinstance(g, sympy.Symbol) or isinstance(p, sympy.Symbol):
+            return False  # Math-Verify matches a symbol by name (symbol "E" == Euler's e)
+        if g.is_number and not p.is_number:
+            return _varies(p)
+        if p.is_number and not g.is_number:
+            return _varies(g)
+        return False
+
+    def _varies(expr) -> bool:
+        symbols = sorted(expr.free_symbols, key=str)
+        if not symbols or len(symbols) > 8:
+            return False
+        values = []
+        for offset in (0.0, 0.7548776662):
+            point = {
+                s: sympy.Float(0.4142135624 + offset + 0.3183098862 * i)
+                for i, s in enumerate(symbols)
+            }
+            v = expr.evalf(20, subs=point)
+            if not v.is_number or v.is_finite is not True:
+                return False
+            values.append(complex(v))  # complex is fine: a constant is the same everywhere
+        a, b = values
+        return abs(a - b) > 1e-6 * (1.0 + max(abs(a), abs(b)))
+
     def _distinct_numbers(gold: list, pred: list, raw: str) -> bool:
         """Two real constants whose values are far apart: Math-Verify can only call numbers
         equal when they are (exactly, or to 6 decimals with a float), so its simplify() pass,
@@ -124,9 +166,7 @@ def main() -> None:
             pred = _parse(req["pred"])
             if not pred:
                 return {"status": "unparseable", "detail": "pred"}
-            if _distinct_numbers(gold, pred, req["gold"] + req["pred"]):
-                return {"status": "ok", "correct": False}
-            return {"status": "ok", "correct": bool(verify(gold, pred, timeout_seconds=None))}
+            return {"status": "ok", "correct": _verify(gold, pred, req["gold"] + req["pred"])}
         if op == "evaluate":
             pred = _parse(req["expr"])
             parsed = [p for p in pred if isinstance(p, sympy.Basic)]
@@ -143,7 +183,7 @@ def main() -> None:
                 return {"status": "unparseable", "detail": "gold"}
             if not pred:
                 return {"status": "unparseable", "detail": "pred"}
-            correct = bool(verify(gold, pred, timeout_seconds=None))
+            correct = _verify(gold, pred, req["gold"] + req["expr"])
             return {"status": "ok", "value": None, "correct": correct}
         if op == "ping":
             return {"status": "ok"}

@@ -1,11 +1,15 @@
 """verify(gold, pred, kind) -> Verdict: is an extracted answer the gold answer?
 
-Order of work, cheapest first (most items stop at step 1 or 2):
+Order of work, cheapest first (most items stop before step 4):
   1. normalised exact match (wrappers, case, spaces, \\text{}, trailing period);
   2. the kind's own rule in pure Python: option letter <-> option text, exact numbers
      (thousands separators, %, units, fractions, scientific notation, precision), lists;
-  3. only then Math-Verify (sympy) for LaTeX expressions, intervals, sets, equations, in a
+  3. rules that settle what Math-Verify would settle, without it: closed-form numbers
+     (\\sqrt, \\pi, \\frac, ^, a:b) evaluated in Python (closed_form.py), words or a
+     polynomial in free variables against a number, several option letters at once;
+  4. only then Math-Verify (sympy) for LaTeX expressions, intervals, sets, equations, in a
      killable worker process with a deadline (see timeout.py), after cheap complexity caps.
+     Identical requests are answered from a bounded reply cache.
 
 Decisions worth knowing:
   * Percent: "25%" equals 25 and 0.25 when the other side has no % sign (MathVista-style golds

@@ -24,7 +24,11 @@ def test_final_text(response, expected):
 def test_official_protocol_reads_the_answer_tag_not_the_thinking():
     bench = get_benchmark("mathvision")
     item = BenchItem(id="x", question="q", gold="6", kind="integer")
-    right = bench.score(item, "<think>I first thought 5. The answer is 5.</think><answer>6</answer>")
-    wrong = bench.score(item, "<think>I first thought 6. The answer is 6.</think><answer>5</answer>")
+    right = bench.score(
+        item, "<think>I first thought 5. The answer is 5.</think><answer>6</answer>"
+    )
+    wrong = bench.score(
+        item, "<think>I first thought 6. The answer is 6.</think><answer>5</answer>"
+    )
     assert right.correct_official and right.correct_corrected
     assert not wrong.correct_official and not wrong.correct_corrected

@@ -173,6 +173,25 @@ def test_closed_form_values_match_the_worker():
         assert closed_form_value(expr) == pytest.approx(float(reply["value"]), rel=1e-12), expr
 
 
+@pytest.mark.parametrize(
+    "gold,pred,expected",
+    [
+        ("\\pi-\\tan ^{-1}\\left(\\frac{1}{d}\\right)", "2", False),  # varies with d
+        ("144", "\\frac{11ab}{32}\\sin C", False),
+        ("1", "\\sin^2 x + \\cos^2 x", True),  # looks variable, is constant
+        ("2", "\\frac{x}{x}+1", True),
+        ("e", "E", True),  # Math-Verify's symbol-name rule: the symbol E is Euler's e
+        ("\\frac{3\\sqrt{33}}{5}", "\\sqrt{7}", False),  # two constants far apart
+        ("\\frac{3\\sqrt{33}}{5}", "\\frac{\\sqrt{297}}{5}", True),
+    ],
+)
+def test_worker_shortcuts_keep_math_verify_verdicts(gold, pred, expected):
+    from ovlt_eval.grading.timeout import run_symbolic
+
+    reply = run_symbolic({"op": "verify", "gold": gold, "pred": pred}, 30)
+    assert reply == {"status": "ok", "correct": expected}
+
+
 # ------------------------------------------------------------------ several options named
 
 CHOICES = ["1", "2", "3", "4", "5"]
