@@ -1,8 +1,12 @@
 """Adversarial grading bench: 10,000 hostile responses graded against real MathVision golds.
 
-    .venv/bin/python bench/adversarial.py [--n 10000] [--out DIR] [--threads 4] [--timeout 5]
+    .venv/bin/python bench/adversarial.py [--mode score|grade] [--n 10000] [--out DIR]
 
-Writes DIR/adversarial_responses.jsonl ({"id", "sample", "response"}; ids are MathVision test
+Default (`--mode score`): the responses go into prediction files with unique ids (file k holds
+the k-th response for each MathVision test id: 4 files for 10,000) and each file is scored by
+the real `ovlt-eval score` command (both protocols per item); prints per-file elapsed time,
+exit status and counts by status. `--mode grade` [--threads 4] [--timeout 5]:
+writes DIR/adversarial_responses.jsonl ({"id", "sample", "response"}; ids are MathVision test
 ids, so `ovlt-eval score` can read the file too) and DIR/adversarial_graded.jsonl, then prints
 elapsed time, items/s, the slowest items and the counts by status. It must finish, with no
 exception and no hang. Last, it shows what the naive route does with the same inputs (Math-Verify
@@ -258,8 +262,75 @@ def naive_comparison(limit_s: float) -> None:
         print(_naive_in_child(code, limit_s))
 
 
+def score_mode(items: list[dict], bench_file: Path, out: Path, limit_s: float) -> int:
+    """Write the responses as prediction files with unique ids (file k holds the k-th response
+    for each MathVision test id) and run the real `ovlt-eval score` on each, in a child
+    process with a wall-clock limit, so a hang shows up as "killed" instead of a stuck bench."""
+    files: dict[int, list[dict]] = {}
+    for it in items:
+        files.setdefault(it["sample"], []).append(it)
+    cli = [sys.executable, "-c", "import sys; from ovlt_eval.cli import main; sys.exit(main())"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    by_status: Counter = Counter()
+    by_family: Counter = Counter()
+    total, n_total, failures = 0.0, 0, 0
+    print("| file | items | exit | elapsed s | items/s | scorer s | statuses |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for k in sorted(files):
+        preds = out / f"adversarial_predictions_{k}.jsonl"
+        with preds.open("w", encoding="utf-8") as f:
+            for it in files[k]:
+                f.write(json.dumps({"id": it["id"], "response": it["response"]}) + "\n")
+        dest = out / f"scored_{k}"
+        args = ["score", "--bench", "mathvision", "--split", "test"]
+        args += ["--data", str(bench_file), "--predictions", str(preds), "--out", str(dest)]
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(
+                cli + args, env=env, capture_output=True, text=True, timeout=limit_s
+            )
+            code, tail = done.returncode, (done.stderr.strip().splitlines() or ["?"])[-1]
+        except subprocess.TimeoutExpired:
+            code, tail = "killed", f"no answer after {limit_s:.0f} s"
+        took = time.perf_counter() - start
+        total += took
+        if code != 0:
+            failures += 1
+            print(
+                f"| {preds.name} | {len(files[k])} | {code} | {took:.1f} | - | - | {tail[:200]} |"
+            )
+            continue
+        family = {it["id"]: it["family"] for it in files[k]}
+        samples = [json.loads(x) for x in (dest / "samples.jsonl").read_text().splitlines()]
+        summary = json.loads((dest / "summary.json").read_text())
+        counts = Counter(x["status"] for x in samples)
+        by_status.update(counts)
+        by_family.update((family[x["id"]], x["status"]) for x in samples if x["id"] in family)
+        n_total += len(samples)
+        print(
+            f"| {preds.name} | {len(samples)} | 0 | {took:.1f} | {len(samples) / took:.0f} "
+            f"| {summary.get('seconds')} | {dict(sorted(counts.items()))} |"
+        )
+    print(f"\nscored {n_total} items in {len(files)} files, {total:.1f} s in all (process start,")
+    print("data loading and writing included; the CLI records no per-item time, so the slowest")
+    print(f"item is bounded by the verifier's deadlines); failed runs: {failures}")
+    print("by status:", dict(sorted(by_status.items())))
+    for fam in list(GENERATORS) + ["plausible"]:
+        row = {s: c for (f, s), c in by_family.items() if f == fam}
+        print(f"  {fam:<11} {dict(sorted(row.items()))}")
+    return 1 if failures else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--mode",
+        choices=("score", "grade"),
+        default="score",
+        help="score: prediction files through the real `ovlt-eval score` (default); "
+        "grade: grade() from threads, in process",
+    )
+    ap.add_argument("--limit", type=float, default=600.0, help="seconds per `score` run")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--bench-file", type=Path, default=DEFAULT_BENCH)
     ap.add_argument("--out", type=Path, default=None, help="folder for the JSONL files")
@@ -280,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(record, ensure_ascii=True) + "\n")
     size_mb = responses.stat().st_size / 1e6
     print(f"wrote {len(items)} responses ({size_mb:.1f} MB) to {responses}")
+    if args.mode == "score":
+        return score_mode(items, args.bench_file, out, args.limit)
 
     # Start the symbolic workers before the clock, as a long-running evaluator would have.
     warm = time.perf_counter()

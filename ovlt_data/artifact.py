@@ -243,12 +243,12 @@ class VersionWriter:
         return self.writers[config]
 
     def _flush(self, config: str) -> None:
-        import pyarrow as pa
+        from ovlt_data.arrow_rows import table as arrow_table
 
         rows = self.buffers[config]
         if not rows:
             return
-        table = pa.Table.from_pylist(rows, schema=self.schema)
+        table = arrow_table(rows, self.schema)  # = Table.from_pylist, without importing pandas
         self._writer(config).write_table(table)
         self.file_rows[config] += len(rows)
         self.buffers[config] = []

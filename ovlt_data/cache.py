@@ -4,10 +4,17 @@ Key = sha256 of (model, revision, messages with images replaced by their sha256,
 parameters, sample index). All k samples of one request are written in the same transaction,
 and a stage commits once per batch, so a crash loses at most the batch in flight and never
 leaves an item half-sampled (a resumed build asks for the same k samples again).
+
+The same file also memoises the build's other deterministic work, each entry keyed by the
+content it was computed from, so a warm rebuild replays instead of recomputing: `verdicts`
+(grader version + gold + sample text), `phash` (image sha256), `items` (a synthetic item's
+generator version + options + index -> its encoded PNG and text) and `blobs` (a benchmark's
+index part by its files' bytes; a dataset-card figure by its aggregated numbers).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sqlite3
@@ -47,19 +54,21 @@ def messages_for_key(messages) -> list[dict]:
 
 
 def call_keys(model: str, revision: str, messages, sampling: dict, k: int) -> list[str]:
-    """One key per sample index; the request is serialised once, the index appended."""
-    blob = json.dumps(
-        {
-            "model": model,
-            "revision": revision,
-            "messages": messages_for_key(messages),
-            "sampling": sampling,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-    ).encode()
-    base = hashlib.sha256(blob).hexdigest()
+    """One key per sample index; the request is serialised once, the index appended.
+
+    The serialised request is `json.dumps({"messages", "model", "revision", "sampling"},
+    sort_keys=True, ensure_ascii=False)`; only the messages change between rows, so the rest is
+    encoded once per (model, revision, sampling) and the text joined around them (same bytes)."""
+    tail = _request_tail(model, revision, json.dumps(sampling, sort_keys=True, ensure_ascii=False))
+    msgs = json.dumps(messages_for_key(messages), sort_keys=True, ensure_ascii=False)
+    base = hashlib.sha256(f'{{"messages": {msgs}{tail}'.encode()).hexdigest()
     return [hashlib.sha256(f"{base}:{i}".encode()).hexdigest() for i in range(k)]
+
+
+@functools.lru_cache(maxsize=64)
+def _request_tail(model: str, revision: str, sampling_json: str) -> str:
+    enc = functools.partial(json.dumps, ensure_ascii=False)
+    return f', "model": {enc(model)}, "revision": {enc(revision)}, "sampling": {sampling_json}}}'
 
 
 class CallCache:

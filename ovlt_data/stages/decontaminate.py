@@ -12,11 +12,14 @@ Every drop records the benchmark item it matched.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -124,6 +127,80 @@ def _image_bytes(value) -> bytes | None:
     return None
 
 
+INDEX_VERSION = "1"  # bump when what an index entry holds changes
+_MAX_DIGEST_BYTES = 512 << 20  # a larger benchmark folder is re-indexed rather than hashed
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """The indexing code and the benchmark loaders: a cached index part built by other code is
+    not reused."""
+    from importlib.util import find_spec
+
+    # located, not imported: a cache hit must not pay for importing the loaders
+    (folder,) = find_spec("ovlt_eval.benchmarks").submodule_search_locations
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    for path in sorted(Path(folder).glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _part_key(ref: BenchmarkRef) -> str | None:
+    """Content address of one benchmark's index part: code, benchmark, split and the bytes of
+    every file under its local `data`. None (no caching) for the Hub or a very large folder."""
+    if not ref.data:
+        return None
+    root = Path(ref.data).expanduser()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    if not all(p.is_file() for p in files):
+        return None  # missing: the loader reports it with its own message
+    if sum(p.stat().st_size for p in files) > _MAX_DIGEST_BYTES:
+        return None
+    h = hashlib.sha256(
+        json.dumps(["bench-index", INDEX_VERSION, _code_digest(), ref.name, ref.split]).encode()
+    )
+    for p in files:
+        h.update(f"\0{p.relative_to(root) if root.is_dir() else p.name}\0".encode())
+        h.update(p.read_bytes())
+    return "bench-index:" + h.hexdigest()
+
+
+def _part_to_json(part) -> bytes:
+    entries, image_hashes, n_items = part
+    rows = [
+        [
+            e.bench,
+            e.id,
+            e.question,
+            sorted(e.shingles),
+            sorted(e.answers),
+            sorted(e.choices) if e.choices is not None else None,
+            e.has_image,
+            list(e.size) if e.size else None,
+        ]
+        for e in entries
+    ]
+    return json.dumps([rows, image_hashes, n_items]).encode()
+
+
+def _part_from_json(data: bytes):
+    rows, image_hashes, n_items = json.loads(data)
+    entries = [
+        BenchEntry(
+            bench,
+            id_,
+            q,
+            frozenset(sh),
+            frozenset(ans),
+            frozenset(ch) if ch is not None else None,
+            has_image,
+            tuple(size) if size else None,
+        )
+        for bench, id_, q, sh, ans, ch, has_image, size in rows
+    ]
+    return entries, [tuple(x) for x in image_hashes], n_items
+
+
 class BenchIndex:
     def __init__(self, cache=None):
         self.entries: list[BenchEntry] = []
@@ -136,6 +213,36 @@ class BenchIndex:
         self._similar: dict = {}
 
     def add_benchmark(self, ref: BenchmarkRef) -> int:
+        """Index one benchmark; return its item count. With local files and a cache, the
+        benchmark's part of the index is stored under the files' content digest, so a rebuild
+        neither parses the benchmark nor normalises its questions again."""
+        key = _part_key(ref) if self.cache is not None else None
+        cached = self.cache.blob_get(key) if key else None
+        if cached is not None:
+            part = _part_from_json(cached)
+        else:
+            part = self._benchmark_part(ref)
+            if key:
+                self.cache.blob_put(key, _part_to_json(part))
+        entries, image_hashes, n_items = part
+        base = len(self.entries)
+        for e in entries:
+            idx = len(self.entries)
+            self.entries.append(e)
+            self.by_text[e.question].append(idx)
+            for s in e.shingles:
+                self.by_shingle[s].append(idx)
+        for local_idx, h in image_hashes:
+            self.hashes.append(h)
+            self.hash_entry.append(base + local_idx)
+        self._np = None
+        self._similar = {}
+        return n_items
+
+    def _benchmark_part(
+        self, ref: BenchmarkRef
+    ) -> tuple[list[BenchEntry], list[tuple[int, int]], int]:
+        """(entries, [(entry index, image pHash)], item count) of one benchmark."""
         import hashlib
 
         from ovlt_data.images import perceptual_hash
@@ -145,6 +252,7 @@ class BenchIndex:
         except ImportError as e:  # pragma: no cover - the benchmarks package is part of ovlt
             raise UserError(f"decontaminate: ovlt_eval.benchmarks unavailable ({e})") from None
         items = get_benchmark(ref.name).load(ref.split, data=ref.data)
+        entries: list[BenchEntry] = []
         todo: dict[str, bytes] = {}
         pending: list[tuple[int, str]] = []
         for item in items:
@@ -153,14 +261,14 @@ class BenchIndex:
             answer = _raw(item, "answer") or item.gold
             imgs = [b for b in (_image_bytes(v) for v in (item.images or ())) if b]
             q = norm_text(str(question))
-            idx = len(self.entries)
             meta = (getattr(item, "raw", None) or {}).get("metadata") or {}
             size = (
                 (meta.get("img_width"), meta.get("img_height"))
                 if isinstance(meta, dict)
                 else (None, None)
             )
-            self.entries.append(
+            idx = len(entries)
+            entries.append(
                 BenchEntry(
                     ref.name,
                     str(item.id),
@@ -172,9 +280,6 @@ class BenchIndex:
                     size if None not in size else None,
                 )
             )
-            self.by_text[q].append(idx)
-            for s in self.entries[-1].shingles:
-                self.by_shingle[s].append(idx)
             for b in imgs:
                 sha = hashlib.sha256(b).hexdigest()
                 todo[sha] = b
@@ -184,12 +289,7 @@ class BenchIndex:
         if self.cache:
             self.cache.phash_put(fresh)
         known.update(fresh)
-        for idx, sha in pending:
-            self.hashes.append(known[sha])
-            self.hash_entry.append(idx)
-        self._np = None
-        self._similar = {}
-        return len(items)
+        return entries, [(idx, known[sha]) for idx, sha in pending], len(items)
 
     def _hash_array(self):
         import numpy as np
@@ -209,6 +309,25 @@ class BenchIndex:
         else:
             d = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
         return [(self.hash_entry[i], int(d[i])) for i in np.nonzero(d <= max_distance)[0]]
+
+    def image_candidates_many(
+        self, hs: list[int], max_distance: int
+    ) -> dict[int, list[tuple[int, int]]]:
+        """`image_candidates` for a batch of hashes in one vectorised pass."""
+        import numpy as np
+
+        if not self.hashes or not hs:
+            return {h: [] for h in hs}
+        uniq = list(dict.fromkeys(hs))
+        x = np.array(uniq, dtype=np.uint64)[:, None] ^ self._hash_array()[None, :]
+        if hasattr(np, "bitwise_count"):
+            d = np.bitwise_count(x)
+        else:
+            d = np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=2).sum(axis=2)
+        out: dict[int, list[tuple[int, int]]] = {h: [] for h in uniq}
+        for r, c in zip(*np.nonzero(d <= max_distance), strict=True):
+            out[uniq[r]].append((self.hash_entry[c], int(d[r, c])))
+        return out
 
     def similar_texts(
         self, q: str, sh: frozenset[str], threshold: float
@@ -244,6 +363,8 @@ class Decontaminate(Stage):
         self.index = BenchIndex(getattr(ctx, "cache", None))
         self.loaded: dict[str, int] = {}
         self.matches: list[dict[str, Any]] = []
+        self._questions: dict[str, tuple[str, frozenset[str]]] = {}
+        self._answer_forms: dict[tuple, frozenset[str]] = {}
 
     def prepare(self) -> None:
         from pathlib import Path
@@ -267,15 +388,41 @@ class Decontaminate(Stage):
             cache.phash_put(fresh)
         return {**known, **fresh}
 
-    def match(self, row: Row, hashes: dict[str, int]) -> dict[str, Any] | None:
+    def _question(self, question: str) -> tuple[str, frozenset[str]]:
+        # templated sources repeat a few questions thousands of times: normalise each once
+        hit = self._questions.get(question)
+        if hit is None:
+            q = norm_text(question)
+            hit = (q, shingles(q))
+            if len(self._questions) < 100_000:
+                self._questions[question] = hit
+        return hit
+
+    def _answers(self, answer: str, choices) -> frozenset[str]:
+        key = (answer, tuple(choices) if choices else None)
+        hit = self._answer_forms.get(key)
+        if hit is None:
+            hit = answer_forms(answer, choices)
+            if len(self._answer_forms) < 100_000:
+                self._answer_forms[key] = hit
+        return hit
+
+    def match(
+        self, row: Row, hashes: dict[str, int], candidates: dict[int, list] | None = None
+    ) -> dict[str, Any] | None:
         p, ex, idx = self.params, row.example, self.index
-        q = norm_text(ex.question)
-        sh = shingles(q)
-        answers = answer_forms(ex.answer, ex.choices)
+        q, sh = self._question(ex.question)
+        answers = self._answers(ex.answer, ex.choices)
         for img in ex.images:
             if not idx.hashes:
                 break
-            for e_i, dist in idx.image_candidates(hashes[img.sha256], p.image_max_distance):
+            h = hashes[img.sha256]
+            found = (
+                candidates[h]
+                if candidates is not None and h in candidates
+                else idx.image_candidates(h, p.image_max_distance)
+            )
+            for e_i, dist in found:
                 e = idx.entries[e_i]
                 sim = 1.0 if q == e.question else jaccard(sh, e.shingles)
                 if sim >= p.image_text_confirm or answers & e.answers:
@@ -319,9 +466,12 @@ class Decontaminate(Stage):
 
     def apply(self, rows: list[Row]) -> list[Row]:
         hashes = self._row_hashes(rows) if self.index.hashes else {}
+        candidates = self.index.image_candidates_many(
+            list(hashes.values()), self.params.image_max_distance
+        )
         out = []
         for r in rows:
-            m = self.match(r, hashes)
+            m = self.match(r, hashes, candidates)
             if m is None:
                 out.append(r)
             else:

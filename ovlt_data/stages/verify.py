@@ -17,23 +17,30 @@ KINDS = ("multi_choice", "integer", "float", "text", "list", "auto")
 @functools.lru_cache(maxsize=1)
 def grader_version() -> str:
     """A hash of the grading code: a verdict cached by another grader is not reused."""
-    import ovlt_eval.grading as g
+    from importlib.util import find_spec
 
+    # located, not imported: a rebuild whose verdicts are all cached never loads the grader
+    (folder,) = find_spec("ovlt_eval.grading").submodule_search_locations
     h = hashlib.sha256()
-    for path in sorted(Path(g.__file__).parent.glob("*.py")):
+    for path in sorted(Path(folder).glob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
 def _verdict_keys(ex: Example, kind: str, texts) -> list[str]:
     gold = json.dumps([grader_version(), ex.answer, kind, ex.choices], ensure_ascii=False)
-    return [hashlib.sha256(f"{gold}\x00{t}".encode()).hexdigest() for t in texts]
+    # = sha256(f"{gold}\x00{t}"), with the gold prefix hashed once per item
+    head = hashlib.sha256(f"{gold}\x00".encode())
+    out = []
+    for t in texts:
+        h = head.copy()
+        h.update(t.encode())
+        out.append(h.hexdigest())
+    return out
 
 
 def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
     """[(correct, extracted, statuses)] per item. Verdicts are cached: a rebuild re-grades nothing."""
-    from ovlt_eval.grading import grade
-
     keys = [
         _verdict_keys(ex, ex.answer_type if ex.answer_type in KINDS else "auto", outs)
         for ex, outs in items
@@ -41,7 +48,7 @@ def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
     raw = cache.kv_get("verdicts", [k for ks in keys for k in ks]) if cache is not None else {}
     # one C decode for the whole batch instead of one json.loads per sample
     known = dict(zip(raw, json.loads("[" + ",".join(raw.values()) + "]"), strict=True))
-    fresh: dict[str, str] = {}
+    fresh: dict[str, list] = {}
     out = []
     for (ex, outs), ks in zip(items, keys, strict=True):
         kind = ex.answer_type if ex.answer_type in KINDS else "auto"
@@ -51,6 +58,8 @@ def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
             if hit is not None:
                 ok, ext, status = hit
             else:
+                from ovlt_eval.grading import grade
+
                 g = grade(text, ex.answer, kind, choices=ex.choices)
                 ok, ext, status = bool(g.correct), g.extracted, g.status
                 if status != "timeout":  # a timeout may pass next time: not cached

@@ -90,7 +90,11 @@ class Benchmark:
         corrected = self.score_response(item, response)
         # The official evaluators read plain replies; a reasoning reply is reduced to its final
         # answer first (no-op for replies without <think>/<answer> tags).
-        off_extracted, off_correct = self.score_official(item, final_text(response))
+        official_result = self.score_official(item, final_text(response))
+        off_extracted, off_correct = official_result[0], official_result[1]
+        # A third element, where given, is the official evaluation's status ("timeout" /
+        # "unparseable" when a comparison was cut off or refused as unsafe).
+        off_status = official_result[2] if len(official_result) > 2 else "ok"
         reason = None
         if off_correct != corrected.correct:
             reason = self.disagreement(item, response, off_extracted, off_correct, corrected)
@@ -98,6 +102,8 @@ class Benchmark:
         status = corrected.status
         if official and off_correct:
             status = "ok"
+        elif official and off_status != "ok":
+            status = off_status
         return replace(
             corrected,
             extracted=off_extracted if official else corrected.extracted,
@@ -115,8 +121,9 @@ class Benchmark:
         """The corrected protocol: our extraction and verifier."""
         raise NotImplementedError
 
-    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool]:
-        """The official evaluator's (extracted answer, verdict)."""
+    def score_official(self, item: BenchItem, response: str) -> tuple:
+        """The official evaluator's (extracted answer, verdict), optionally followed by a
+        status ("ok", "timeout", "unparseable")."""
         raise NotImplementedError
 
     def disagreement(

@@ -26,7 +26,7 @@ from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
-from ovlt_eval.benchmarks.mathvision_official import official_value, official_verdict
+from ovlt_eval.benchmarks.mathvision_official import official_value, official_verdict_status
 from ovlt_eval.benchmarks.options import is_prose, names_several_options
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
@@ -78,10 +78,10 @@ class MathVision(Benchmark):
             raw={k: v for k, v in row.items() if k != "decoded_image"},
         )
 
-    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool]:
+    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool, str]:
         raw_gold = as_text(item.raw.get("answer", item.gold))
         options = tuple(as_text(o) for o in (item.raw.get("options") or ()))
-        return official_verdict(raw_gold, options, response)
+        return official_verdict_status(raw_gold, options, response)
 
     def disagreement(self, item, response, off_extracted, off_correct, corrected) -> str:
         raw_gold = as_text(item.raw.get("answer", item.gold)).strip()

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from functools import lru_cache
+
+from ovlt_eval.grading.timeout import run_symbolic
 
 _FLAGS = ("the final answer is", "the answer is", "the correct answer is", "the answer should be")
 # Strings beyond this length, or with big exponents / factorials, are not sent to the LaTeX
@@ -34,11 +37,6 @@ _FLAGS = ("the final answer is", "the answer is", "the correct answer is", "the 
 # such guard; real model answers never come near it.
 _MAX_EVAL_CHARS = 120
 _EXPLOSIVE = re.compile(r"\^\s*\{?\s*[-+]?\(?\s*\d{3,}|\^\s*\{[^}]*\^|\d{3,}\s*!|\\binom")
-_BIG_POWER = re.compile(r"\*\*\s*\(?\s*\d{4,}|factorial\(\d{4,}")
-# The official evaluator evals sympy's printout with `from math import *` in scope.
-_EVAL_NAMES = {k: getattr(math, k) for k in dir(math) if not k.startswith("_")}
-_EVAL_NAMES.update({"abs": abs, "min": min, "max": max, "pow": pow, "round": round})
-_EVAL_NAMES["__builtins__"] = {}
 
 
 # ------------------------------------------------------------------ extraction
@@ -243,22 +241,45 @@ def _eval_tuple(s: str) -> str:
     return s[0] + ",".join(out) + s[-1]
 
 
-@lru_cache(maxsize=65536)
+# Per thread: the worst evaluation status met since the last `official_verdict` began, so a
+# verdict that rests on a skipped or timed-out evaluation says so.
+_STATE = threading.local()
+# A latex2sympy parse plus eval takes milliseconds; this only stops a hostile string.
+_EVAL_DEADLINE_S = 3.0
+
+
+def _note(status: str) -> None:
+    if getattr(_STATE, "status", "ok") != "timeout":
+        _STATE.status = status
+
+
 def _value(s: str):
     """eval(str(latex2sympy(s))) with math names in scope, or None where that raises."""
-    if len(s) > _MAX_EVAL_CHARS or _EXPLOSIVE.search(s) or _OLD_PARSER_REJECTS.search(s):
-        return None
+    v, status = _evaluate(s)
+    if status != "ok":
+        _note(status)
+    return v
+
+
+@lru_cache(maxsize=65536)
+def _evaluate(s: str) -> tuple[object, str]:
+    """(value, status): status "unparseable" where a guard refused the string, "timeout"
+    where the parser ran past its deadline (the official evaluator would hang there)."""
+    if len(s) > _MAX_EVAL_CHARS or _EXPLOSIVE.search(s):
+        return None, "unparseable"
+    if _OLD_PARSER_REJECTS.search(s):
+        return None, "ok"
     quick = _quick_value(s)
     if quick is not _UNKNOWN:
-        return quick
-    v = _parse_eval(s)
-    if v is None:
+        return quick, "ok"
+    v, status = _parse_eval(s)
+    if v is None and status == "ok":
         # MATH-V's latex2sympy2 parses the longest valid prefix and ignores trailing junk
         # ("\frac{3\pi}{2}}{cm"); latex2sympy2_extended rejects the whole string.
         cut = _unbalanced_close(s)
         if cut is not None and cut > 0:
-            v = _parse_eval(s[:cut])
-    return v
+            v, status = _parse_eval(s[:cut])
+    return v, status
 
 
 # latex2sympy2 (which MATH-V uses) fails on "\circ"; the extended fork we have reads it
@@ -267,29 +288,82 @@ _OLD_PARSER_REJECTS = re.compile(r"\\circ")
 
 
 _UNKNOWN = object()
-_INT = re.compile(r"-?\d+")
-_DECIMAL = re.compile(r"-?\d+\.\d+")
-_INT_FRAC = re.compile(r"\\frac\{(\d+)\}\{(\d+)\}")
+# ASCII digits only: int("٣") is 3, but the LaTeX parser rejects it.
+_INT = re.compile(r"[ \t\n]*[-+]?[0-9]+[ \t\n]*")
+_DECIMAL = re.compile(r"[ \t\n]*[-+]?[0-9]*\.[0-9]+[ \t\n]*")
+_INT_FRAC = re.compile(r"\\frac\{([0-9]+)\}\{([0-9]+)\}|([0-9]+) *[:/] *([0-9]+)")
+# "6\sqrt{2}", "\sqrt{17}", "14\pi": printed "6*sqrt(2)", "sqrt(17)", "14*pi"
+_INT_ROOT_PI = re.compile(r"([0-9]*) *\\(?:sqrt\{([0-9]+)\}|(pi))")
 
 
 def _quick_value(s: str):
-    """What the LaTeX parser + eval give for the commonest forms, without the parser (about
-    8 ms a call): integers stay ints and decimals floats (the printed type matters to
-    tuples), a fraction of integers is a Rational printed "a/b", a lone letter other than
-    e is an unknown name."""
+    """What the LaTeX parser + eval give for the commonest forms, without the parser (a few
+    ms a call, 70+ ms for some sentences): integers stay ints and decimals floats (the
+    printed type matters to tuples), a fraction of integers is a Rational printed "a/b"."""
+    if len(s) > 2 and s[0] == "$" and s[-1] == "$" and "$" not in s[1:-1]:
+        s = s[1:-1]  # the parser drops the math-mode dollars
     if _INT.fullmatch(s):
         return int(s)
     if _DECIMAL.fullmatch(s):
-        return float(s)
+        return float(s) + 0.0  # the parser prints -0.0 as 0.0
     m = _INT_FRAC.fullmatch(s)
     if m:
-        a, b = int(m.group(1)), int(m.group(2))
+        a, b = int(m.group(1) or m.group(3)), int(m.group(2) or m.group(4))
         if b == 0:
-            return None
+            return math.nan if a == 0 else None  # printed "nan" / "zoo"
         return a // b if a % b == 0 else a / b
-    if len(s) == 1 and s.isalpha() and s.isascii() and s != "e":
-        return None
+    m = _INT_ROOT_PI.fullmatch(s)
+    if m:
+        base = math.pi if m.group(3) else math.sqrt(int(m.group(2)))
+        return int(m.group(1)) * base if m.group(1) else base
     return _UNKNOWN
+
+
+# Commands that latex2sympy2_extended turns into plain sympy operations or constants; none
+# of them binds a variable (\sum, \int, \lim, d/dx do) or drops its argument, so a letter
+# under them is still a Symbol in the printout.
+_PLAIN_COMMANDS = frozenset(
+    "frac dfrac tfrac sqrt cdot times div pi left right sin cos tan cot sec csc "
+    "alpha beta gamma delta theta phi mu sigma omega quad".split()
+)
+_TEXT_GROUP = re.compile(r"\\(?:mathrm|text|textbf|mathit|mbox)\{([^{}\\]*)\}")
+_COMMAND = re.compile(r"\\([a-zA-Z]+)")
+# Names that eval would find in `math`: a \text{pi} or \mathrm{e} is a number there.
+_MATH_CONSTANTS = ("e", "pi", "tau", "inf", "nan")
+
+
+def _leaves_free_symbol(s: str) -> bool:
+    """True when latex2sympy's printout of `s` must name a Symbol that eval does not know
+    (so the official value is None), decided without parsing: a lower-case letter other than
+    e (which is Euler's number) outside a command name, or a \\text{…}/\\mathrm{…} word that is
+    no `math` constant. The parser never simplifies (x-x stays "-x + x"), so a symbol once
+    written is printed. False means "parse it"."""
+    found = False
+
+    def text_group(m: re.Match) -> str:
+        nonlocal found
+        body = m.group(1)
+        if any(c in body for c in _MATH_CONSTANTS):
+            raise _Undecided
+        if any(c.isalpha() for c in body):
+            found = True
+        return " "
+
+    try:
+        rest = _TEXT_GROUP.sub(text_group, s)
+    except _Undecided:
+        return False
+    for m in _COMMAND.finditer(rest):
+        if m.group(1) not in _PLAIN_COMMANDS:
+            return False
+    rest = _COMMAND.sub(" ", rest)
+    if any(c.isalpha() and not ("a" <= c <= "z") for c in rest):
+        return False  # upper case, other scripts: let the parser decide
+    return found or any(c.isalpha() and c != "e" for c in rest)
+
+
+class _Undecided(Exception):
+    pass
 
 
 def _unbalanced_close(s: str) -> int | None:
@@ -304,30 +378,44 @@ def _unbalanced_close(s: str) -> int | None:
     return None
 
 
-def _parse_eval(s: str):
-    try:
-        from latex2sympy2_extended import latex2sympy
-
-        printed = str(latex2sympy(s))
-        if len(printed) > 4 * _MAX_EVAL_CHARS or _BIG_POWER.search(printed):
-            return None
-        v = eval(printed, dict(_EVAL_NAMES))  # noqa: S307 - sympy's own printout, no builtins
-    except Exception:  # the official evaluator treats every failure as "not equal"
-        return None
+def _parse_eval(s: str) -> tuple[object, str]:
+    """(value, status) of eval(str(latex2sympy(s))), or a free-symbol shortcut. The parse and
+    eval run in the verifier's symbolic worker processes under a hard deadline: sympy on
+    model text can block in C (huge powers), which no thread can interrupt."""
+    if _leaves_free_symbol(s):
+        return None, "ok"
+    reply = run_symbolic(
+        {"op": "official_latex_value", "expr": s, "max_printed": 4 * _MAX_EVAL_CHARS},
+        _EVAL_DEADLINE_S,
+    )
+    if reply.get("status") != "ok":
+        return None, reply.get("status", "unparseable")
+    v = reply.get("value")
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return v
+        return None, "ok"
+    return v, "ok"
 
 
 def official_verdict(raw_gold: str, options: tuple[str, ...], response: str) -> tuple[str, bool]:
     """(model_answer, correct) as MATH-V reports them, from the raw (uncleaned) gold."""
+    answer, ok, _ = official_verdict_status(raw_gold, options, response)
+    return answer, ok
+
+
+def official_verdict_status(
+    raw_gold: str, options: tuple[str, ...], response: str
+) -> tuple[str, bool, str]:
+    """As `official_verdict`, plus "ok", or "unparseable" / "timeout" where a comparison was
+    refused by a guard or cut off by the deadline (the official evaluator, unguarded, would
+    have tried and possibly hung)."""
+    _STATE.status = "ok"
     answer = official_model_answer(response)
     gold_value = ""
     if options:
         idx = ord(raw_gold[:1] or "A") - ord("A")
         gold_value = options[idx] if 0 <= idx < len(options) else ""
     ok = official_is_equal(raw_gold, answer) or official_is_equal(gold_value, answer)
-    return answer, ok
+    return answer, ok, "ok" if ok else _STATE.status
 
 
 def official_value(s: str):

@@ -52,8 +52,11 @@ def score_predictions(
     if workers <= 1 or len(items) < 2 * _CHUNK:
         scored = [one(it) for it in items]
     else:
+        # ThreadPoolExecutor.map ignores `chunksize`: one future per item costs more than
+        # most items do, so the threads take chunks.
+        chunks = [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ovlt-score") as pool:
-            scored = list(pool.map(one, items, chunksize=_CHUNK))
+            scored = [s for part in pool.map(lambda c: [one(it) for it in c], chunks) for s in part]
     by_id = {s.id: s for s in scored}
     samples = []
     for item, s in zip(items, scored, strict=True):

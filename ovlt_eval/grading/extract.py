@@ -246,12 +246,47 @@ def _option_text(text: str, choices: Sequence[str]) -> str | None:
     for i, opt in enumerate(options):
         if not opt or len(opt) > _MAX_PHRASE or len(opt) == 1:
             continue  # one-letter options ("A".."E") are letters, found above
-        if re.search(r"(?<![\w.])" + re.escape(opt) + r"(?![\w]|\.\d)", last):
+        if _contains_word(last, opt):
             hits.add(i)
     # An option contained in another one ("2" in "12"; "no" in "no change") is ambiguous.
     if len(hits) == 1:
         return chr(ord("A") + hits.pop())
     return None
+
+
+# Option texts differ per item, so a regex built per option and call would overflow `re`'s
+# compiled-pattern cache (thousands of recompiles per benchmark pass); these two helpers do
+# the same matching with string methods. `\w` is str.isalnum() or "_", `\d` isdecimal().
+
+
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _contains_word(text: str, opt: str) -> bool:
+    """re.search(r"(?<![\w.])" + re.escape(opt) + r"(?![\w]|\.\d)", text)"""
+    i = text.find(opt)
+    while i != -1:
+        before = text[i - 1] if i else ""
+        end = i + len(opt)
+        after = text[end : end + 1]
+        if not (before and (before == "." or _is_word_char(before))) and not (
+            (after and _is_word_char(after))
+            or (after == "." and text[end + 1 : end + 2].isdecimal())
+        ):
+            return True
+        i = text.find(opt, i + 1)
+    return False
+
+
+def _leads_with(text: str, opt: str) -> bool:
+    """re.match(re.escape(opt) + r"(?:[ ,;:!]|$)(?!\d)", text)"""
+    if not text.startswith(opt):
+        return False
+    rest = text[len(opt) :]
+    if rest in ("", "\n"):  # `$` also matches before a final newline
+        return True
+    return rest[0] in " ,;:!" and not rest[1:2].isdecimal()
 
 
 def _refine(candidate: str, choices: Sequence[str] | None, n_choices: int) -> str | None:
@@ -288,11 +323,7 @@ def _refine(candidate: str, choices: Sequence[str] | None, n_choices: int) -> st
             if letter in letters:
                 return letter
         # "no, there are not fewer …": the answer starts with exactly one option's text.
-        led = [
-            i
-            for i, opt in enumerate(options)
-            if opt and re.match(re.escape(opt) + r"(?:[ ,;:!]|$)(?!\d)", lowered)
-        ]
+        led = [i for i, opt in enumerate(options) if opt and _leads_with(lowered, opt)]
         if len(led) == 1 and led[0] < len(letters):
             return letters[led[0]]
     return s

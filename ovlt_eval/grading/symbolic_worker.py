@@ -72,6 +72,37 @@ def _warm_up(handle) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+# MATH-V's official evaluator evals sympy's printout of the parsed LaTeX with
+# `from math import *` in scope (see ovlt_eval/benchmarks/mathvision_official.py).
+_BIG_POWER = None
+
+
+def _official_latex_value(expr: str, max_printed: int) -> dict:
+    """{"status": "ok", "value": int | float | None}: eval(str(latex2sympy(expr))); None
+    wherever the official evaluator's try/except would have caught a failure."""
+    global _BIG_POWER
+    import math
+    import re
+
+    from latex2sympy2_extended import latex2sympy
+
+    if _BIG_POWER is None:
+        _BIG_POWER = re.compile(r"\*\*\s*\(?\s*\d{4,}|factorial\(\d{4,}")
+    names = {k: getattr(math, k) for k in dir(math) if not k.startswith("_")}
+    names.update({"abs": abs, "min": min, "max": max, "pow": pow, "round": round})
+    names["__builtins__"] = {}
+    try:
+        printed = str(latex2sympy(expr))
+        if len(printed) > max_printed or _BIG_POWER.search(printed):
+            return {"status": "ok", "value": None}
+        value = eval(printed, names)  # noqa: S307 - sympy's own printout, no builtins
+    except Exception:  # noqa: BLE001 - the official evaluator's bare except
+        return {"status": "ok", "value": None}
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        value = None
+    return {"status": "ok", "value": value}
+
+
 def main() -> None:
     _limit_memory()
     logging.disable(logging.WARNING)  # Math-Verify warns on every disabled timeout
@@ -185,6 +216,8 @@ def main() -> None:
                 return {"status": "unparseable", "detail": "pred"}
             correct = _verify(gold, pred, req["gold"] + req["expr"])
             return {"status": "ok", "value": None, "correct": correct}
+        if op == "official_latex_value":
+            return _official_latex_value(req["expr"], int(req.get("max_printed", 480)))
         if op == "ping":
             return {"status": "ok"}
         if op == "hold":
