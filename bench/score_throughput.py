@@ -50,9 +50,11 @@ def corrected_only(bench, items, preds, threads: int = 8) -> float:
     def one(it):
         return bench.score_response(it, preds.get(it.id) or "")
 
+    # Chunks, as score_predictions does: ThreadPoolExecutor.map ignores `chunksize`.
+    chunks = [items[i : i + 64] for i in range(0, len(items), 64)]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as ex:
-        list(ex.map(one, items, chunksize=64))
+        list(ex.map(lambda c: [one(it) for it in c], chunks))
     return time.perf_counter() - started
 
 

@@ -99,5 +99,7 @@ def run(args) -> int:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    # A response may hold lone surrogates (invalid UTF-8 escapes in its JSON): written as
+    # "\udcff" they stay valid JSON escapes and read back as the same string.
+    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
     os.replace(tmp, path)

@@ -264,7 +264,7 @@ def _is_word_char(c: str) -> bool:
 
 
 def _contains_word(text: str, opt: str) -> bool:
-    """re.search(r"(?<![\w.])" + re.escape(opt) + r"(?![\w]|\.\d)", text)"""
+    r"""re.search(r"(?<![\w.])" + re.escape(opt) + r"(?![\w]|\.\d)", text)"""
     i = text.find(opt)
     while i != -1:
         before = text[i - 1] if i else ""
@@ -280,7 +280,7 @@ def _contains_word(text: str, opt: str) -> bool:
 
 
 def _leads_with(text: str, opt: str) -> bool:
-    """re.match(re.escape(opt) + r"(?:[ ,;:!]|$)(?!\d)", text)"""
+    r"""re.match(re.escape(opt) + r"(?:[ ,;:!]|$)(?!\d)", text)"""
     if not text.startswith(opt):
         return False
     rest = text[len(opt) :]

@@ -132,3 +132,29 @@ def test_protocol_flag_records_both_verdicts(tmp_path):
     assert off["accuracy_official"] != off["accuracy_corrected"]
     assert off["disagreements"] == cor["disagreements"]
     assert off["disagreements"]["official_nearest_option_on_refusal"] > 0
+
+
+def test_hostile_responses_score_with_statuses(tmp_path):
+    """Lone surrogates (invalid UTF-8 escapes), huge powers and long junk: the command
+    finishes, writes readable JSON, and the bad items carry unparseable/timeout."""
+    ids = [json.loads(x)["id"] for x in DEMO.read_text().splitlines()][:4]
+    responses = [
+        "\\boxed{9^{9^{9^{9}}}}",
+        "The answer is " + "9" * 500,
+        "\\boxed{5\udcff}",
+        "\\boxed{" * 3000,
+    ]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(
+        "".join(
+            json.dumps({"id": i, "response": r}) + "\n" for i, r in zip(ids, responses, strict=True)
+        )
+    )
+    assert _score(tmp_path, preds=preds) == 0
+    samples = {
+        s["id"]: s
+        for s in map(json.loads, (tmp_path / "out/samples.jsonl").read_text().splitlines())
+    }
+    assert len(samples) == 304 and samples[ids[2]]["status"] != "missing_prediction"
+    bad = [samples[i]["status"] for i in (ids[0], ids[1])]
+    assert all(s in ("unparseable", "timeout") for s in bad), bad
