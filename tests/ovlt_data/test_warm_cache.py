@@ -45,6 +45,9 @@ def test_synthetic_items_come_back_from_the_cache_identical(tmp_path, monkeypatc
         _open_synthetic(ctx, seed=6)
 
 
+@pytest.mark.skipif(
+    not (SHARED / "benchmarks" / "mathvision").is_dir(), reason="../shared benchmarks missing"
+)
 def test_benchmark_index_part_is_cached_by_content(tmp_path, monkeypatch):
     ref = BenchmarkRef(
         name="mathvision", split="testmini", data=str(SHARED / "benchmarks" / "mathvision")
