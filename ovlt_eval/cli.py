@@ -18,7 +18,9 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ovlt-eval", description="OpenVLThinker evaluation harness")
+    parser = argparse.ArgumentParser(
+        prog="ovlt-eval", description="OpenVLThinker evaluation harness"
+    )
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"ovlt_eval.commands.{name}")
