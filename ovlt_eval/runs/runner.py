@@ -210,6 +210,10 @@ def record_from_result(benchmark, item, result: GenerationResult) -> dict[str, A
                 "response": text,
                 "extracted": scored.extracted,
                 "correct": bool(scored.correct),
+                # both protocols' verdicts, so the summary can show them side by side
+                "correct_official": scored.correct_official,
+                "correct_corrected": scored.correct_corrected,
+                "disagreement": scored.disagreement,
                 "status": scored.status,
                 "how": scored.how,
                 "tokens": _at(result.completion_tokens, i),

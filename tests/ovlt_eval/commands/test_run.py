@@ -368,3 +368,39 @@ def test_sigkill_twice_with_the_hf_engine_gives_the_same_greedy_run(tiny_model_d
     assert json.loads((tmp_path / "killed" / "summary.json").read_text()) == json.loads(
         (tmp_path / "straight" / "summary.json").read_text()
     )
+
+
+def test_run_records_both_protocols_and_summarises_them_side_by_side(tmp_path):
+    """A run's summary shows official and corrected accuracy from the per-item verdicts: a reply
+    naming the right option as "(A) red" is wrong for MATH-V's evaluator, right for ours."""
+    items = mathvision_items()
+    text_options = [it for it in items if it.choices and it.choices[0] not in "ABCDE"][:4]
+    letters = "ABCDE"
+
+    def respond(prompt: str) -> str:
+        for it in text_options:
+            if it.question in prompt:
+                option = it.choices[letters.index(it.gold)]
+                return f"The answer is ({it.gold}) {option}"
+        return "The answer is 987654."
+
+    with FakeOpenAI(respond, model="m") as server:
+        argv = run_args(tmp_path, "--engine", "openai", "--base-url", server.base_url)
+        rc = main([*argv, "--model", "m", "--limit", "12"])
+    assert rc == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    records = by_id(read_lines(tmp_path / "samples.jsonl"))
+    evaluated = [it for it in text_options if it.id in records]
+    assert evaluated, "the first 12 testmini items include text options"
+    for it in evaluated:
+        rec = records[it.id]
+        assert rec["correct_corrected"] is True
+        assert rec["correct"] == rec["correct_official"]
+        if rec["correct_official"] is False:
+            assert rec["disagreement"]
+    n_corrected = sum(bool(r.get("correct_corrected")) for r in records.values())
+    n_official = sum(bool(r.get("correct_official")) for r in records.values())
+    assert summary["accuracy_corrected"] == pytest.approx(
+        100 * n_corrected / summary["n"], abs=0.01
+    )
+    assert summary["accuracy_official"] == pytest.approx(100 * n_official / summary["n"], abs=0.01)
