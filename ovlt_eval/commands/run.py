@@ -58,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_PROFILE,
         help=f"prompting/extraction profile (default: {DEFAULT_PROFILE})",
     )
+    g.add_argument(
+        "--protocol",
+        default="official",
+        choices=("official", "corrected"),
+        help="which verdict is the headline `correct` (both are always recorded): the "
+        "benchmark's official evaluator (default) or our corrected extractor + verifier",
+    )
     g.add_argument("--out", default=None, help="run directory (default: runs/<model name>)")
     g.add_argument(
         "--overwrite",
@@ -225,6 +232,7 @@ def run(args) -> int:
         model=args.model,
         engine_name=args.engine,
         profile_name=args.profile,
+        protocol=args.protocol,
         sampling=sampling_from(args),
         n=args.n,
         overwrite=args.overwrite,

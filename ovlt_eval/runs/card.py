@@ -70,6 +70,7 @@ class RunSettings(BaseModel):
     engine: dict[str, Any]
     sampling: dict[str, Any]
     n: int
+    protocol: str = "official"  # the headline verdict; both are recorded per item
 
 
 class EvalCard(BaseModel):

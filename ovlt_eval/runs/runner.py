@@ -72,6 +72,7 @@ class RunConfig:
     progress: bool = True
     judge: JudgeOptions | None = None
     profile_describe: dict[str, Any] | None = None
+    protocol: str = "official"  # which scoring protocol is the headline `correct`
 
 
 def prompt_digest(messages: dict[str, list[dict[str, Any]]]) -> str:
@@ -127,6 +128,7 @@ def settings_for(plan: BenchPlan, cfg: RunConfig, engine_describe: dict[str, Any
         engine=C.engine_identity(engine_describe),
         sampling=asdict(cfg.sampling) | {"stop": list(cfg.sampling.stop)},
         n=cfg.n,
+        protocol=cfg.protocol,
     )
 
 
@@ -190,7 +192,9 @@ class _Progress:
             self.bar.close()
 
 
-def record_from_result(benchmark, item, result: GenerationResult) -> dict[str, Any]:
+def record_from_result(
+    benchmark, item, result: GenerationResult, protocol: str = "official"
+) -> dict[str, Any]:
     if result.status != "ok" or not result.outputs:
         return {
             "id": item.id,
@@ -204,7 +208,7 @@ def record_from_result(benchmark, item, result: GenerationResult) -> dict[str, A
         }
     samples = []
     for i, text in enumerate(result.outputs):
-        scored = benchmark.score(item, text)
+        scored = benchmark.score(item, text, protocol=protocol)
         samples.append(
             {
                 "response": text,
@@ -313,7 +317,7 @@ def _execute_locked(plan: BenchPlan, cfg: RunConfig, engine, judge_engine, log) 
                 item = by_id.get(result.id)
                 if item is None:
                     continue
-                record = record_from_result(plan.benchmark, item, result)
+                record = record_from_result(plan.benchmark, item, result, cfg.protocol)
                 errors += record["status"] == "error"
                 store.append(record)
                 progress.update(errors)
@@ -368,6 +372,7 @@ def write_summary(plan: BenchPlan, cfg: RunConfig, records: dict[str, dict[str, 
         plan.split,
         plan.items,
         scored_from_records(plan.items, records, with_judge=False),
+        protocol=cfg.protocol,
     )
     summary = dict(rules)
     summary["run"] = run_figures(plan.items, records, cfg.n)
@@ -377,6 +382,7 @@ def write_summary(plan: BenchPlan, cfg: RunConfig, records: dict[str, dict[str, 
             plan.split,
             plan.items,
             scored_from_records(plan.items, records, with_judge=True),
+            protocol=cfg.protocol,
         )
         recs = [records[it.id] for it in plan.items if it.id in records]
         summary["judge"] = {**cfg.judge.describe(), **judge_figures(rules, judged, recs)}

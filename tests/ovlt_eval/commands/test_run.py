@@ -404,3 +404,27 @@ def test_run_records_both_protocols_and_summarises_them_side_by_side(tmp_path):
         100 * n_corrected / summary["n"], abs=0.01
     )
     assert summary["accuracy_official"] == pytest.approx(100 * n_official / summary["n"], abs=0.01)
+
+
+def test_run_protocol_flag_picks_the_headline_and_is_part_of_the_run_identity(tmp_path, capsys):
+    items = mathvision_items()
+    text_options = [it for it in items if it.choices and it.choices[0] not in "ABCDE"]
+
+    def respond(prompt: str) -> str:
+        for it in text_options:
+            if it.question in prompt:
+                return f"The answer is ({it.gold}) {it.choices['ABCDE'.index(it.gold)]}"
+        return "The answer is 987654."
+
+    with FakeOpenAI(respond, model="m") as server:
+        argv = [*run_args(tmp_path, "--engine", "openai", "--base-url", server.base_url)]
+        argv += ["--model", "m", "--limit", "12"]
+        assert main([*argv, "--protocol", "corrected"]) == 0
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert summary["protocol"] == "corrected"
+        assert summary["accuracy"] == summary["accuracy_corrected"]
+        for rec in read_lines(tmp_path / "samples.jsonl"):
+            assert rec["correct"] == rec["correct_corrected"]
+        capsys.readouterr()
+        assert main([*argv, "--protocol", "official"]) == 2  # resume with another headline
+        assert "protocol" in capsys.readouterr().err
