@@ -11,6 +11,12 @@ printed. Target ratio: >= 50x.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# runnable as `python bench/<name>.py` from a checkout, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import os
 import platform

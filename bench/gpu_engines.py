@@ -16,6 +16,12 @@ The model is random (its texts mean nothing); only the shapes (~1B parameters: 2
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# runnable as `python bench/<name>.py` from a checkout, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import json
 import os

@@ -10,6 +10,12 @@ The tiny model is built on the fly (seconds, offline); its texts are random and 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# runnable as `python bench/<name>.py` from a checkout, installed or not
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import json
 import os
