@@ -86,77 +86,58 @@ class CallCache:
         self.hits = 0
         self.misses = 0
 
-    def get_many(self, keys: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def _select_in(self, columns: str, table: str, key_col: str, keys: list[str]):
+        """Rows whose `key_col` is one of `keys`, queried in chunks under SQLite's variable limit."""
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            q = f"SELECT key, output FROM calls WHERE key IN ({','.join('?' * len(chunk))})"
-            found.update(self.db.execute(q, chunk).fetchall())
-        return found
+            q = f"SELECT {columns} FROM {table} WHERE {key_col} IN ({','.join('?' * len(chunk))})"
+            yield from self.db.execute(q, chunk).fetchall()
 
-    def put_many(self, rows: list[tuple[str, str, str]]) -> None:
-        """rows: (key, model, output); one transaction, committed before returning."""
+    def _write_many(self, sql: str, rows: list[tuple]) -> None:
+        """One transaction, committed before returning; rolled back on any error so the
+        connection is left usable."""
         if not rows:
             return
-        now = time.time()
         self.db.execute("BEGIN")
         try:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO calls (key, model, output, created) VALUES (?, ?, ?, ?)",
-                [(k, m, o, now) for k, m, o in rows],
-            )
+            self.db.executemany(sql, rows)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
 
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        return dict(self._select_in("key, output", "calls", "key", keys))
+
+    def put_many(self, rows: list[tuple[str, str, str]]) -> None:
+        """rows: (key, model, output); one transaction, committed before returning."""
+        now = time.time()
+        self._write_many(
+            "INSERT OR REPLACE INTO calls (key, model, output, created) VALUES (?, ?, ?, ?)",
+            [(k, m, o, now) for k, m, o in rows],
+        )
+
     def phash_get(self, shas: list[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for i in range(0, len(shas), 500):
-            chunk = shas[i : i + 500]
-            q = f"SELECT sha256, value FROM phash WHERE sha256 IN ({','.join('?' * len(chunk))})"
-            out.update((k, int(v, 16)) for k, v in self.db.execute(q, chunk).fetchall())
-        return out
+        return {k: int(v, 16) for k, v in self._select_in("sha256, value", "phash", "sha256", shas)}
 
     def phash_put(self, items: dict[str, int]) -> None:
-        if items:
-            self.db.execute("BEGIN")
-            self.db.executemany(
-                "INSERT OR REPLACE INTO phash VALUES (?, ?)",
-                [(k, f"{v:016x}") for k, v in items.items()],
-            )
-            self.db.execute("COMMIT")
+        self._write_many(
+            "INSERT OR REPLACE INTO phash VALUES (?, ?)",
+            [(k, f"{v:016x}") for k, v in items.items()],
+        )
 
     def kv_get(self, table: str, keys: list[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            q = f"SELECT key, value FROM {table} WHERE key IN ({','.join('?' * len(chunk))})"
-            out.update(self.db.execute(q, chunk).fetchall())
-        return out
+        return dict(self._select_in("key, value", table, "key", keys))
 
     def kv_put(self, table: str, items: dict[str, str]) -> None:
-        if items:
-            self.db.execute("BEGIN")
-            self.db.executemany(
-                f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", list(items.items())
-            )
-            self.db.execute("COMMIT")
+        self._write_many(f"INSERT OR REPLACE INTO {table} VALUES (?, ?)", list(items.items()))
 
     def items_get(self, keys: list[str]) -> dict[str, tuple[str, bytes | None]]:
         """Rendered source items by content key: key -> (meta JSON, payload bytes)."""
-        out: dict[str, tuple[str, bytes | None]] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            q = f"SELECT key, meta, data FROM items WHERE key IN ({','.join('?' * len(chunk))})"
-            out.update((k, (m, d)) for k, m, d in self.db.execute(q, chunk).fetchall())
-        return out
+        return {k: (m, d) for k, m, d in self._select_in("key, meta, data", "items", "key", keys)}
 
     def items_put(self, rows: list[tuple[str, str, bytes | None]]) -> None:
-        if rows:
-            self.db.execute("BEGIN")
-            self.db.executemany("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", rows)
-            self.db.execute("COMMIT")
+        self._write_many("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", rows)
 
     def blob_get(self, key: str) -> bytes | None:
         row = self.db.execute("SELECT data FROM blobs WHERE key = ?", (key,)).fetchone()

@@ -54,18 +54,28 @@ def _write_parquet(path: Path, features, rows_iter) -> int:
     return n
 
 
-def _message_features(with_assistant: bool):
+def _turn_features() -> dict:
+    """One conversational turn (user or assistant): role + typed content parts."""
     import datasets
 
     content = datasets.List({"type": datasets.Value("string"), "text": datasets.Value("string")})
-    turn = {"role": datasets.Value("string"), "content": content}
-    return turn
+    return {"role": datasets.Value("string"), "content": content}
+
+
+def _write_grpo_configs(out: Path, features, rows_for) -> list[Path]:
+    """One parquet per GRPO pool; `rows_for(config)` yields that pool's records."""
+    paths = []
+    for config in ("grpo_medium", "grpo_hard"):
+        path = out / f"{config}.parquet"
+        if _write_parquet(path, features, rows_for(config)):
+            paths.append(path)
+    return paths
 
 
 def export_trl_sft(version_dir: Path, out: Path) -> list[Path]:
     import datasets
 
-    turn = _message_features(True)
+    turn = _turn_features()
     feats = datasets.Features(
         {
             "id": datasets.Value("string"),
@@ -92,7 +102,7 @@ def export_trl_sft(version_dir: Path, out: Path) -> list[Path]:
 def export_trl_grpo(version_dir: Path, out: Path) -> list[Path]:
     import datasets
 
-    turn = _message_features(False)
+    turn = _turn_features()
     feats = datasets.Features(
         {
             "id": datasets.Value("string"),
@@ -104,31 +114,26 @@ def export_trl_grpo(version_dir: Path, out: Path) -> list[Path]:
             "pass_rate": datasets.Value("float64"),
         }
     )
-    paths = []
-    for config in ("grpo_medium", "grpo_hard"):
 
-        def rows(config=config):
-            for r in iter_config(
-                version_dir,
-                config,
-                ["id", "images", "prompt", "answer", "answer_type", "choices", "policy_pass_rate"],
-            ):
-                yield {
-                    "id": r["id"],
-                    "prompt": [
-                        {"role": "user", "content": _user_content(len(r["images"]), r["prompt"])}
-                    ],
-                    "images": r["images"],
-                    "solution": r["answer"],
-                    "answer_type": r["answer_type"],
-                    "choices": r["choices"],
-                    "pass_rate": r["policy_pass_rate"],
-                }
+    def rows(config):
+        for r in iter_config(
+            version_dir,
+            config,
+            ["id", "images", "prompt", "answer", "answer_type", "choices", "policy_pass_rate"],
+        ):
+            yield {
+                "id": r["id"],
+                "prompt": [
+                    {"role": "user", "content": _user_content(len(r["images"]), r["prompt"])}
+                ],
+                "images": r["images"],
+                "solution": r["answer"],
+                "answer_type": r["answer_type"],
+                "choices": r["choices"],
+                "pass_rate": r["policy_pass_rate"],
+            }
 
-        path = out / f"{config}.parquet"
-        if _write_parquet(path, feats, rows()):
-            paths.append(path)
-    return paths
+    return _write_grpo_configs(out, feats, rows)
 
 
 def export_easyr1(version_dir: Path, out: Path) -> list[Path]:
@@ -141,21 +146,16 @@ def export_easyr1(version_dir: Path, out: Path) -> list[Path]:
             "images": datasets.List(datasets.Image()),
         }
     )
-    paths = []
-    for config in ("grpo_medium", "grpo_hard"):
 
-        def rows(config=config):
-            for r in iter_config(version_dir, config, ["images", "prompt", "answer"]):
-                yield {
-                    "problem": "<image>" * len(r["images"]) + r["prompt"],
-                    "answer": r["answer"],
-                    "images": r["images"],
-                }
+    def rows(config):
+        for r in iter_config(version_dir, config, ["images", "prompt", "answer"]):
+            yield {
+                "problem": "<image>" * len(r["images"]) + r["prompt"],
+                "answer": r["answer"],
+                "images": r["images"],
+            }
 
-        path = out / f"{config}.parquet"
-        if _write_parquet(path, feats, rows()):
-            paths.append(path)
-    return paths
+    return _write_grpo_configs(out, feats, rows)
 
 
 def export_llamafactory(version_dir: Path, out: Path, name: str) -> list[Path]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 from ovlt_data.cache import CallCache, call_keys
@@ -26,19 +27,12 @@ class CachedModel:
         self._skey: dict[str, Any] | None = None
         self.calls = 0  # requests actually sent to the engine
 
-    @property
+    @cached_property
     def sampling(self):
+        """The card's sampling block as engine parameters; built once, sent with every request."""
         from ovlt_eval.engines.types import SamplingParams
 
-        s = self.spec.sampling
-        return SamplingParams(
-            max_tokens=s.max_tokens,
-            temperature=s.temperature,
-            top_p=s.top_p,
-            top_k=s.top_k,
-            repetition_penalty=s.repetition_penalty,
-            seed=s.seed,
-        )
+        return SamplingParams.from_fields(self.spec.sampling)
 
     def _sampling_key(self) -> dict[str, Any]:
         if self._skey is None:
@@ -64,7 +58,6 @@ class CachedModel:
         keys = {rid: self.keys(msgs, k) for rid, msgs, k in items}
         found = self.cache.get_many([key for ks in keys.values() for key in ks])
         out: dict[str, CallResult] = {}
-        todo = []
         hits = [rid for rid, _, _ in items if all(key in found for key in keys[rid])]
         # stored values are JSON strings: decode every hit of the batch in one C call
         texts = iter(
@@ -73,15 +66,13 @@ class CachedModel:
         for rid in hits:
             out[rid] = CallResult(tuple(next(texts) for _ in keys[rid]), cached=True)
         self.cache.hits += len(hits)
-        for rid, msgs, k in items:
-            if rid in out:
-                continue
-            else:
-                todo.append(
-                    GenerationRequest(
-                        id=rid, messages=tuple(_engine_messages(msgs)), n=k, sampling=self.sampling
-                    )
-                )
+        todo = [
+            GenerationRequest(
+                id=rid, messages=tuple(_engine_messages(msgs)), n=k, sampling=self.sampling
+            )
+            for rid, msgs, k in items
+            if rid not in out
+        ]
         if not todo:
             return out
         self.cache.misses += len(todo)

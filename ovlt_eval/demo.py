@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 DEMO_DATA = Path(__file__).resolve().parent / "demo_data"
@@ -28,20 +26,9 @@ PREDICTIONS = DEMO_DATA / "mathvision_testmini_predictions.jsonl"
 
 
 def tiny_model(cache: Path) -> Path:
-    from ovlt_eval.testing.tiny_model import BUILDER_VERSION, build_tiny_qwen2_5_vl
+    from ovlt_eval.testing.tiny_model import cached_tiny_qwen2_5_vl
 
-    target = cache / f"tiny_qwen2_5_vl-v{BUILDER_VERSION}"
-    if (target / "ovlt_tiny_model.json").is_file():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    print(f"building the tiny random-weight Qwen2.5-VL into {target} …", flush=True)
-    staging = Path(tempfile.mkdtemp(prefix="tiny_build_", dir=cache))
-    build_tiny_qwen2_5_vl(staging, seed=0)
-    try:
-        staging.rename(target)
-    except OSError:  # built meanwhile by someone else; theirs is identical
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return cached_tiny_qwen2_5_vl(cache, announce=True)
 
 
 def _banner(text: str) -> None:

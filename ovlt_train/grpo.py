@@ -39,6 +39,7 @@ from ovlt_train.model_io import (
 from ovlt_train.rewards import build_reward_funcs
 from ovlt_train.runinfo import (
     base_record,
+    common_trainer_args,
     grad_accumulation,
     is_main_process,
     loss_curve,
@@ -97,12 +98,9 @@ def build_grpo_config(card: GRPOCard, out_dir: str | Path, stage: CurriculumStag
             vllm_mode="colocate", vllm_gpu_memory_utilization=card.vllm_gpu_memory_utilization
         )
     return GRPOConfig(
-        output_dir=str(out_dir),
+        **common_trainer_args(card, out_dir, per_device, accum),
         learning_rate=card.learning_rate,
-        weight_decay=card.weight_decay,
         warmup_steps=float(card.warmup_ratio),  # a float < 1 is a ratio in transformers 5
-        lr_scheduler_type=card.lr_scheduler_type,
-        max_grad_norm=card.max_grad_norm,
         beta=card.beta,
         epsilon=card.epsilon,
         loss_type=card.loss_type,
@@ -111,26 +109,12 @@ def build_grpo_config(card: GRPOCard, out_dir: str | Path, stage: CurriculumStag
         temperature=card.temperature,
         top_p=card.top_p,
         max_completion_length=card.max_completion_length,
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accum,
         generation_batch_size=generation_batch,
         num_train_epochs=stage.epochs,
         max_steps=stage.max_steps,
-        bf16=card.bf16,
-        gradient_checkpointing=card.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False}
-        if card.gradient_checkpointing
-        else None,
-        deepspeed=card.deepspeed,
         use_vllm=vllm,
-        seed=card.seed,
-        logging_steps=card.logging_steps,
-        save_strategy=card.save_strategy,
-        save_steps=card.save_steps,
-        report_to=card.report_to,
         log_completions=card.log_completions,
         reward_weights=None,  # set by the caller alongside the reward functions
-        remove_unused_columns=False,
         **kwargs,
     )
 

@@ -52,3 +52,28 @@ def base_record(kind: str, **fields: Any) -> dict[str, Any]:
 
 def loss_curve(log_history: list[dict[str, Any]], key: str = "loss") -> list[float]:
     return [float(e[key]) for e in log_history if key in e]
+
+
+def common_trainer_args(card: Any, out_dir: Any, per_device: int, accum: int) -> dict[str, Any]:
+    """TrainingArguments fields the SFT and GRPO cards spell the same way; each trainer adds its
+    own (learning rate, warmup, epochs and its method's fields) on top."""
+    return {
+        "output_dir": str(out_dir),
+        "weight_decay": card.weight_decay,
+        "lr_scheduler_type": card.lr_scheduler_type,
+        "max_grad_norm": card.max_grad_norm,
+        "per_device_train_batch_size": per_device,
+        "gradient_accumulation_steps": accum,
+        "bf16": card.bf16,
+        "gradient_checkpointing": card.gradient_checkpointing,
+        "gradient_checkpointing_kwargs": {"use_reentrant": False}
+        if card.gradient_checkpointing
+        else None,
+        "deepspeed": card.deepspeed,
+        "seed": card.seed,
+        "logging_steps": card.logging_steps,
+        "save_strategy": card.save_strategy,
+        "save_steps": card.save_steps,
+        "report_to": card.report_to,
+        "remove_unused_columns": False,
+    }

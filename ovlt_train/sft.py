@@ -17,7 +17,13 @@ from ovlt_train.model_io import (
     save_checkpoint,
     torch_dtype,
 )
-from ovlt_train.runinfo import base_record, grad_accumulation, loss_curve, world_size
+from ovlt_train.runinfo import (
+    base_record,
+    common_trainer_args,
+    grad_accumulation,
+    loss_curve,
+    world_size,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,34 +36,16 @@ def build_sft_config(card: SFTCard, out_dir: str | Path):
         card.resolved("global_batch_size"), per_device, world_size(), what="sft"
     )
     return SFTConfig(
-        output_dir=str(out_dir),
+        **common_trainer_args(card, out_dir, per_device, accum),
         learning_rate=card.resolved("learning_rate"),
-        warmup_steps=float(
-            card.resolved("warmup_ratio")
-        ),  # a float < 1 is a ratio in transformers 5
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accum,
+        # a float < 1 is a ratio in transformers 5
+        warmup_steps=float(card.resolved("warmup_ratio")),
         num_train_epochs=card.num_train_epochs,
         max_steps=card.max_steps,
-        lr_scheduler_type=card.lr_scheduler_type,
-        weight_decay=card.weight_decay,
-        max_grad_norm=card.max_grad_norm,
-        bf16=card.bf16,
-        gradient_checkpointing=card.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False}
-        if card.gradient_checkpointing
-        else None,
         max_length=card.max_length,
         assistant_only_loss=card.assistant_only_loss,
         packing=False,  # images cannot be packed
-        deepspeed=card.deepspeed,
-        seed=card.seed,
-        logging_steps=card.logging_steps,
-        save_strategy=card.save_strategy,
-        save_steps=card.save_steps,
-        report_to=card.report_to,
         dataloader_num_workers=card.dataloader_num_workers,
-        remove_unused_columns=False,
     )
 
 

@@ -20,11 +20,9 @@ Use them by naming them as test arguments (both are session-scoped: built/starte
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -37,20 +35,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
-    from ovlt_eval.testing.tiny_model import BUILDER_VERSION, build_tiny_qwen2_5_vl
+    from ovlt_eval.testing.tiny_model import cached_tiny_qwen2_5_vl
 
-    cached = REPO_ROOT / ".cache" / f"tiny_qwen2_5_vl-v{BUILDER_VERSION}"
-    if (cached / "ovlt_tiny_model.json").is_file():
-        return cached
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the cache, then rename: concurrent sessions never see a half-written model.
-    staging = Path(tempfile.mkdtemp(prefix="tiny_build_", dir=cached.parent))
-    build_tiny_qwen2_5_vl(staging, seed=0)
-    try:
-        staging.rename(cached)
-    except OSError:  # another session won the race; theirs is identical
-        shutil.rmtree(staging, ignore_errors=True)
-    return cached
+    return cached_tiny_qwen2_5_vl(REPO_ROOT / ".cache")
 
 
 @dataclass(frozen=True)

@@ -177,14 +177,7 @@ def _check_local_model(model: str, engine: str) -> None:
 
 
 def sampling_from(args) -> SamplingParams:
-    return SamplingParams(
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        repetition_penalty=args.repetition_penalty,
-        seed=args.seed,
-    )
+    return SamplingParams.from_fields(args)
 
 
 def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001

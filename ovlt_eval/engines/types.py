@@ -23,6 +23,18 @@ class SamplingParams:
     seed: int | None = 0
     stop: tuple[str, ...] = ()
 
+    @classmethod
+    def from_fields(cls, src: Any) -> SamplingParams:
+        """From any object with the same attribute names (CLI args, a card's sampling block)."""
+        return cls(
+            max_tokens=src.max_tokens,
+            temperature=src.temperature,
+            top_p=src.top_p,
+            top_k=src.top_k,
+            repetition_penalty=src.repetition_penalty,
+            seed=src.seed,
+        )
+
 
 @dataclass(frozen=True)
 class GenerationRequest:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ovlt_eval.grading.normalize import brace_end
 from ovlt_eval.grading.types import Extraction
 
 # Bare responses up to this length (one line) are taken as the answer itself, like the
@@ -100,11 +101,7 @@ def _extract(response, choices, last_number_fallback) -> Extraction:
     if phrase is not None:
         refined = _refine(phrase, choices, n_choices)
         if refined:
-            if last_number_fallback and _is_sentence(refined):
-                stated = _stated_number(refined)
-                if stated is not None:
-                    return Extraction(stated, "answer_is")
-            return Extraction(refined, "answer_is")
+            return _sentence_to_number(refined, "answer_is", "answer_is", last_number_fallback)
 
     letter = _option_letter(text, n_choices)
     if letter is not None:
@@ -119,11 +116,9 @@ def _extract(response, choices, last_number_fallback) -> Extraction:
     if len(bare) <= _SHORT_RESPONSE and "\n" not in bare:
         refined = _refine(bare, choices, n_choices)
         if refined:
-            if last_number_fallback and _is_sentence(refined):
-                stated = _stated_number(refined)
-                if stated is not None:
-                    return Extraction(stated, "stated_number")
-            return Extraction(refined, "short_response")
+            return _sentence_to_number(
+                refined, "short_response", "stated_number", last_number_fallback
+            )
 
     if last_number_fallback:
         stated = _stated_number(_last_lines(text, 1))
@@ -164,6 +159,15 @@ def _answer_tag(text: str) -> str | None:
     return None
 
 
+def _sentence_to_number(refined: str, how: str, stated_how: str, numeric: bool) -> Extraction:
+    """On a numeric item, a sentence-like answer gives way to the number it states."""
+    if numeric and _is_sentence(refined):
+        stated = _stated_number(refined)
+        if stated is not None:
+            return Extraction(stated, stated_how)
+    return Extraction(refined, how)
+
+
 def _last_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{…}` / `\\fbox{…}` (nested braces), or None."""
     start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
@@ -173,17 +177,8 @@ def _last_boxed(text: str) -> str | None:
         while i < n and text[i] in " \t":
             i += 1
         if i < n and text[i] == "{":
-            depth, j = 0, i
-            while j < n:
-                c = text[j]
-                if c == "{":
-                    depth += 1
-                elif c == "}":
-                    depth -= 1
-                    if depth == 0:
-                        return text[i + 1 : j]
-                j += 1
-            return text[i + 1 :]  # unbalanced (truncated): keep what was written
+            j = brace_end(text, i)
+            return text[i + 1 : j] if j >= 0 else text[i + 1 :]  # unbalanced: keep what's there
         if i < n and i > start + 5 and text[i - 1] in " \t":
             m = re.match(r"[^\s$]+", text[i : i + _MAX_PHRASE])  # "\boxed 5"
             if m:

@@ -42,7 +42,7 @@ def sanitize(value: object) -> str:
     return _CONTROL.sub("", text)
 
 
-def _brace_end(s: str, open_idx: int) -> int:
+def brace_end(s: str, open_idx: int) -> int:
     """Index of the `}` closing the `{` at open_idx, or -1."""
     depth = 0
     for i in range(open_idx, len(s)):
@@ -81,7 +81,7 @@ def _strip_wrappers_loop(s: str) -> str:
             if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
                 s = s[len(left) : len(s) - len(right)].strip()
         for cmd in _WRAP_CMDS:
-            if s.startswith(cmd + "{") and _brace_end(s, len(cmd)) == len(s) - 1:
+            if s.startswith(cmd + "{") and brace_end(s, len(cmd)) == len(s) - 1:
                 s = s[len(cmd) + 1 : -1].strip()
         if s.endswith(".") and not _DIGIT_DOT_END.search(s[-2:]):
             s = s[:-1].rstrip()

@@ -171,8 +171,13 @@ def read_card(out_dir: Path) -> EvalCard | None:
 def write_card(out_dir: Path, card: EvalCard) -> None:
     path = out_dir / CARD_NAME
     text = redact_text(json.dumps(scrub(card.model_dump(mode="json")), indent=2, sort_keys=False))
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
+    write_text_atomic(path, text + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write beside `path`, then rename: a reader never sees a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from collections import Counter
@@ -367,23 +366,15 @@ def run_judge(
 def write_summary(plan: BenchPlan, cfg: RunConfig, records: dict[str, dict[str, Any]]) -> dict:
     from ovlt_eval.benchmarks.summary import summarize
 
-    rules = summarize(
-        plan.benchmark,
-        plan.split,
-        plan.items,
-        scored_from_records(plan.items, records, with_judge=False),
-        protocol=cfg.protocol,
-    )
+    def summarize_records(with_judge: bool) -> dict:
+        scored = scored_from_records(plan.items, records, with_judge=with_judge)
+        return summarize(plan.benchmark, plan.split, plan.items, scored, protocol=cfg.protocol)
+
+    rules = summarize_records(with_judge=False)
     summary = dict(rules)
     summary["run"] = run_figures(plan.items, records, cfg.n)
     if cfg.judge is not None:
-        judged = summarize(
-            plan.benchmark,
-            plan.split,
-            plan.items,
-            scored_from_records(plan.items, records, with_judge=True),
-            protocol=cfg.protocol,
-        )
+        judged = summarize_records(with_judge=True)
         recs = [records[it.id] for it in plan.items if it.id in records]
         summary["judge"] = {**cfg.judge.describe(), **judge_figures(rules, judged, recs)}
         summary["accuracy_by_verdict"] = {
@@ -391,8 +382,5 @@ def write_summary(plan: BenchPlan, cfg: RunConfig, records: dict[str, dict[str, 
             "rules+judge": judged.get("accuracy"),
         }
     text = C.redact_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-    path = plan.out_dir / SUMMARY_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    C.write_text_atomic(plan.out_dir / SUMMARY_NAME, text + "\n")
     return summary

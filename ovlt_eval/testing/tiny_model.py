@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 # Bump when anything below changes what is written; caches key on it.
@@ -157,6 +159,28 @@ SIZES: dict[str, dict] = {
 def build_tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
     """Write a loadable tiny Qwen2.5-VL checkpoint (model, processor, tokenizer) to `out_dir`."""
     return build_random_qwen2_5_vl(out_dir, seed=seed, size="tiny")
+
+
+def cached_tiny_qwen2_5_vl(cache_dir: str | Path, *, announce: bool = False) -> Path:
+    """The tiny model under `cache_dir`, built there first unless a finished copy exists.
+
+    Built beside the target and renamed into place, so concurrent builders never see a
+    half-written model; the loser of a race drops its (identical) copy.
+    """
+    cache = Path(cache_dir)
+    target = cache / f"tiny_qwen2_5_vl-v{BUILDER_VERSION}"
+    if (target / "ovlt_tiny_model.json").is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    if announce:
+        print(f"building the tiny random-weight Qwen2.5-VL into {target} …", flush=True)
+    staging = Path(tempfile.mkdtemp(prefix="tiny_build_", dir=cache))
+    build_tiny_qwen2_5_vl(staging, seed=0)
+    try:
+        staging.rename(target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def build_random_qwen2_5_vl(
