@@ -38,6 +38,8 @@ class Profile:
     prompt_suffix: str = ""
     system_prompt: str | None = None
     version: str = "1"
+    # the answer policy the reference protocol scores this family's replies with
+    reference_policy: str = "reference"
 
     def build_messages(
         self, question: str, images: Sequence[Any] = ()
@@ -104,6 +106,7 @@ PROFILES: dict[str, Profile] = {
             description="Qwen2.5-VL-Instruct: question + the reference's \\boxed{} instruction",
             answer_format="boxed",
             prompt_suffix="\n\nYour final answer MUST BE put in \\boxed{}",
+            reference_policy="reference_qwen",
         ),
         Profile(
             name="plain",
@@ -125,3 +128,9 @@ def get_profile(name: str) -> Profile:
         raise UserError(
             f"unknown profile {name!r}; known profiles: {', '.join(profile_names())}"
         ) from None
+
+
+def reference_policy_for(profile_name: str | None) -> str:
+    """The reference protocol's answer policy for a profile (unknown names: `reference`)."""
+    profile = PROFILES.get(profile_name or "")
+    return profile.reference_policy if profile is not None else "reference"

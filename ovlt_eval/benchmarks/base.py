@@ -7,11 +7,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ovlt_eval.benchmarks.loading import find_data_file, load_hub, read_records
+from ovlt_eval.benchmarks.loading import as_text, find_data_file, load_hub, read_records
 from ovlt_eval.benchmarks.protocols import DEFAULT_PROTOCOL, check_protocol
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading.extract import final_text
+from ovlt_eval.grading.policy import get_policy
+
+# process_response's letter table (eval_openvlthinker.py:300): an 11th option maps nowhere.
+_REFERENCE_LETTERS = "ABCDEFGHIJ"
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,16 @@ class Benchmark:
     # ------------------------------------------------------------------ scoring
 
     def score(
-        self, item: BenchItem, response: str | None, *, protocol: str = DEFAULT_PROTOCOL
+        self,
+        item: BenchItem,
+        response: str | None,
+        *,
+        protocol: str = DEFAULT_PROTOCOL,
+        reference_policy: str = "reference",
     ) -> ScoredItem:
-        """One item's verdicts under both protocols; `correct` is `protocol`'s. Never raises
-        on model output."""
+        """One item's verdicts under every protocol; `correct` is `protocol`'s. Never raises
+        on model output. `reference_policy` is the profile's reference rule (`reference` for
+        eval_openvlthinker.py, `reference_qwen` for eval_qwen.py)."""
         check_protocol(protocol)
         if response is None:
             return ScoredItem(
@@ -83,47 +93,80 @@ class Benchmark:
                 False,
                 "missing_prediction",
                 "",
+                correct_reference=False,
                 correct_official=False,
                 correct_corrected=False,
                 protocol=protocol,
             )
         corrected = self.score_response(item, response)
+        ref = get_policy(reference_policy).grade(
+            response, self.reference_gold(item), item.kind, choices=item.choices
+        )
         # The official evaluators read plain replies; a reasoning reply is reduced to its final
         # answer first (no-op for replies without <think>/<answer> tags).
         official_result = self.score_official(item, final_text(response))
-        off_extracted, off_correct = official_result[0], official_result[1]
-        # A third element, where given, is the official evaluation's status ("timeout" /
-        # "unparseable" when a comparison was cut off or refused as unsafe).
-        off_status = official_result[2] if len(official_result) > 2 else "ok"
+        if official_result is None:  # no official evaluator for this benchmark
+            if protocol == "official":
+                raise UserError(
+                    f"{self.name} has no official evaluator in ovlt; use --protocol reference "
+                    "or corrected"
+                )
+            off_extracted, off_correct, off_status = None, None, "ok"
+        else:
+            off_extracted, off_correct = official_result[0], official_result[1]
+            # A third element, where given, is the official evaluation's status ("timeout" /
+            # "unparseable" when a comparison was cut off or refused as unsafe).
+            off_status = official_result[2] if len(official_result) > 2 else "ok"
         reason = None
-        if off_correct != corrected.correct:
+        if off_correct is not None and off_correct != corrected.correct:
             reason = self.disagreement(item, response, off_extracted, off_correct, corrected)
-        official = protocol == "official"
-        status = corrected.status
-        if official and off_correct:
-            status = "ok"
-        elif official and off_status != "ok":
-            status = off_status
+        if protocol == "official":
+            extracted, correct = off_extracted, bool(off_correct)
+            status = "ok" if off_correct else (off_status if off_status != "ok" else corrected.status)
+        elif protocol == "reference":
+            extracted, correct, status = ref.extracted, ref.correct, ref.status
+        else:
+            extracted, correct, status = corrected.extracted, corrected.correct, corrected.status
         return replace(
             corrected,
-            extracted=off_extracted if official else corrected.extracted,
-            correct=off_correct if official else corrected.correct,
+            extracted=extracted,
+            correct=correct,
             status=status,
+            how=ref.how if protocol == "reference" else corrected.how,
+            correct_reference=ref.correct,
             correct_official=off_correct,
             correct_corrected=corrected.correct,
+            extracted_reference=ref.extracted,
             extracted_official=off_extracted,
             extracted_corrected=corrected.extracted,
+            status_reference=ref.status,
             disagreement=reason,
             protocol=protocol,
         )
+
+    def reference_gold(self, item: BenchItem) -> str:
+        """The gold the reference script compares with: the raw answer, mapped to its option
+        letter when it equals one of the item's choices, then options, exactly
+        (eval_openvlthinker.py:296-309 `process_response`)."""
+        raw = item.raw.get("answer", item.gold)
+        gold = raw if isinstance(raw, str) else as_text(raw)
+        for field in ("choices", "options"):
+            listed = item.raw.get(field)
+            if isinstance(listed, list | tuple) and len(listed) > 0:
+                try:
+                    return _REFERENCE_LETTERS[list(listed).index(gold)]
+                except (ValueError, IndexError):
+                    pass
+        return gold
 
     def score_response(self, item: BenchItem, response: str) -> ScoredItem:
         """The corrected protocol: our extraction and verifier."""
         raise NotImplementedError
 
-    def score_official(self, item: BenchItem, response: str) -> tuple:
+    def score_official(self, item: BenchItem, response: str) -> tuple | None:
         """The official evaluator's (extracted answer, verdict), optionally followed by a
-        status ("ok", "timeout", "unparseable")."""
+        status ("ok", "timeout", "unparseable"); None when the benchmark has no official
+        evaluator in ovlt."""
         raise NotImplementedError
 
     def disagreement(

@@ -27,9 +27,12 @@ def score_predictions(
     *,
     threads: int | None = None,
     protocol: str = DEFAULT_PROTOCOL,
+    reference_policy: str = "reference",
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Samples (one per item, in item order) and summary. `predictions` maps a native id to
-    the response text, or to an object with `.response` and `.meta` (see predictions.py)."""
+    the response text, or to an object with `.response` and `.meta` (see predictions.py).
+    `reference_policy` is the reference protocol's rule for the model's profile
+    (`reference`, or `reference_qwen` for Qwen2.5-VL-Instruct replies)."""
     check_protocol(protocol)
     known = {it.id for it in items}
     unknown = [k for k in predictions if k not in known]
@@ -42,11 +45,11 @@ def score_predictions(
 
     def one(item: BenchItem) -> ScoredItem:
         if item.id not in predictions:
-            return bench.score(item, None, protocol=protocol)
+            return bench.score(item, None, protocol=protocol, reference_policy=reference_policy)
         pred = predictions[item.id]
         response = getattr(pred, "response", pred)
         text = "" if response is None else str(response)
-        return bench.score(item, text, protocol=protocol)
+        return bench.score(item, text, protocol=protocol, reference_policy=reference_policy)
 
     workers = threads or _THREADS
     if workers <= 1 or len(items) < 2 * _CHUNK:
@@ -69,12 +72,17 @@ def score_predictions(
                 "status": s.status,
                 "how": s.how,
                 "protocol": s.protocol,
+                "correct_reference": s.correct_reference,
                 "correct_official": s.correct_official,
                 "correct_corrected": s.correct_corrected,
+                "extracted_reference": s.extracted_reference,
+                "status_reference": s.status_reference,
                 "extracted_official": s.extracted_official,
                 "extracted_corrected": s.extracted_corrected,
                 "disagreement": s.disagreement,
                 "meta": dict(getattr(pred, "meta", {}) or {}),
             }
         )
-    return samples, summarize(bench, split, items, by_id, protocol=protocol)
+    summary = summarize(bench, split, items, by_id, protocol=protocol)
+    summary["reference_policy"] = reference_policy
+    return samples, summary

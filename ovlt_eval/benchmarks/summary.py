@@ -32,11 +32,14 @@ def summarize(
 ) -> dict[str, Any]:
     """Accuracy over *all* items of the split: an item without a prediction is incorrect
     (and counted under `missing_prediction`). `accuracy` is the `correct` field's (the
-    protocol the items were scored under); both protocols' accuracies sit beside it."""
+    protocol the items were scored under); every protocol's accuracy sits beside it
+    (None for a protocol the benchmark has no evaluator for)."""
     check_protocol(protocol)
     n = len(items)
     correct = 0
-    by_protocol = {"official": 0, "corrected": 0}
+    by_protocol = {"reference": 0, "official": 0, "corrected": 0}
+    available = {"reference": True, "official": True, "corrected": True}
+    reference_failed = 0
     disagreements: Counter[str] = Counter()
     status_counts: Counter[str] = Counter({s: 0 for s in STATUSES})
     groups: dict[str, dict[str, list[int]]] = {
@@ -47,10 +50,17 @@ def summarize(
         ok = bool(s and s.correct)
         correct += ok
         if s is not None:
-            off = ok if s.correct_official is None else bool(s.correct_official)
-            cor = ok if s.correct_corrected is None else bool(s.correct_corrected)
-            by_protocol["official"] += off
-            by_protocol["corrected"] += cor
+            verdicts = {
+                "reference": s.correct_reference,
+                "official": s.correct_official,
+                "corrected": s.correct_corrected,
+            }
+            unknown_official = s.correct_official is None and s.correct_corrected is not None
+            if unknown_official and s.status != "missing_prediction":
+                available["official"] = False  # the benchmark has no official evaluator
+            for name, verdict in verdicts.items():
+                by_protocol[name] += ok if verdict is None else bool(verdict)
+            reference_failed += s.status_reference == "no_answer"
             if s.disagreement:
                 disagreements[s.disagreement] += 1
         status_counts[s.status if s else "missing_prediction"] += 1
@@ -76,8 +86,11 @@ def summarize(
         "protocol": protocol,
         "correct": correct,
         "accuracy": _pct(correct, n),
-        "accuracy_official": _pct(by_protocol["official"], n),
+        "accuracy_reference": _pct(by_protocol["reference"], n),
+        "accuracy_official": _pct(by_protocol["official"], n) if available["official"] else None,
         "accuracy_corrected": _pct(by_protocol["corrected"], n),
+        # the reference script's "Failed to extract." (no </answer>): counted wrong there
+        "reference_failed_to_extract": reference_failed,
         "disagreements": dict(disagreements.most_common()),
         "missing_predictions": status_counts["missing_prediction"],
         "counts": dict(status_counts),

@@ -29,11 +29,15 @@ class ScoredItem:
     correct: bool
     status: Status | str  # grading statuses plus "missing_prediction"
     how: str = ""
-    # Both protocols' verdicts (see protocols.py); `correct` is the chosen one's. None when
-    # the item was built by code that knows only one verdict (then `correct` stands for both).
+    # Every protocol's verdict (see protocols.py); `correct` is the chosen one's. None when
+    # the item was built by code that knows only one verdict (then `correct` stands for all),
+    # or the benchmark has no such evaluator (official for EMMA, MMMU-Pro, HallusionBench).
+    correct_reference: bool | None = None
     correct_official: bool | None = None
     correct_corrected: bool | None = None
+    extracted_reference: str | None = None
     extracted_official: str | None = None
     extracted_corrected: str | None = None
-    disagreement: str | None = None  # why the two protocols differ, a short category
+    disagreement: str | None = None  # why official and corrected differ, a short category
+    status_reference: str | None = None  # "ok", "no_answer" (failed to extract), "timeout"
     protocol: str = "official"

@@ -61,9 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--protocol",
         default="official",
-        choices=("official", "corrected"),
-        help="which verdict is the headline `correct` (both are always recorded): the "
-        "benchmark's official evaluator (default) or our corrected extractor + verifier",
+        choices=("reference", "official", "corrected"),
+        help="which verdict is the headline `correct` (all three are always recorded): the "
+        "OpenVLThinker reference script (the paper's table), the benchmark's official "
+        "evaluator (the leaderboards; default) or our corrected extractor + verifier",
     )
     g.add_argument("--out", default=None, help="run directory (default: runs/<model name>)")
     g.add_argument(

@@ -44,9 +44,16 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--protocol",
         default="official",
-        choices=("official", "corrected"),
-        help="official: the benchmark's own evaluator (default); corrected: ours, fixing its "
-        "known defects. Both verdicts are recorded per item either way",
+        choices=("reference", "official", "corrected"),
+        help="reference: the OpenVLThinker authors' evaluation script (the paper's table); "
+        "official: the benchmark's own evaluator (the leaderboards; default); corrected: ours, "
+        "fixing the evaluators' known defects. All three verdicts are recorded per item",
+    )
+    parser.add_argument(
+        "--profile",
+        default="openvlthinker",
+        help="the model family whose replies these are; picks the reference rule "
+        "(openvlthinker: eval_openvlthinker.py, last <answer>; qwen: eval_qwen.py, \\boxed{})",
     )
 
 
@@ -66,8 +73,16 @@ def run(args) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
     started = time.perf_counter()
+    from ovlt_eval.profiles import get_profile
+
+    profile = get_profile(getattr(args, "profile", "openvlthinker"))
     samples, summary = score_predictions(
-        bench, args.split, items, predictions, protocol=getattr(args, "protocol", "official")
+        bench,
+        args.split,
+        items,
+        predictions,
+        protocol=getattr(args, "protocol", "official"),
+        reference_policy=profile.reference_policy,
     )
     elapsed = time.perf_counter() - started
     summary["predictions_file"] = str(Path(args.predictions).resolve())
@@ -88,8 +103,13 @@ def run(args) -> int:
     counts = summary["counts"]
     print(
         f"{bench.name} {args.split} ({summary['protocol']}): accuracy "
-        f"{summary['accuracy']:.2f}% ({summary['correct']}/{summary['n']}; official "
-        f"{summary['accuracy_official']:.2f}%, corrected {summary['accuracy_corrected']:.2f}%); "
+        f"{summary['accuracy']:.2f}% ({summary['correct']}/{summary['n']}; "
+        + ", ".join(
+            f"{name} " + ("n/a" if acc is None else f"{acc:.2f}%")
+            for name in ("reference", "official", "corrected")
+            for acc in [summary.get(f"accuracy_{name}")]
+        )
+        + "); "
         + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         + f"; {len(samples) / max(elapsed, 1e-9):.0f} items/s -> {out}",
         file=sys.stderr,

@@ -27,7 +27,15 @@ class _SoftTimeout(BaseException):
     """Raised from SIGALRM; BaseException so Math-Verify's `except Exception` lets it through."""
 
 
+# Set when the alarm fired during a request: mathruler's grader wraps sympy in bare
+# `except:` clauses that swallow the timeout exception and answer False, so the parent is
+# told "timeout" from this flag rather than from the exception.
+_ALARM_FIRED = False
+
+
 def _on_alarm(signum, frame):
+    global _ALARM_FIRED
+    _ALARM_FIRED = True
     raise _SoftTimeout()
 
 
@@ -216,6 +224,12 @@ def main() -> None:
                 return {"status": "unparseable", "detail": "pred"}
             correct = _verify(gold, pred, req["gold"] + req["expr"])
             return {"status": "ok", "value": None, "correct": correct}
+        if op == "mathruler_grade":
+            # The OpenVLThinker reference's comparison, run as published (mathruler's
+            # grade_answer, sympy inside); `given` / `truth` keep the caller's argument order.
+            from mathruler.grader import grade_answer
+
+            return {"status": "ok", "correct": bool(grade_answer(req["given"], req["truth"]))}
         if op == "official_latex_value":
             return _official_latex_value(req["expr"], int(req.get("max_printed", 480)))
         if op == "ping":
@@ -236,14 +250,18 @@ def main() -> None:
     out = sys.stdout
     out.write('{"status": "ready"}\n')
     out.flush()
+    global _ALARM_FIRED
     for line in sys.stdin:
         try:
             req = json.loads(line)
+            _ALARM_FIRED = False
             signal.setitimer(signal.ITIMER_REAL, max(0.01, float(req.get("t", 5.0))))
             try:
                 reply = handle(req)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+            if _ALARM_FIRED:  # a swallowed timeout is still a timeout
+                reply = {"status": "timeout", "detail": "soft"}
         except _SoftTimeout:
             reply = {"status": "timeout", "detail": "soft"}
         except MemoryError:

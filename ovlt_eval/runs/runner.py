@@ -21,6 +21,7 @@ from typing import Any
 from ovlt_eval.benchmarks.summary import scorer_version
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
+from ovlt_eval.profiles import reference_policy_for
 from ovlt_eval.runs import card as C
 from ovlt_eval.runs.engine_adapter import build_messages
 from ovlt_eval.runs.fingerprint import (
@@ -192,7 +193,11 @@ class _Progress:
 
 
 def record_from_result(
-    benchmark, item, result: GenerationResult, protocol: str = "official"
+    benchmark,
+    item,
+    result: GenerationResult,
+    protocol: str = "official",
+    reference_policy: str = "reference",
 ) -> dict[str, Any]:
     if result.status != "ok" or not result.outputs:
         return {
@@ -207,13 +212,17 @@ def record_from_result(
         }
     samples = []
     for i, text in enumerate(result.outputs):
-        scored = benchmark.score(item, text, protocol=protocol)
+        scored = benchmark.score(
+            item, text, protocol=protocol, reference_policy=reference_policy
+        )
         samples.append(
             {
                 "response": text,
                 "extracted": scored.extracted,
                 "correct": bool(scored.correct),
-                # both protocols' verdicts, so the summary can show them side by side
+                # every protocol's verdict, so the summary can show them side by side
+                "correct_reference": scored.correct_reference,
+                "status_reference": scored.status_reference,
                 "correct_official": scored.correct_official,
                 "correct_corrected": scored.correct_corrected,
                 "disagreement": scored.disagreement,
@@ -316,7 +325,13 @@ def _execute_locked(plan: BenchPlan, cfg: RunConfig, engine, judge_engine, log) 
                 item = by_id.get(result.id)
                 if item is None:
                     continue
-                record = record_from_result(plan.benchmark, item, result, cfg.protocol)
+                record = record_from_result(
+                    plan.benchmark,
+                    item,
+                    result,
+                    cfg.protocol,
+                    reference_policy_for(cfg.profile_name),
+                )
                 errors += record["status"] == "error"
                 store.append(record)
                 progress.update(errors)
@@ -368,7 +383,11 @@ def write_summary(plan: BenchPlan, cfg: RunConfig, records: dict[str, dict[str, 
 
     def summarize_records(with_judge: bool) -> dict:
         scored = scored_from_records(plan.items, records, with_judge=with_judge)
-        return summarize(plan.benchmark, plan.split, plan.items, scored, protocol=cfg.protocol)
+        summary = summarize(
+            plan.benchmark, plan.split, plan.items, scored, protocol=cfg.protocol
+        )
+        summary["reference_policy"] = reference_policy_for(cfg.profile_name)
+        return summary
 
     rules = summarize_records(with_judge=False)
     summary = dict(rules)

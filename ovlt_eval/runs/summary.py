@@ -55,6 +55,8 @@ def scored_from_records(
             correct=correct,
             status=rec.get("status", "ok"),
             how=rec.get("how", ""),
+            correct_reference=rec.get("correct_reference"),
+            status_reference=rec.get("status_reference"),
             correct_official=rec.get("correct_official"),
             correct_corrected=rec.get("correct_corrected"),
             disagreement=rec.get("disagreement"),
