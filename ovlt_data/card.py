@@ -83,9 +83,14 @@ class Card(_Strict):
     models: dict[str, ModelSpec] = {}
     sources: list[SourceSpec] = Field(min_length=1)
     stages: list[StageSpec] = Field(min_length=1)
+    preset: str | None = None  # the card's named preset that was applied (card_presets.py)
 
     def digest(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        # a card without presets keeps the digest it had before presets existed
+        blob = json.dumps(
+            self.model_dump(mode="json", exclude={"preset"} if self.preset is None else None),
+            sort_keys=True,
+        ).encode()
         return hashlib.sha256(blob).hexdigest()
 
 
@@ -159,6 +164,9 @@ def load_card(card: str | os.PathLike | dict | Card) -> Card:
     if not isinstance(raw, dict):
         raise UserError(f"{what}: expected a mapping at the top level")
     raw = _expand(raw, "")
+    from ovlt_data.card_presets import resolve_presets
+
+    raw = resolve_presets(raw, what)
     try:
         parsed = Card.model_validate(raw)
     except ValidationError as e:

@@ -5,10 +5,14 @@
 
 - `trl-sft`      sft.parquet: `messages` (conversational, image placeholder in the user turn) + `images`
 - `trl-grpo`     grpo_medium.parquet, grpo_hard.parquet: `prompt` (conversational) + `images` +
-                 `solution` (gold), plus `answer_type` / `choices` for the verifier reward
+                 `solution` (gold), plus `answer_type` / `choices` for the verifier reward; the
+                 prompt text ends with EasyR1's format prompt (math_format.jinja), as the released
+                 GRPO runs saw it
+- `easyr1`       grpo_medium.parquet, grpo_hard.parquet: `problem` (with `<image>`), `answer`,
+                 `images`; the problem is left bare, because EasyR1 renders math_format.jinja
+                 itself at train time (verl/utils/dataset.py:134-136): adding it here would double it
 - `llamafactory` <name>_sft.json (sharegpt `messages` + `images` paths, `<image>` tokens) +
                  images/ + dataset_info.json
-- `easyr1`       grpo_medium.parquet, grpo_hard.parquet: `problem` (with `<image>`), `answer`, `images`
 Every file loads with `datasets.load_dataset("parquet" | "json", data_files=...)`; a config with
 no rows writes no file (datasets refuses an empty split), and the returned list says what exists.
 """
@@ -19,6 +23,7 @@ import json
 from pathlib import Path
 
 from ovlt_data.artifact import iter_config, read_manifest
+from ovlt_data.released_formats import IMAGE_PLACEHOLDER, render_format_prompt
 from ovlt_eval.errors import UserError
 
 FORMATS = ("trl-sft", "trl-grpo", "llamafactory", "easyr1")
@@ -124,7 +129,12 @@ def export_trl_grpo(version_dir: Path, out: Path) -> list[Path]:
             yield {
                 "id": r["id"],
                 "prompt": [
-                    {"role": "user", "content": _user_content(len(r["images"]), r["prompt"])}
+                    {
+                        "role": "user",
+                        "content": _user_content(
+                            len(r["images"]), render_format_prompt(r["prompt"])
+                        ),
+                    }
                 ],
                 "images": r["images"],
                 "solution": r["answer"],
@@ -150,7 +160,7 @@ def export_easyr1(version_dir: Path, out: Path) -> list[Path]:
     def rows(config):
         for r in iter_config(version_dir, config, ["images", "prompt", "answer"]):
             yield {
-                "problem": "<image>" * len(r["images"]) + r["prompt"],
+                "problem": IMAGE_PLACEHOLDER * len(r["images"]) + r["prompt"],
                 "answer": r["answer"],
                 "images": r["images"],
             }
@@ -174,7 +184,7 @@ def export_llamafactory(version_dir: Path, out: Path, name: str) -> list[Path]:
                 paths.append(f"images/{im['path']}")
             rec = {
                 "messages": [
-                    {"role": "user", "content": "<image>" * len(paths) + r["prompt"]},
+                    {"role": "user", "content": IMAGE_PLACEHOLDER * len(paths) + r["prompt"]},
                     {"role": "assistant", "content": r["response"]},
                 ],
                 "images": paths,

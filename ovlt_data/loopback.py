@@ -2,7 +2,7 @@
 
 For tests and benches of the data factory: replies are a deterministic function of the request
 (messages, choice index), so a resumed build that re-asks a question gets the same text. Reasoning
-replies look like an R1 trace (`<think>`, reflections with "Wait,", `\\boxed{}`), with answers
+replies look like an R1 trace (`<think>`, reflections with "Wait,", `\\boxed{}`, `<answer>`), with answers
 drawn from a small range so some samples are right and some wrong: every stage has work.
 
     python -m ovlt_data.loopback --port 0 --latency 0.05   # prints the URL on stdout
@@ -50,7 +50,11 @@ def reply_text(messages: list, index: int, seed) -> str:
     reflect = (
         " Wait, let me double-check the reading. It is consistent." if rng.random() < 0.5 else ""
     )
-    return f"<think>\n{body}{reflect}\n</think>\nSo the final answer is \\boxed{{{answer}}}."
+    # the OpenVLThinker reply format: a conclusion, then the answer tag the reward reads
+    return (
+        f"<think>\n{body}{reflect}\n</think>\nSo the final answer is \\boxed{{{answer}}}.\n"
+        f"<answer>{answer}</answer>"
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ovlt_eval.grading.types import AnswerKind
+
 Pool = Literal["sft", "grpo"]
-AnswerType = Literal["multi_choice", "integer", "float", "text", "list", "auto"]
+AnswerType = AnswerKind  # the one list of answer kinds, ovlt_eval/grading/types.py
 CONFIGS = ("sft", "grpo_medium", "grpo_hard", "rejected")
 
 

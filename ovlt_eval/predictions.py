@@ -1,8 +1,12 @@
 """Loading a predictions file: JSONL, a JSON list, or a JSON object keyed by id.
 
 Each record has the item's native id (`id`, or the benchmark's own id field such as `pid` /
-`sample_index`; an object keyed by id may omit it) and `response`, the raw model text. Every
-other field is kept untouched as `meta` and never read by the scorer.
+`sample_index`; an object keyed by id may omit it) and `response`, the raw model text.
+An optional `extraction` is an answer already extracted from the response by the benchmark's
+own pipeline (MathVista's published output files carry GPT-4's `extraction` beside each
+`response`); a benchmark that has such a step scores it verbatim under `official` (see
+`Benchmark.score_official_extraction`). Every other field is kept untouched as `meta` and
+never read by the scorer.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from ovlt_eval.errors import UserError
 
 RESPONSE_FIELD = "response"
+EXTRACTION_FIELD = "extraction"
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,9 @@ class Prediction:
     id: str
     response: str | None  # None: the record says the model gave no text (null)
     meta: dict[str, Any] = field(default_factory=dict)
+    # The benchmark pipeline's own extracted answer, when the file carries one (None: absent
+    # or null, so the scorer extracts from `response` itself).
+    extraction: str | None = None
 
 
 def load_predictions(
@@ -113,5 +121,20 @@ def _to_prediction(
     response = rec[RESPONSE_FIELD]
     if response is not None and not isinstance(response, str):
         raise UserError(f"{p} {where}: 'response' must be text, got {type(response).__name__}")
-    meta = {k: v for k, v in rec.items() if k not in ("id", RESPONSE_FIELD)}
-    return Prediction(str(found_id).strip(), response, meta)
+    extraction = _extraction(p, where, rec.get(EXTRACTION_FIELD))
+    meta = {k: v for k, v in rec.items() if k not in ("id", RESPONSE_FIELD, EXTRACTION_FIELD)}
+    return Prediction(str(found_id).strip(), response, meta, extraction)
+
+
+def _extraction(p: Path, where: str, value: Any) -> str | None:
+    """The `extraction` field as text. Numbers and lists are written as Python's `str()`
+    writes them, which is what MathVista's `calculate_score.py` compares (`str(extraction)`,
+    `float(extraction)`); null means absent."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | list):
+        raise UserError(
+            f"{p} {where}: 'extraction' must be text, a number or a list, "
+            f"got {type(value).__name__}"
+        )
+    return str(value)

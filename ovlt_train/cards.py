@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ovlt_eval.errors import UserError
+from ovlt_eval.grading.types import AnswerKind
 
 # The paper (Table 7) and the released LLaMA-Factory yaml disagree on the SFT learning rate
 # (5e-7 vs 5e-6), warm-up (0.1 vs 0.15) and global batch (32 vs 2 x 4 x 8 GPUs = 64). Both are
@@ -64,7 +65,9 @@ class SFTCard(_Card):
 
 
 class RewardSpec(_Card):
-    # 0/1 from the ovlt_eval verifier on the <answer> content.
+    # The answer policy (ovlt_eval/grading/policy.py): `reward` is upstream's r1v.py rule
+    # (first <answer>, mathruler); `corrected` is ovlt's extractor + verifier.
+    policy: Literal["reward", "corrected"] = "reward"
     accuracy_weight: float = 1.0
     # 1 when the whole completion is <think>…</think> … <answer>…</answer>. Upstream logs it
     # but trains on accuracy only ("overall" = accuracy), hence weight 0.
@@ -72,7 +75,7 @@ class RewardSpec(_Card):
     # Upstream (r1v.py): a correct answer with nothing between </think> and <answer> earns
     # 1 - 0.5. Set 0 to switch off.
     empty_conclusion_penalty: float = Field(default=0.5, ge=0, le=1)
-    answer_kind: Literal["multi_choice", "integer", "float", "text", "list", "auto"] = "auto"
+    answer_kind: AnswerKind = "auto"
     # Workers for grading one batch; processes isolate Math-Verify's signal-based timeouts.
     workers: int = Field(default=0, ge=0)
     worker_kind: Literal["thread", "process"] = "thread"

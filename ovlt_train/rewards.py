@@ -1,4 +1,10 @@
-"""GRPO rewards: the same verifier that scores benchmarks, applied to the `<answer>` content.
+"""GRPO rewards: an answer policy of ovlt_eval (grading/policy.py) turned into a scalar.
+
+The default policy is `reward`, the released EasyR1 reward (train/easyr1/examples/
+reward_function/r1v.py:27-45): the first one-line `<answer>…</answer>`, else the whole reply;
+mathruler's `grade_answer` or lower-case equality; 1 − 0.5 when nothing is written between
+`</think>` and `<answer>`. `corrected` swaps in ovlt's extractor and verifier. The difficulty
+stage of the data factory uses the same policy by default, so a pass rate is a mean reward.
 
 Reward callables are module-level classes (picklable) so trl can call them from threads or
 ship them to worker processes; grading itself is thread- and process-safe (ovlt_eval).
@@ -11,8 +17,8 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-FORMAT_RE = re.compile(r"\s*<think>.*?</think>\s*.*?<answer>.*?</answer>\s*", re.DOTALL)
+# r1v.py:22-24: the whole completion is <think>…</think> then <answer>…</answer>.
+FORMAT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -38,17 +44,17 @@ def completion_text(completion: Any) -> str:
 
 
 def answer_in_tags(text: str) -> str | None:
-    # The first closed tag, as upstream's reward does: later tags cannot rescue a wrong first one.
-    match = ANSWER_RE.search(text)
+    """The answer the `reward` policy reads when the reply has a one-line answer tag."""
+    from ovlt_eval.grading.policy import _FIRST_TAG
+
+    match = _FIRST_TAG.search(text)
     return match.group(1).strip() if match else None
 
 
 def has_empty_conclusion(text: str) -> bool:
-    """Upstream penalty: nothing written between the last </think> and the <answer>."""
-    if "</think>" not in text or "<answer>" not in text:
-        return False
-    tail = text.rsplit("</think>", 1)[1]
-    return not tail.split("<answer>", 1)[0].strip()
+    from ovlt_eval.grading.policy import has_empty_conclusion as empty
+
+    return empty(text)
 
 
 def score_completion(
@@ -58,25 +64,31 @@ def score_completion(
     kind: str = "auto",
     choices: list[str] | None = None,
     empty_conclusion_penalty: float = 0.5,
+    policy: str = "reward",
 ) -> RewardParts:
-    from ovlt_eval.grading import verify
+    from ovlt_eval.grading.policy import get_policy
 
     fmt = 1.0 if FORMAT_RE.fullmatch(text) else 0.0
-    pred = answer_in_tags(text)
     empty = has_empty_conclusion(text)
-    if pred is None or pred == "":
-        return RewardParts(0.0, fmt, "no_answer_tag", empty)
-    verdict = verify(str(gold), pred, kind, choices=list(choices) if choices else None)
-    acc = 1.0 if verdict.correct else 0.0
+    try:
+        graded = get_policy(policy).grade(
+            text, str(gold), kind, choices=list(choices) if choices else None
+        )
+    except Exception:  # noqa: BLE001 - r1v.py:42-45: any failure is reward 0
+        return RewardParts(0.0, fmt, "unparseable", empty)
+    status = graded.status
+    if policy == "reward" and answer_in_tags(text) is None:
+        status = "no_answer_tag"  # graded on the whole reply, as upstream; logged apart
+    acc = 1.0 if graded.correct else 0.0
     if acc and empty:
         acc -= empty_conclusion_penalty
-    return RewardParts(acc, fmt, verdict.status, empty)
+    return RewardParts(acc, fmt, status, empty)
 
 
 def _score_one(args: tuple) -> RewardParts:
-    text, gold, kind, choices, penalty = args
+    text, gold, kind, choices, penalty, policy = args
     return score_completion(
-        text, gold, kind=kind, choices=choices, empty_conclusion_penalty=penalty
+        text, gold, kind=kind, choices=choices, empty_conclusion_penalty=penalty, policy=policy
     )
 
 
@@ -95,9 +107,11 @@ class VerifierReward:
         empty_conclusion_penalty: float = 0.5,
         workers: int = 0,
         worker_kind: str = "thread",
+        policy: str = "reward",
     ):
         if part not in ("accuracy", "format"):
             raise ValueError(part)
+        self.policy = policy
         self.part = part
         self.kind = kind
         self.penalty = empty_conclusion_penalty
@@ -114,7 +128,7 @@ class VerifierReward:
         kinds = kwargs.get("answer_type") or [self.kind] * len(texts)
         choices = kwargs.get("choices") or [None] * len(texts)
         jobs = [
-            (t, g, k or self.kind, c, self.penalty)
+            (t, g, k or self.kind, c, self.penalty, self.policy)
             for t, g, k, c in zip(texts, solution, kinds, choices, strict=True)
         ]
         parts = self._run(jobs)
@@ -144,6 +158,7 @@ def build_reward_funcs(spec) -> tuple[list[VerifierReward], list[float]]:
         empty_conclusion_penalty=spec.empty_conclusion_penalty,
         workers=spec.workers,
         worker_kind=spec.worker_kind,
+        policy=getattr(spec, "policy", "reward"),
     )
     funcs = [VerifierReward(part="accuracy", **common)]
     weights = [spec.accuracy_weight]

@@ -147,15 +147,74 @@ CATALOG: dict[str, HubSource] = {
         "answer is an int index into choices",
         rows=6218,
     ),
+    # -- the authors' released data (SOURCES.md §A; field names from their code) --------------
     "sft_seed": HubSource(
         "ydeng9/sft_seed",
         None,
         "train",
+        # generate_reasoning_thinker.py:205 feeds `decoded_image` + `problem`, grades `answer`
         FieldMap(question="problem", answer="answer", images="decoded_image"),
         "unstated",
         True,
-        "the authors' seed pool; `source` column names the origin",
+        "the authors' seed pool for round-2/3 SFT traces; `source` names the origin "
+        "(round 3 dropped scienceqa and ai2d: generate_reasoning_thinker.py:285-286)",
     ),
+    "openvlthinker_sft_iter3": HubSource(
+        "ydeng9/OpenVLThinker-sft-iter3",
+        None,
+        "train",
+        # LLaMA-Factory sharegpt (train/llama-factory/data/dataset_info.json:2-15): `messages`
+        # role/content turns, `<image>` in the user turn, `images` list
+        FieldMap(
+            conversations="messages", images="images", answer_from="answer_tag"
+        ),
+        "unstated",
+        True,
+        "SFT data of OpenVLThinker-v1.2-sft-iter3; the gold is the trace's <answer> (verified "
+        "when generated); train it directly with `ovlt-train sft --data ydeng9/OpenVLThinker-sft-iter3`",
+    ),
+    "medium_grpo_only": HubSource(
+        "ydeng9/medium_grpo_only",
+        None,
+        "train",
+        # EasyR1 keys (train/easyr1/examples/config.yaml:4-6): problem / answer / images
+        FieldMap(
+            question="problem", answer="answer", images="images", strip_image_placeholders=True
+        ),
+        "unstated",
+        True,
+        "GRPO medium stage of v1.2 (openvlthinker_grpo_medium.sh:8); splits train / test",
+    ),
+    "openvlthinker_grpo_hard": HubSource(
+        "ydeng9/OpenVLThinker-grpo-hard",
+        None,
+        "train",
+        FieldMap(
+            question="problem", answer="answer", images="images", strip_image_placeholders=True
+        ),
+        "unstated",
+        True,
+        "GRPO hard stage of v1.2 (openvlthinker_grpo_hard.sh:8); splits train / test",
+    ),
+    "hard_grpo_geo": HubSource(
+        "ydeng9/hard_grpo_geo",
+        None,
+        "train",
+        FieldMap(
+            question="problem", answer="answer", images="images", strip_image_placeholders=True
+        ),
+        "unstated",
+        True,
+        "only the default of examples/config.yaml:2; the released hard script overrides it",
+    ),
+}
+
+# Released datasets `ovlt-train` reads directly, and the training format each one is in.
+RELEASED_TRAINING_DATA: dict[str, str] = {
+    "ydeng9/OpenVLThinker-sft-iter3": "llamafactory",
+    "ydeng9/medium_grpo_only": "easyr1",
+    "ydeng9/OpenVLThinker-grpo-hard": "easyr1",
+    "ydeng9/hard_grpo_geo": "easyr1",
 }
 
 
@@ -168,6 +227,8 @@ class HubOptions(BaseModel):
     revision: str | None = None
     fields: FieldMap | None = None
     filter_source: list[str] | None = None  # keep rows whose `source` column is one of these
+    # drop rows whose `source` column is one of these (round 3 released: [scienceqa, ai2d])
+    exclude_source: list[str] | None = None
 
     @model_validator(mode="after")
     def _one_of(self):
@@ -191,6 +252,13 @@ def resolve(opts: HubOptions) -> HubSource:
     )
 
 
+def keeps_source(rec: dict, opts: HubOptions) -> bool:
+    origin = rec.get("source")
+    if opts.filter_source and origin not in opts.filter_source:
+        return False
+    return not (opts.exclude_source and origin in opts.exclude_source)
+
+
 def _open(name: str, opts: HubOptions, ctx: SourceContext):
     src = resolve(opts)
     try:
@@ -208,7 +276,7 @@ def _open(name: str, opts: HubOptions, ctx: SourceContext):
 
     def gen():
         for i, rec in enumerate(ds):
-            if opts.filter_source and rec.get("source") not in opts.filter_source:
+            if not keeps_source(rec, opts):
                 continue
             yield map_record(rec, src.fields, name, i, ctx)
 

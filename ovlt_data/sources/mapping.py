@@ -30,8 +30,14 @@ class FieldMap(BaseModel):
     choices_format: Literal["list", "python_list_string", "newline"] = "list"
     # choice_index: 0-based index into choices (ScienceQA, AI2D); majority: most common of a list (VizWiz)
     answer_format: Literal["text", "choice_index", "majority"] = "text"
-    # LLaVA-style `conversations` column: question = first human turn, answer = first gpt turn
+    # LLaVA-style `conversations` column (`from`/`value`, or sharegpt `role`/`content` as in
+    # LLaMA-Factory data): question = first human/user turn, answer = first gpt/assistant turn
     conversations: str | None = None
+    # answer_tag: the answer is the last `<answer>…</answer>` of the answer text (a released SFT
+    # trace, whose verified final answer sits in that tag)
+    answer_from: Literal["whole", "answer_tag"] = "whole"
+    # EasyR1 / LLaMA-Factory put `<image>` in the question text; removed from the question
+    strip_image_placeholders: bool = False
 
 
 def infer_answer_type(answer: str, choices) -> str:
@@ -57,10 +63,24 @@ def _parse_choices(value: Any, fmt: str) -> tuple[str, ...] | None:
     return out or None
 
 
+def _turn(turns: Any, speakers: tuple[str, ...]) -> str:
+    for t in turns:
+        who = t.get("from", t.get("role"))
+        if who in speakers:
+            text = t.get("value", t.get("content"))
+            if not isinstance(text, str):
+                raise TypeError("turn text is not a string")
+            return text
+    raise KeyError(speakers[0])
+
+
 def _from_conversations(turns: Any) -> tuple[str, str]:
-    human = next(t["value"] for t in turns if t.get("from") in ("human", "user"))
-    gpt = next(t["value"] for t in turns if t.get("from") in ("gpt", "assistant"))
+    human = _turn(turns, ("human", "user"))
+    gpt = _turn(turns, ("gpt", "assistant"))
     return human.replace("<image>", "").strip(), gpt.strip()
+
+
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
 def map_record(
@@ -90,8 +110,15 @@ def map_record(
             if key not in rec:
                 return reject("missing_field", key)
         question, answer = rec[fm.question], rec[fm.answer]
+    if isinstance(question, str) and fm.strip_image_placeholders:
+        question = question.replace("<image>", "")
     if not isinstance(question, str) or not question.strip():
         return reject("empty_question", repr(question)[:80])
+    if fm.answer_from == "answer_tag":
+        tags = _ANSWER_TAG.findall(answer) if isinstance(answer, str) else []
+        if not tags:
+            return reject("no_answer_tag", "no <answer>…</answer> in the answer text", question)
+        answer = tags[-1]
     try:
         choices = _parse_choices(rec.get(fm.choices), fm.choices_format) if fm.choices else None
     except (ValueError, SyntaxError) as e:

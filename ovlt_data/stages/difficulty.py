@@ -1,7 +1,10 @@
 """`difficulty`: pass@k of a policy model -> easy / medium / hard (GRPO curriculum).
 
-`model: reuse` takes the pass rate the verify stage already measured (no extra calls). Easy items
-go to `rejected` (reason `easy`): GRPO learns nothing from items the policy always solves.
+`model: reuse` re-grades the samples the verify stage already drew (no extra model calls). Easy
+items go to `rejected` (reason `easy`): GRPO learns nothing from items the policy always solves.
+
+Pass rates are graded under the answer policy `policy`, by default `reward` — the GRPO reward's
+own rule (ovlt_eval/grading/policy.py) — so "medium" and "hard" mean what GRPO optimises.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pydantic import Field, model_validator
 from ovlt_data import prompts
 from ovlt_data.schema import Row
 from ovlt_data.stages import Stage, StageParams, register_stage
-from ovlt_data.stages.verify import grade_batch
+from ovlt_data.stages.verify import PolicyName, grade_batch
 
 
 class DifficultyParams(StageParams):
@@ -20,6 +23,7 @@ class DifficultyParams(StageParams):
     easy_at_least: float = Field(0.75, ge=0, le=1)  # pass rate >= this -> easy
     hard_at_most: float = Field(0.25, ge=0, le=1)  # pass rate <= this -> hard; between -> medium
     prompt: str = prompts.DISTILL_FROM_IMAGE
+    policy: PolicyName = "reward"
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -48,7 +52,12 @@ class Difficulty(Stage):
         rates: dict[str, float | None] = {}
         errors: dict[str, str] = {}
         if p.model == "reuse":
-            rates = {r.id: r.pass_rate for r in rows}
+            # the verify stage's samples, graded under this stage's policy (cached verdicts)
+            sampled = [r for r in rows if r.samples]
+            graded = grade_batch(
+                [(r.example, r.samples) for r in sampled], self.ctx.cache, p.policy
+            )
+            rates = {r.id: sum(c) / len(c) for r, (c, _, _) in zip(sampled, graded, strict=True)}
         else:
             msgs = [
                 (
@@ -67,7 +76,7 @@ class Difficulty(Stage):
                 if results[r.id].outputs is None:
                     errors[r.id] = results[r.id].error or "model error"
             graded = grade_batch(
-                [(r.example, results[r.id].outputs) for r in ok_rows], self.ctx.cache
+                [(r.example, results[r.id].outputs) for r in ok_rows], self.ctx.cache, p.policy
             )
             for r, (correct, _, _) in zip(ok_rows, graded, strict=True):
                 rates[r.id] = sum(correct) / len(correct)

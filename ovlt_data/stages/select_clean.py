@@ -2,10 +2,16 @@
 
 Selection policies:
 - `shortest_correct` (the paper, §4): the correct sample with the fewest words.
-- `upstream` (the released generate_reasoning_thinker.py): sort correct samples by words, drop
-  the longest, keep the longest of the rest (with one correct sample: that one). With k = 4 and
-  4 correct this keeps the second-longest trace — systematically longer than the paper's rule.
-Ties break on sample index, so both are deterministic.
+- `released` (generation/generate_reasoning_thinker.py:161-188, `select_best_reasoning`): sort
+  the correct samples by words, drop the longest, keep the longest of the rest; with one correct
+  sample, that one. With k = 4 and 4 correct this keeps the second-longest trace — systematically
+  longer than the paper's rule. (Its docstring says "pop the two shortest"; the code, followed
+  here, drops the longest.) `upstream` is the old name of the same rule.
+Ties break on sample index (Python's stable sort does the same there), so both are deterministic.
+
+`clean` with `verbatim: true` keeps the selected generation as it is — what the released
+round-2/3 script stored (`'reasoning': chosen_correct_reasoning`, :240-245): no reflection
+cutting, no rewriting, no length limit unless `max_words` is set.
 """
 
 from __future__ import annotations
@@ -31,12 +37,15 @@ def select_index(samples, correct, policy: str) -> int | None:
         return None
     if policy == "shortest_correct" or len(cands) == 1:
         return cands[0][1]
-    # upstream: drop the longest, keep the next longest
+    # released (and its old name, upstream): drop the longest, keep the next longest
     return cands[:-1][-1][1]
 
 
+SELECT_POLICIES = ("shortest_correct", "released", "upstream")
+
+
 class SelectParams(StageParams):
-    policy: Literal["shortest_correct", "upstream"] = "shortest_correct"
+    policy: Literal["shortest_correct", "released", "upstream"] = "shortest_correct"
 
 
 class Select(Stage):
@@ -77,7 +86,10 @@ def format_trace(think: str, conclusion: str, answer: str) -> str:
 
 class CleanParams(StageParams):
     cut_at: list[str] = DEFAULT_CUTS  # reflection keywords; the reasoning is cut at the first one
-    max_words: int = Field(500, gt=0)  # traces longer than this (after cutting) are dropped
+    # traces longer than this (after cutting) are dropped; null: no limit
+    max_words: int | None = Field(500, gt=0)
+    # keep the selected generation as written (the released round-2/3 data): no cut, no rewrite
+    verbatim: bool = False
     min_words: int = Field(1, ge=0)
     conclusion_max_words: int = Field(60, gt=0)
 
@@ -97,6 +109,9 @@ class Clean(Stage):
             if r.selected is None:
                 out.append(self.drop(r, "nothing_selected"))
                 continue
+            if p.verbatim:
+                out.append(self._verbatim(r))
+                continue
             think, after = split_think(r.samples[r.selected])
             think, cut = cut_reflections(think, p.cut_at)
             self.truncated += cut
@@ -114,15 +129,24 @@ class Clean(Stage):
             n = words(think) + words(conclusion)
             if words(think) < p.min_words:
                 out.append(self.drop(r, "empty_reasoning"))
-            elif n > p.max_words:
+            elif p.max_words is not None and n > p.max_words:
                 out.append(self.drop(r, "too_long", f"{n} words > {p.max_words}"))
             else:
                 out.append(r.evolve(response=format_trace(think, conclusion, answer)))
         return out
 
+    def _verbatim(self, r: Row) -> Row:
+        text = r.samples[r.selected]
+        n = words(text)
+        if n < self.params.min_words:
+            return self.drop(r, "empty_reasoning")
+        if self.params.max_words is not None and n > self.params.max_words:
+            return self.drop(r, "too_long", f"{n} words > {self.params.max_words}")
+        return r.evolve(response=text)
+
     def describe(self):
         return {**super().describe(), "truncated_reflections": self.truncated}
 
 
-register_stage(Select, SelectParams, "pick one correct sample (shortest_correct | upstream)")
+register_stage(Select, SelectParams, "pick one correct sample (shortest_correct | released)")
 register_stage(Clean, CleanParams, "cut reflections, drop > max_words, format <think>/<answer>")

@@ -1,4 +1,9 @@
-"""`verify`: grade every sample against the gold answer with the ovlt_eval verifier."""
+"""`verify`: grade every sample against the gold answer under an ovlt_eval answer policy.
+
+The policy (ovlt_eval/grading/policy.py) is named in the card: `corrected` (ovlt's extractor
+and verifier, the default for distillation traces), `released_generation` (the round-2/3 check
+of generation/generate_reasoning_thinker.py) or `reward` (what GRPO optimises; the difficulty
+stage's default, so a pass rate means what the reward means)."""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ import hashlib
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 from ovlt_data.schema import Example, Row
 from ovlt_data.stages import Stage, StageParams, register_stage
+from ovlt_eval.grading.types import KINDS
 
-KINDS = ("multi_choice", "integer", "float", "text", "list", "auto")
+PolicyName = Literal["corrected", "reward", "released_generation", "reference"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -27,8 +34,8 @@ def grader_version() -> str:
     return h.hexdigest()[:16]
 
 
-def _verdict_keys(ex: Example, kind: str, texts) -> list[str]:
-    gold = json.dumps([grader_version(), ex.answer, kind, ex.choices], ensure_ascii=False)
+def _verdict_keys(ex: Example, kind: str, texts, policy: str) -> list[str]:
+    gold = json.dumps([grader_version(), policy, ex.answer, kind, ex.choices], ensure_ascii=False)
     # = sha256(f"{gold}\x00{t}"), with the gold prefix hashed once per item
     head = hashlib.sha256(f"{gold}\x00".encode())
     out = []
@@ -39,10 +46,13 @@ def _verdict_keys(ex: Example, kind: str, texts) -> list[str]:
     return out
 
 
-def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
-    """[(correct, extracted, statuses)] per item. Verdicts are cached: a rebuild re-grades nothing."""
+def grade_batch(
+    items: list[tuple[Example, tuple[str, ...]]], cache=None, policy: str = "corrected"
+):
+    """[(correct, extracted, statuses)] per item under the answer policy `policy`. Verdicts
+    are cached: a rebuild re-grades nothing."""
     keys = [
-        _verdict_keys(ex, ex.answer_type if ex.answer_type in KINDS else "auto", outs)
+        _verdict_keys(ex, ex.answer_type if ex.answer_type in KINDS else "auto", outs, policy)
         for ex, outs in items
     ]
     raw = cache.kv_get("verdicts", [k for ks in keys for k in ks]) if cache is not None else {}
@@ -58,9 +68,9 @@ def grade_batch(items: list[tuple[Example, tuple[str, ...]]], cache=None):
             if hit is not None:
                 ok, ext, status = hit
             else:
-                from ovlt_eval.grading import grade
+                from ovlt_eval.grading.policy import get_policy
 
-                g = grade(text, ex.answer, kind, choices=ex.choices)
+                g = get_policy(policy).grade(text, ex.answer, kind, choices=ex.choices)
                 ok, ext, status = bool(g.correct), g.extracted, g.status
                 if status != "timeout":  # a timeout may pass next time: not cached
                     fresh[key] = [ok, ext, status]
@@ -78,7 +88,7 @@ def grade_samples(ex: Example, outputs, cache=None):
 
 
 class VerifyParams(StageParams):
-    pass
+    policy: PolicyName = "corrected"
 
 
 class Verify(Stage):
@@ -91,7 +101,11 @@ class Verify(Stage):
 
     def apply(self, rows: list[Row]) -> list[Row]:
         graded = iter(
-            grade_batch([(r.example, r.samples) for r in rows if r.samples], self.ctx.cache)
+            grade_batch(
+                [(r.example, r.samples) for r in rows if r.samples],
+                self.ctx.cache,
+                self.params.policy,
+            )
         )
         out = []
         for r in rows:
@@ -116,4 +130,6 @@ class Verify(Stage):
         return {**super().describe(), "sample_status": dict(self.sample_status)}
 
 
-register_stage(Verify, VerifyParams, "grade the k samples with ovlt_eval; keep per-item pass rate")
+register_stage(
+    Verify, VerifyParams, "grade the k samples under an answer policy; keep per-item pass rate"
+)

@@ -81,10 +81,14 @@ class Benchmark:
         *,
         protocol: str = DEFAULT_PROTOCOL,
         reference_policy: str = "reference",
+        extraction: str | None = None,
     ) -> ScoredItem:
         """One item's verdicts under every protocol; `correct` is `protocol`'s. Never raises
         on model output. `reference_policy` is the profile's reference rule (`reference` for
-        eval_openvlthinker.py, `reference_qwen` for eval_qwen.py)."""
+        eval_openvlthinker.py, `reference_qwen` for eval_qwen.py). `extraction`: the benchmark
+        pipeline's own extracted answer published beside the response (MathVista's GPT
+        `extraction`); where the benchmark has that step, the official verdict normalises it
+        verbatim instead of extracting from `response` (`score_official_extraction`)."""
         check_protocol(protocol)
         if response is None:
             return ScoredItem(
@@ -104,7 +108,11 @@ class Benchmark:
         )
         # The official evaluators read plain replies; a reasoning reply is reduced to its final
         # answer first (no-op for replies without <think>/<answer> tags).
-        official_result = self.score_official(item, final_text(response))
+        official_result = (
+            self.score_official_extraction(item, extraction) if extraction is not None else None
+        )
+        if official_result is None:
+            official_result = self.score_official(item, final_text(response))
         if official_result is None:  # no official evaluator for this benchmark
             if protocol == "official":
                 raise UserError(
@@ -122,7 +130,9 @@ class Benchmark:
             reason = self.disagreement(item, response, off_extracted, off_correct, corrected)
         if protocol == "official":
             extracted, correct = off_extracted, bool(off_correct)
-            status = "ok" if off_correct else (off_status if off_status != "ok" else corrected.status)
+            status = (
+                "ok" if off_correct else (off_status if off_status != "ok" else corrected.status)
+            )
         elif protocol == "reference":
             extracted, correct, status = ref.extracted, ref.correct, ref.status
         else:
@@ -168,6 +178,12 @@ class Benchmark:
         status ("ok", "timeout", "unparseable"); None when the benchmark has no official
         evaluator in ovlt."""
         raise NotImplementedError
+
+    def score_official_extraction(self, item: BenchItem, extraction: str) -> tuple | None:
+        """The official verdict from an answer the benchmark's own extraction step already
+        produced (published beside the response), normalised and compared verbatim. None:
+        this benchmark has no separate extraction step, so the response is scored instead."""
+        return None
 
     def disagreement(
         self,

@@ -164,3 +164,46 @@ def image_entry(value: Any, base: Path | None) -> tuple[Any, ...]:
 
 def as_text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def parse_option_list(value: Any, where: str, bench: str) -> tuple[str, ...]:
+    """A record's options as texts: a list as stored, or a Python-literal list in a string
+    (MMMU-Pro stores "['a', 'b']"; the reference `eval()`s it, eval_openvlthinker.py:312).
+
+    Parsed with `ast.literal_eval`, never `eval`: a downloaded file is not code. Anything that
+    is not a list of options is a one-line error naming the record.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        if not value.strip():
+            return ()
+        import ast
+
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as err:
+            raise UserError(
+                f"{where}: options {value[:60]!r} is not a Python list literal "
+                f"({type(err).__name__}); is this the official {bench} file?"
+            ) from None
+    if not isinstance(value, list | tuple):
+        raise UserError(
+            f"{where}: options should be a list, got {type(value).__name__}; "
+            f"is this the official {bench} file?"
+        )
+    out = []
+    for opt in value:
+        if isinstance(opt, dict | list | tuple | set | bytes):
+            raise UserError(f"{where}: an option is a {type(opt).__name__}, not text")
+        out.append(as_text(opt))
+    return tuple(out)
+
+
+def image_entries(row: dict[str, Any], fields: Sequence[str], base: Path | None) -> tuple[Any, ...]:
+    """The images of `fields`, in order, skipping absent ones (the reference keeps every field
+    that is not None, eval_openvlthinker.py:265)."""
+    images: list[Any] = []
+    for name in fields:
+        images.extend(image_entry(row.get(name), base))
+    return tuple(images)

@@ -13,8 +13,10 @@ where the official evaluator is itself wrong we do not copy it (see calibration 
     or `69{degrees}` can never be matched officially; we clean the gold first;
   * the official extraction keeps units glued to numbers ("60degrees") and compares the
     text; we strip units, so "60 degrees" is 60.
-The prompt is built like the official and OpenVLThinker evaluations: the question, then the
-options as "(A) …" lines unless they are just the letters A-E (those are in the image).
+The prompt is the OpenVLThinker reference's (eval_openvlthinker.py:311-329, 368-369): with
+options, the multiple-choice hint, "Question: …" and "Choices:" with one "(A) …" line per
+option — also when the options are just the letters A-E ("(A) A"), as the reference lists
+them; without options, the free-form hint and "Question: …" (see reference_prompt.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
 from ovlt_eval.benchmarks.mathvision_official import official_value, official_verdict_status
 from ovlt_eval.benchmarks.options import is_prose, names_several_options
+from ovlt_eval.benchmarks.reference_prompt import format_instruction
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading.extract import extract_answer
@@ -41,7 +44,7 @@ _OFFICIAL_PRECISION = 2
 @dataclass(frozen=True)
 class MathVision(Benchmark):
     name: str = "mathvision"
-    version: str = "1"
+    version: str = "2"  # 2: the reference's prompt (hint + Question: + Choices:)
     hub_id: str = "MathLLMs/MathVision"
     splits: tuple[str, ...] = ("test", "testmini")
     breakdown_keys: tuple[str, ...] = ("subject", "level")
@@ -147,10 +150,8 @@ def _is_letter(pred: str, n: int) -> bool:
 
 
 def build_prompt(question: str, options: tuple[str, ...]) -> str:
-    if options and "".join(options) != _LETTERS[: len(options)]:
-        lines = "\n".join(f"({_LETTERS[i]}) {o}" for i, o in enumerate(options))
-        return f"{question}\n{lines}"
-    return question
+    """The reference's text for a MATH-V item (eval_openvlthinker.py:369)."""
+    return format_instruction(question, options)
 
 
 def clean_gold(answer: str) -> str:

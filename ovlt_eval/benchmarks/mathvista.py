@@ -121,8 +121,17 @@ class MathVista(Benchmark):
             unit=item.unit,
             question=item.question,
         )
+        return self.score_official_extraction(item, extraction)
+
+    def score_official_extraction(self, item: BenchItem, extraction: str) -> tuple[str, bool]:
+        """`calculate_score.py` on an extraction: `normalize_extracted_answer` then
+        `safe_equal` with the gold, verbatim. Used directly for a published GPT extraction."""
         normalized = normalize_extracted_answer(
-            extraction, item.choices, question_type, answer_type, item.precision
+            extraction,
+            item.choices,
+            as_text(item.raw.get("question_type")),
+            as_text(item.raw.get("answer_type")),
+            item.precision,
         )
         return extraction, normalized is not None and normalized == item.gold
 

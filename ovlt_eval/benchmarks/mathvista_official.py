@@ -174,16 +174,20 @@ def normalize_extracted_answer(
         if len(s) == 1 and s in seq:
             return options[seq.index(s)]
         return nearest_option(s, options)
+    # calculate_score.py wraps each conversion in `except Exception` -> None.
     try:
         if answer_type == "integer":
             return str(int(float(extraction)))
         if answer_type == "float":
-            return str(round(float(extraction), int(precision or 0)))
+            # `int(precision)`: a float item without a precision (None / NaN) never scores.
+            return str(round(float(extraction), int(precision)))  # type: ignore[arg-type]
     except (ValueError, OverflowError, TypeError):
         return None
     if answer_type == "list":
         return str(extraction)
-    return None  # the official code leaves other answer types unnormalised (never equal)
+    # Other answer types: the official code leaves `normalized_extraction` unbound (it would
+    # raise UnboundLocalError); none exist in testmini. Never equal here.
+    return None
 
 
 def nearest_option(answer: str, choices: tuple[str, ...]) -> str:

@@ -49,7 +49,13 @@ def score_predictions(
         pred = predictions[item.id]
         response = getattr(pred, "response", pred)
         text = "" if response is None else str(response)
-        return bench.score(item, text, protocol=protocol, reference_policy=reference_policy)
+        return bench.score(
+            item,
+            text,
+            protocol=protocol,
+            reference_policy=reference_policy,
+            extraction=getattr(pred, "extraction", None),  # a published extraction (predictions.py)
+        )
 
     workers = threads or _THREADS
     if workers <= 1 or len(items) < 2 * _CHUNK:

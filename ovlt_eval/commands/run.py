@@ -87,12 +87,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"environment variable holding the endpoint's API key (default: {DEFAULT_API_KEY_ENV})",
     )
     e.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
-    e.add_argument("--batch-size", type=int, default=None, help="hf: items per generate() batch")
+    e.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="hf: items per generate() batch (on a GPU in bf16 outputs then depend on it; "
+        "see --reproducible)",
+    )
     e.add_argument(
         "--dtype", default=None, help="hf/vllm: model dtype (bfloat16, float16, float32, auto)"
     )
     e.add_argument(
-        "--max-pixels", type=int, default=None, help="resize images to at most this many pixels"
+        "--reproducible",
+        action="store_true",
+        help="hf: batch size 1 in float32 (TF32 off): outputs that do not depend on batching "
+        "or reduced precision; slower. Recorded in the eval card",
+    )
+    e.add_argument(
+        "--min-pixels",
+        type=int,
+        default=None,
+        help="image pixel lower bound (default: the base Qwen2.5-VL-7B-Instruct processor's "
+        "3136, as the reference evaluates every model, whatever the checkpoint saved)",
+    )
+    e.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="image pixel upper bound (default: the base processor's 12845056)",
     )
 
     s = parser.add_argument_group("sampling (defaults: the paper's evaluation)")
@@ -159,6 +181,20 @@ def _validate(args) -> None:
         raise UserError("the judge needs both --judge-base-url and --judge-model")
     if len(set(args.bench)) != len(args.bench):
         raise UserError("--bench names a benchmark twice")
+    for flag in ("min_pixels", "max_pixels"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.reproducible:
+        if args.engine != "hf":
+            raise UserError(
+                f"--reproducible is for --engine hf (batch 1, float32); {args.engine!r} "
+                "batches and picks its kernels itself"
+            )
+        if args.batch_size not in (None, 1) or args.dtype not in (None, "float32"):
+            raise UserError(
+                "--reproducible means --batch-size 1 and --dtype float32; drop the others"
+            )
 
 
 def _check_local_model(model: str, engine: str) -> None:
@@ -277,16 +313,19 @@ def _engine_options(args) -> dict:
             # engine reads itself (an unset default means "no key", e.g. a local server).
             "api_key_env": None if args.api_key_env == DEFAULT_API_KEY_ENV else args.api_key_env,
             "concurrency": args.concurrency,
+            "min_pixels": args.min_pixels,
             "max_pixels": args.max_pixels,
         }
     local = {
         "model": args.model,
         "revision": args.revision,
         "dtype": args.dtype,
+        "min_pixels": args.min_pixels,
         "max_pixels": args.max_pixels,
     }
     if args.engine == "hf":
         local["batch_size"] = args.batch_size
+        local["reproducible"] = args.reproducible or None  # None: left out, the engine default
     elif args.batch_size is not None:
         raise UserError(
             f"--batch-size is for --engine hf; {args.engine!r} schedules batches itself"

@@ -5,10 +5,25 @@ sorted by prompt size inside the window (less padding), and generated `batch_siz
 results come out in completion order.
 
 Sampling: `temperature <= 0.01` or `top_k == 1` is greedy (`do_sample=False`), which is what the
-paper's near-greedy defaults (temperature 0.01, top_k 1) amount to. Greedy outputs do not
-depend on the batch size (tested). With sampling, one seed is set per batch (the first
-request's), so sampled outputs depend on how requests were batched; `describe()` says so.
+paper's near-greedy defaults (temperature 0.01, top_k 1) amount to. With sampling, one seed is
+set per batch (the first request's), so sampled outputs depend on how requests were batched;
+`describe()` says so.
 For greedy requests with n > 1 the one greedy output is repeated n times (they would be equal).
+
+Batch invariance: greedy outputs are identical whatever the batch size only in fp32 on a CPU
+(tested). On a GPU in bf16, batching changes the kernels' reduction order and left padding
+changes the shapes: measured on an H200 (bench/gpu_engines.py, 1.1 B Qwen2.5-VL, 32 MathVision
+items, 64 new tokens, greedy, bf16), batch 16 ran 3.8-4.3x faster than batch 1, but only 0 and
+2 of the 32 outputs were identical to batch 1's in two runs. `reproducible=True` (the CLI's
+`--reproducible`) is batch 1 in fp32 with TF32 off and deterministic cuDNN: no batch
+neighbours, no padding, no reduced-precision kernels. That makes outputs stable from run to run
+on one machine and library stack; it does not make them equal across GPUs or versions.
+
+Images: the processor's pixel limits are the base model's (`pixels.py`: Qwen2.5-VL-7B-Instruct,
+as the reference evaluates every model) unless `min_pixels` / `max_pixels` are given, so a
+checkpoint saved with a training budget is not evaluated on shrunken images. Each image is first
+resized with PIL to the processor's own target size (`smart_resize`), as the reference's
+`qwen_vl_utils.process_vision_info` does, so the processor's resize is then a no-op.
 """
 
 from __future__ import annotations
@@ -18,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ovlt_eval.engines.images import ImageError, load_pil
+from ovlt_eval.engines.pixels import fit_pixels, processor_pixel_limits, resolve_pixel_limits
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
 
@@ -39,25 +55,33 @@ class HFEngine:
         processor: str | None = None,
         dtype: str = "auto",
         device: str = "auto",
-        batch_size: int = 8,
+        batch_size: int | None = None,
         attn_implementation: str | None = None,
+        min_pixels: int | None = None,
         max_pixels: int | None = None,
+        reproducible: bool = False,
         trust_remote_code: bool = False,
     ) -> None:
         import torch
 
+        if reproducible:
+            batch_size, dtype = _reproducible_settings(batch_size, dtype)
+        batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
         if batch_size < 1:
             raise UserError(f"batch_size must be >= 1, got {batch_size}")
         self.model_id = model
         self.revision = revision
         self.processor_id = processor or model
         self.batch_size = batch_size
-        self.max_pixels = max_pixels
+        self.reproducible = reproducible
+        self.pixel_limits = resolve_pixel_limits(min_pixels, max_pixels)
         self.attn_implementation = attn_implementation
         self.device = (
             ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         )
         self.torch_dtype = _resolve_dtype(dtype, self.device)
+        if reproducible:
+            _deterministic_kernels()
         self.model, self.processor = _load(
             model,
             self.processor_id,
@@ -67,6 +91,10 @@ class HFEngine:
             trust_remote_code=trust_remote_code,
         )
         self.model.to(self.device)
+        # What the checkpoint's own processor says, then the limits this run evaluates with.
+        self.checkpoint_pixels = processor_pixel_limits(self.processor)
+        if self.checkpoint_pixels is not None:
+            _set_processor_pixels(self.processor, self.pixel_limits)
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
         self.tokenizer.padding_side = "left"  # generation continues from the right edge
         if self.tokenizer.pad_token_id is None:
@@ -78,6 +106,14 @@ class HFEngine:
         notes = []
         if self._sampled:
             notes.append("sampling: one seed per batch; sampled outputs depend on batching")
+        pixels = {
+            **self.pixel_limits.describe(),
+            "applied_by": "processor" if self.checkpoint_pixels is not None else "PIL resize",
+            "checkpoint_processor": self.checkpoint_pixels,
+        }
+        if self.checkpoint_pixels is None and self.pixel_limits.source == "base":
+            # Not a dynamic-resolution (Qwen2-VL style) processor: its own fixed size applies.
+            pixels.update(min_pixels=None, max_pixels=None, applied_by="processor's own size")
         return {
             "engine": self.name,
             "model": self.model_id,
@@ -87,9 +123,10 @@ class HFEngine:
             "device": self.device,
             "options": {
                 "batch_size": self.batch_size,
+                "reproducible": self.reproducible,
                 "processor": self.processor_id,
                 "attn_implementation": self.model.config._attn_implementation,
-                "max_pixels": self.max_pixels,
+                "pixels": pixels,
                 "padding_side": "left",
                 "greedy_when": f"temperature <= {GREEDY_TEMPERATURE} or top_k == 1",
             },
@@ -121,7 +158,7 @@ class HFEngine:
                 parts = []
                 for part in content:
                     if part.get("type") == "image":
-                        images.append(load_pil(part["image"], self.max_pixels))
+                        images.append(self._resize(load_pil(part["image"])))
                         parts.append({"type": "image"})
                     else:
                         parts.append(part)
@@ -131,6 +168,35 @@ class HFEngine:
             messages, tokenize=False, add_generation_prompt=True
         )
         return req, messages, images, text
+
+    def _resize(self, pil):
+        limits = self.pixel_limits
+        if self.checkpoint_pixels is None:  # a fixed-size processor: only a user's limits apply
+            if limits.source != "user":
+                return pil
+            size = fit_pixels(pil.width, pil.height, limits)
+        else:
+            from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+            ip = self.processor.image_processor
+            factor = ip.patch_size * ip.merge_size
+            try:
+                height, width = smart_resize(
+                    pil.height,
+                    pil.width,
+                    factor=factor,
+                    min_pixels=limits.min_pixels,
+                    max_pixels=limits.max_pixels,
+                )
+            except ValueError as err:  # aspect ratio over 200: the processor would refuse too
+                raise ImageError(str(err)) from None
+            size = (width, height)
+        if size == pil.size:
+            return pil
+        from PIL import Image
+
+        # qwen_vl_utils.fetch_image: `image.resize((w, h))`, PIL's default filter (bicubic)
+        return pil.resize(size, Image.Resampling.BICUBIC)
 
     def _run_window(self, window) -> Iterator[GenerationResult]:
         # Group same sampling together, shortest prompts together: fewer pads, fewer batches.
@@ -228,6 +294,41 @@ class HFEngine:
             if cut >= 0:
                 text, finish = text[:cut], "stop"
         return text, finish, length
+
+
+DEFAULT_BATCH_SIZE = 8
+
+
+def _reproducible_settings(batch_size: int | None, dtype: str) -> tuple[int, str]:
+    """`reproducible` means batch 1 in fp32; asking for it with other values is a contradiction."""
+    if batch_size not in (None, 1):
+        raise UserError(f"reproducible evaluation runs at batch size 1, not {batch_size}")
+    if dtype not in ("auto", "float32", None):
+        raise UserError(f"reproducible evaluation runs in float32, not {dtype}")
+    return 1, "float32"
+
+
+def _deterministic_kernels() -> None:
+    # fp32 on a GPU still uses TF32 tensor cores for convolutions (the vision patch embedding)
+    # unless told otherwise, and cuDNN may pick kernels by timing. Process-wide, by request.
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def _set_processor_pixels(processor, limits) -> None:
+    ip = processor.image_processor
+    ip.size = {
+        **dict(ip.size),
+        "shortest_edge": limits.min_pixels,
+        "longest_edge": limits.max_pixels,
+    }
+    for name in ("min_pixels", "max_pixels"):  # older transformers read these attributes
+        if hasattr(ip, name):
+            setattr(ip, name, getattr(limits, name))
 
 
 def _sampling_key(req: GenerationRequest) -> tuple:

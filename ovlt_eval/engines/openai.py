@@ -18,6 +18,12 @@ The wire format is spoken directly (see `http11.py`: a lean keep-alive client fo
 general-purpose client about 0.9 ms, which capped throughput at high concurrency on small
 machines.
 
+Images: the server's processor decides the pixel limits (a served checkpoint uses its own
+processor, which for an `ovlt-train` checkpoint carries the training budget; serve it with the
+base limits, e.g. `vllm serve CKPT --mm-processor-kwargs '{"min_pixels": 3136, "max_pixels":
+12845056}'`). `min_pixels` / `max_pixels` resize each image into those limits here, before
+sending; the server's processor still applies its own on top. `describe()` says which.
+
 The API key is read from the environment (`OPENAI_API_KEY`, or the variable named by
 `api_key_env`) and is never logged, written or put in `describe()`.
 """
@@ -36,7 +42,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ovlt_eval.engines.http11 import TransportError, make_pools, ssl_context
-from ovlt_eval.engines.images import ImageError, to_data_url
+from ovlt_eval.engines.images import ImageError
+from ovlt_eval.engines.pixels import data_url_within, resolve_pixel_limits
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
 
@@ -64,6 +71,7 @@ class OpenAIEngine:
         timeout: float = 600.0,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        min_pixels: int | None = None,
         max_pixels: int | None = None,
         use_n: bool | None = None,
         send_extra_sampling: bool = True,
@@ -91,7 +99,12 @@ class OpenAIEngine:
         self.timeout = timeout
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
-        self.max_pixels = max_pixels
+        # Only the user's limits are applied here; without them the server's processor decides.
+        self.pixel_limits = (
+            resolve_pixel_limits(min_pixels, max_pixels)
+            if min_pixels is not None or max_pixels is not None
+            else None
+        )
         self.use_n = use_n
         self.send_extra_sampling = send_extra_sampling
         self.check_model = check_model
@@ -131,7 +144,7 @@ class OpenAIEngine:
                 "concurrency": self.concurrency,
                 "max_retries": self.max_retries,
                 "timeout_s": self.timeout,
-                "max_pixels": self.max_pixels,
+                "pixels": self._describe_pixels(),
                 "use_n": self.use_n,
                 "send_extra_sampling": self.send_extra_sampling,
                 "api_key_env": self.api_key_env,
@@ -139,6 +152,19 @@ class OpenAIEngine:
             },
             "server_notes": sorted(notes),
             "stats": dict(self.stats),
+        }
+
+    def _describe_pixels(self) -> dict[str, Any]:
+        if self.pixel_limits is None:
+            return {
+                "min_pixels": None,
+                "max_pixels": None,
+                "source": "the server's processor (not visible through the API)",
+                "applied_by": "server",
+            }
+        return {
+            **self.pixel_limits.describe(),
+            "applied_by": "client resize; the server's processor may resize again",
         }
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
@@ -349,7 +375,7 @@ class OpenAIEngine:
                 for part in content:
                     kind = part.get("type")
                     if kind == "image":
-                        url = to_data_url(part["image"], self.max_pixels)
+                        url = data_url_within(part["image"], self.pixel_limits)
                         parts.append({"type": "image_url", "image_url": {"url": url}})
                     elif kind == "text":
                         parts.append({"type": "text", "text": part["text"]})

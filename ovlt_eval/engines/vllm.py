@@ -5,9 +5,14 @@ only when this engine is built. Without a GPU, serve the model with `vllm serve`
 use the `hf` engine, or any OpenAI-compatible server through the `openai` engine.
 
 Requests are sent to `LLM.chat` in chunks (vLLM schedules them with continuous batching);
-images travel as data URLs built by the same helper as the `openai` engine, so a `max_pixels`
-budget means the same thing everywhere. Sampling parameters, `n` and per-request seeds are
+images travel as data URLs, byte for byte. Sampling parameters, `n` and per-request seeds are
 vLLM's own.
+
+Pixel limits: the model's processor resizes with the base model's limits (`pixels.py`: the
+Qwen2.5-VL-7B-Instruct processor, as the reference evaluates every model) unless `min_pixels` /
+`max_pixels` are given, passed as `mm_processor_kwargs` (how vLLM overrides a Hugging Face
+processor's settings), so a checkpoint saved with a training budget is not evaluated on
+shrunken images. Models whose processor has no such settings ignore them.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ovlt_eval.engines.images import ImageError, image_parts, to_data_url
+from ovlt_eval.engines.pixels import resolve_pixel_limits
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
 
@@ -33,6 +39,7 @@ class VLLMEngine:
         gpu_memory_utilization: float = 0.9,
         max_model_len: int | None = None,
         max_images_per_prompt: int = 1,
+        min_pixels: int | None = None,
         max_pixels: int | None = None,
         chunk_size: int = 512,
         **llm_kwargs: Any,
@@ -46,15 +53,20 @@ class VLLMEngine:
             ) from None
         self.model_id = model
         self.revision = revision
-        self.max_pixels = max_pixels
+        self.pixel_limits = resolve_pixel_limits(min_pixels, max_pixels)
         self.chunk_size = chunk_size
+        mm_kwargs = {
+            **dict(llm_kwargs.pop("mm_processor_kwargs", None) or {}),
+            "min_pixels": self.pixel_limits.min_pixels,
+            "max_pixels": self.pixel_limits.max_pixels,
+        }
         self._options = {
             "dtype": dtype,
             "tensor_parallel_size": tensor_parallel_size,
             "gpu_memory_utilization": gpu_memory_utilization,
             "max_model_len": max_model_len,
             "max_images_per_prompt": max_images_per_prompt,
-            "max_pixels": max_pixels,
+            "pixels": {**self.pixel_limits.describe(), "applied_by": "processor"},
             **{k: v for k, v in llm_kwargs.items() if isinstance(v, str | int | float | bool)},
         }
         try:
@@ -66,6 +78,7 @@ class VLLMEngine:
                 gpu_memory_utilization=gpu_memory_utilization,
                 max_model_len=max_model_len,
                 limit_mm_per_prompt={"image": max_images_per_prompt},
+                mm_processor_kwargs=mm_kwargs,
                 **llm_kwargs,
             )
         except (OSError, ValueError) as err:
@@ -118,7 +131,7 @@ class VLLMEngine:
                     content = [
                         {
                             "type": "image_url",
-                            "image_url": {"url": to_data_url(p["image"], self.max_pixels)},
+                            "image_url": {"url": to_data_url(p["image"])},
                         }
                         if p.get("type") == "image"
                         else p

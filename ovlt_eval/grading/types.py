@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 # The kind of a gold answer; benchmarks map their own metadata onto these.
 #  multi_choice: gold is an option letter or an option's text; `choices` lists option texts
@@ -12,6 +12,8 @@ from typing import Literal
 #  list: comma-separated values, order-sensitive
 #  auto: let the verifier decide (Math-Verify symbolic fallback)
 AnswerKind = Literal["multi_choice", "integer", "float", "text", "list", "auto"]
+# The one list of answer kinds (the verifier, the data factory, cards and benchmarks use it).
+KINDS: tuple[str, ...] = get_args(AnswerKind)
 
 Status = Literal["ok", "no_answer", "timeout", "unparseable"]
 

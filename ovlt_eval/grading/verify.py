@@ -57,12 +57,11 @@ from ovlt_eval.grading.normalize import (
     too_complex,
 )
 from ovlt_eval.grading.timeout import run_symbolic
-from ovlt_eval.grading.types import AnswerKind, Verdict
+from ovlt_eval.grading.types import KINDS, AnswerKind, Verdict
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
-KINDS = ("multi_choice", "integer", "float", "text", "list", "auto")
 _REL_TOL = 1e-6
 _MAX_LIST = 32
 

@@ -4,6 +4,13 @@ The card has two parts. `settings` is the identity of the run (model, engine, pr
 prompt hash, sampling, benchmark version and data/image fingerprints): a resumed run must
 match it exactly, otherwise its samples would mix two experiments. The rest (times, counts,
 sessions, versions of the harness and libraries) is provenance that may change across resumes.
+
+`generation` repeats, in one flat place and the same names for every engine, what the engine's
+description says about how the texts were computed: dtype, batch size, the reproducible
+setting, and the effective image pixel limits with where they come from. It is derived from
+`engine` every time the card is written, so it cannot disagree with it; `compare` reads it to
+warn when two runs were generated differently (on a GPU in bf16 the batch size alone changes
+outputs).
 """
 
 from __future__ import annotations
@@ -88,7 +95,28 @@ class EvalCard(BaseModel):
     finished_at: str | None = None
     sessions: list[dict[str, Any]] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
+    generation: dict[str, Any] = Field(default_factory=dict)  # derived from `engine` on write
     image_hashes: dict[str, list[str]] = Field(default_factory=dict)
+
+
+def generation_settings(engine: dict[str, Any]) -> dict[str, Any]:
+    """dtype, batch size, reproducible setting and pixel limits, from an engine description.
+
+    None where the engine does not know (a remote server picks its own dtype and batching).
+    """
+    options = engine.get("options") or {}
+    pixels = options.get("pixels") or {}
+    return {
+        "engine": engine.get("engine"),
+        "dtype": engine.get("dtype"),
+        "device": engine.get("device"),
+        "batch_size": options.get("batch_size"),
+        "reproducible": bool(options.get("reproducible", False)),
+        "min_pixels": pixels.get("min_pixels"),
+        "max_pixels": pixels.get("max_pixels"),
+        "pixel_limits_source": pixels.get("source"),
+        "pixel_limits_applied_by": pixels.get("applied_by"),
+    }
 
 
 def utc_now() -> str:
@@ -170,6 +198,7 @@ def read_card(out_dir: Path) -> EvalCard | None:
 
 def write_card(out_dir: Path, card: EvalCard) -> None:
     path = out_dir / CARD_NAME
+    card.generation = generation_settings(card.engine)
     text = redact_text(json.dumps(scrub(card.model_dump(mode="json")), indent=2, sort_keys=False))
     write_text_atomic(path, text + "\n")
 

@@ -13,6 +13,12 @@
 
 These are our own texts following the same structure and instructions; the examples are new.
 Bump PROMPT_VERSION whenever a text changes (the run re-judges items judged with another).
+
+One exception, kept verbatim because it is what produced a published number: the OpenVLThinker
+paper's MathVerse figure comes from `evaluation/verify_mathverse_gpt4.py` (github.com/
+yihedeng9/OpenVLThinker at 6997b47), a yes/no judge over the answer the reference evaluation
+extracted. `MATHVERSE_REFERENCE_GPT4` is its PROMPT (lines 14-29) byte for byte, filled in as
+that script fills it, and `parse_reference_judgement` reads the reply as its lines 63-83 do.
 """
 
 from __future__ import annotations
@@ -161,4 +167,73 @@ def parse_judgement(text: str) -> bool | None:
     head = out[:1]
     if head in ("1", "0") and (len(out) == 1 or not out[1].isalnum()):
         return head == "1"
+    return None
+
+
+# verify_mathverse_gpt4.py:14-29, byte for byte (two lines end in a space; one is a lone space).
+MATHVERSE_REFERENCE_GPT4 = (
+    "You are ImageTaskEvaluatorGPT, an expert language model at judging whether or not a "
+    "response is correct given an instruction in the context of an image. More specifically, "
+    "you will be given the following:\n"
+    "\n"
+    "1. An instruction: This is a question, an imperative request, or something similar about "
+    "the image which requires a response.\n"
+    "2. A ground-truth response: This is the ground-truth response to the instruction.\n"
+    "3. A predicted response: This response is a model's answer to address the instruction in "
+    "the context of the image without having access to the ground-truth response.\n"
+    "\n"
+    "Your job is judge whether the predicted response is correct given the ground-truth "
+    "response and the instruction.\n"
+    " \n"
+    "Some things to remember:\n"
+    "- Even though you are just a language model, the instructions mostly require an objective "
+    "answer i.e., the ground-truth response and instruction should be sufficient for you to "
+    "judge the correctness of the predicted response. You do not need to have access to the "
+    "complete image description. \n"
+    '- You think step-by-step, and ultimately respond with your "Judgement: " as "Yes" or '
+    '"No". Here, "Yes" implies that the predicted response is correct according to you, and '
+    '"No" implies that the predicted response is not correct.\n'
+    "- Focus on whether the ground-truth response is equivalent to the predicted response or "
+    "not. \n"
+    "\n"
+    "Instruction: {instruction}\n"
+    "Ground-truth Response: {groundtruth}\n"
+    "Predicted Response: {prediction}"
+)
+
+# What the reference evaluation stores as the answer when it found none: eval_openvlthinker.py
+# :396 (no `</answer>` in the reply) and eval_qwen.py:420 (an empty reply). The judge sees it.
+REFERENCE_FAILED_EXTRACTION = "Failed to extract."
+REFERENCE_FAILED_GENERATION = "Failed to generate."
+
+
+def mathverse_reference_prompt(instruction: str, groundtruth: str, prediction: str) -> str:
+    """verify_mathverse_gpt4.py:31-34, 53-59: `PROMPT.format(...)` with the evaluation output's
+    `instruction` and `response` (the raw gold), and its `answer`, which lines 42-44 first wrap
+    in a list — so the judge is shown the list, "['14']", not "14"."""
+    return MATHVERSE_REFERENCE_GPT4.format(
+        instruction=instruction, groundtruth=groundtruth, prediction=[prediction]
+    )
+
+
+REFERENCE_JUDGEMENT_MARK = "Judgement: "
+
+
+def parse_reference_judgement(output: str) -> bool | None:
+    """verify_mathverse_gpt4.py:63-83. After the first "Judgement: ": "Yes" anywhere → True,
+    else "No" anywhere → False (so "Judgement: No, not Yes" is True, as there). Without the
+    mark, only a reply that is exactly "Yes" / "No" counts. None: the script drops the item
+    from its output, but line 92 still divides by every item — a dropped item counts wrong."""
+    at = output.find(REFERENCE_JUDGEMENT_MARK)
+    if at < 0:
+        if output == "Yes":
+            return True
+        if output == "No":
+            return False
+        return None
+    rest = output[at + len(REFERENCE_JUDGEMENT_MARK) :]
+    if "Yes" in rest:
+        return True
+    if "No" in rest:
+        return False
     return None

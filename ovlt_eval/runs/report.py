@@ -1,4 +1,14 @@
-"""Reports across run directories: one Markdown table with breakdowns, optionally HTML + plots."""
+"""Reports across run directories: one Markdown table with breakdowns, optionally HTML + plots.
+
+The overview shows the headline accuracy (the run's `--protocol`) and all three protocols side
+by side: `reference` (the OpenVLThinker authors' script: the paper's table), `official` (the
+benchmark's own evaluator: the leaderboards) and `corrected` (our verifier). A run made before a
+protocol existed, or a benchmark without an official evaluator, shows "—" there.
+
+Runs of the same benchmark that were generated differently (dtype, batch size, the reproducible
+setting, image pixel limits; read from each eval card) get a warning under the table: on a GPU
+in bf16 the batch size alone changes outputs, so such a difference is not only the models'.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ovlt_eval.errors import UserError
+from ovlt_eval.runs.card import generation_settings
 
 SUMMARY = "summary.json"
 CARD = "eval_card.json"
@@ -94,9 +105,20 @@ def _response_lengths(samples: Path) -> tuple[list[int], str]:
     return [len(r.get("response") or "") for r in recs], "chars"
 
 
+MISSING = "—"
+# summary.json key -> column name; the headline `accuracy` is one of them, by the run's protocol.
+PROTOCOL_COLUMNS = (
+    ("accuracy_reference", "reference"),
+    ("accuracy_official", "official"),
+    ("accuracy_corrected", "corrected"),
+)
+# eval-card `generation` fields that change what a model answers, not only how fast.
+GENERATION_FIELDS = ("dtype", "batch_size", "reproducible", "min_pixels", "max_pixels")
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None:
-        return "–"
+        return MISSING
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
@@ -109,7 +131,8 @@ def _run_fig(run: RunResult, key: str) -> Any:
 def overview_rows(runs: list[RunResult]) -> tuple[list[str], list[list[str]]]:
     any_judge = any("accuracy_by_verdict" in r.summary for r in runs)
     any_pass = any(_run_fig(r, "pass_at_k") for r in runs)
-    head = ["run", "model", "benchmark", "n", "accuracy"]
+    head = ["run", "model", "benchmark", "n", "protocol", "accuracy"]
+    head += [name for _, name in PROTOCOL_COLUMNS]
     if any_judge:
         head.append("rules+judge")
     if any_pass:
@@ -119,16 +142,18 @@ def overview_rows(runs: list[RunResult]) -> tuple[list[str], list[list[str]]]:
     for r in runs:
         row = [
             r.label,
-            r.model or "–",
+            r.model or MISSING,
             r.bench,
             _fmt(r.summary.get("n")),
+            _fmt(r.summary.get("protocol")),
             _fmt(r.summary.get("accuracy")),
         ]
+        row += [_fmt(r.summary.get(key)) for key, _ in PROTOCOL_COLUMNS]
         if any_judge:
             row.append(_fmt((r.summary.get("accuracy_by_verdict") or {}).get("rules+judge")))
         if any_pass:
             pk = _run_fig(r, "pass_at_k") or {}
-            row.append(", ".join(f"{k} {_fmt(v)}" for k, v in pk.items()) or "–")
+            row.append(", ".join(f"{k} {_fmt(v)}" for k, v in pk.items()) or MISSING)
         length = _run_fig(r, "mean_response_tokens")
         unit = "tok"
         if length is None:
@@ -140,7 +165,7 @@ def overview_rows(runs: list[RunResult]) -> tuple[list[str], list[list[str]]]:
             )
         row += [
             _fmt(_run_fig(r, "no_answer_rate")),
-            f"{_fmt(length, 1)} {unit}" if length is not None else "–",
+            f"{_fmt(length, 1)} {unit}" if length is not None else MISSING,
             _fmt(errors),
         ]
         rows.append(row)
@@ -172,12 +197,49 @@ def breakdown_tables(runs: list[RunResult]) -> list[tuple[str, list[str], list[l
                 for r in group:
                     cell = (r.summary.get("breakdown") or {}).get(key, {}).get(v)
                     if cell is None:
-                        row.append("–")
+                        row.append(MISSING)
                     else:
                         row.append(f"{_fmt(cell.get('accuracy'))} ({cell.get('n', '?')})")
                 rows.append(row)
             tables.append((f"{bench} by {key}", head, rows))
     return tables
+
+
+def generation_of(run: RunResult) -> dict[str, Any] | None:
+    """The card's `generation` block (derived from its `engine` for cards written before it)."""
+    if not run.card:
+        return None
+    block = run.card.get("generation") or generation_settings(run.card.get("engine") or {})
+    return block or None
+
+
+def generation_warnings(runs: list[RunResult]) -> list[str]:
+    """One line per benchmark whose runs differ in dtype, batch size, reproducible or pixels."""
+    benches: dict[str, list[RunResult]] = {}
+    for r in runs:
+        benches.setdefault(r.bench, []).append(r)
+    warnings = []
+    for bench, group in benches.items():
+        known = [(r, g) for r in group if (g := generation_of(r)) is not None]
+        if len(known) < 2:
+            continue
+        for name in GENERATION_FIELDS:
+            values = {r.label: g.get(name) for r, g in known}
+            if len({json.dumps(v, sort_keys=True) for v in values.values()}) > 1:
+                shown = ", ".join(f"{label}: {_fmt(v)}" for label, v in values.items())
+                warnings.append(
+                    f"{bench}: the runs differ in {name} ({shown}); their accuracies differ "
+                    f"for that reason too{_WHY.get(name, '')}"
+                )
+    return warnings
+
+
+_WHY = {
+    "batch_size": " (on a GPU in bf16, outputs depend on the batch; use --reproducible)",
+    "dtype": " (use --reproducible, float32, for outputs that do not depend on it)",
+    "min_pixels": " (the model saw the images at other sizes)",
+    "max_pixels": " (the model saw the images at other sizes)",
+}
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
@@ -192,6 +254,9 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
 def markdown_report(runs: list[RunResult]) -> str:
     head, rows = overview_rows(runs)
     parts = ["## Runs", "", _md_table(head, rows)]
+    warnings = generation_warnings(runs)
+    if warnings:
+        parts += [""] + [f"> **warning:** {w}" for w in warnings]
     for title, bhead, brows in breakdown_tables(runs):
         parts += ["", f"### {title} (accuracy %, n)", "", _md_table(bhead, brows)]
     return "\n".join(parts) + "\n"
@@ -267,9 +332,14 @@ def html_report(runs: list[RunResult]) -> str:
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>ovlt-eval compare</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>",
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+        ".warning{color:#8a4b00}</style></head><body>",
         "<h2>Runs</h2>",
         _html_table(head, rows),
+    ]
+    parts += [
+        f"<p class='warning'><strong>warning:</strong> {html.escape(w)}</p>"
+        for w in generation_warnings(runs)
     ]
     for title, bhead, brows in breakdown_tables(runs):
         parts += [f"<h3>{html.escape(title)} (accuracy %, n)</h3>", _html_table(bhead, brows)]
