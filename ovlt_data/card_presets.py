@@ -42,7 +42,9 @@ def resolve_presets(raw: dict[str, Any], what: str = "card") -> dict[str, Any]:
     if name is None:
         raise UserError(f"{what}: field preset: choose one of {', '.join(presets)}")
     if name not in presets:
-        raise UserError(f"{what}: field preset: unknown preset '{name}' (card has: {', '.join(presets)})")
+        raise UserError(
+            f"{what}: field preset: unknown preset '{name}' (card has: {', '.join(presets)})"
+        )
     chosen = presets[name]
     for key in ("preset", "presets"):
         if key in chosen:

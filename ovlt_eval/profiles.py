@@ -2,18 +2,23 @@
 
 A profile turns a benchmark item (question text + images) into neutral engine messages and
 says which answer format it expects. The prompts follow the OpenVLThinker reference evaluation
-(github.com/yihedeng9/OpenVLThinker, `evaluation/run_evaluation.py`):
+(github.com/yihedeng9/OpenVLThinker at 6997b47, `evaluation/eval_openvlthinker.py` for the
+OpenVLThinker checkpoints, `evaluation/eval_qwen.py` for the Qwen2.5-VL baseline). The item's
+text is already the reference's instruction (the benchmark builds it: `format_instruction`,
+MathVista `query`, MathVerse `query_cot`); the profile only decides what is appended:
 
-- `openvlthinker`: the question alone, no instruction appended (the model was trained to
-  reason in `<think>…</think>` and answer in `<answer>…</answer>`); the reference takes the
-  text between the last `<answer>` and `</answer>` and counts a response without `</answer>`
-  as "Failed to extract".
-- `qwen`: the question + "\\n\\nYour final answer MUST BE put in \\boxed{}" (the reference's
-  suffix for Qwen2.5-VL-Instruct); the answer is the last `\\boxed{}`.
+- `openvlthinker`: nothing (eval_openvlthinker.py:109-110 sends the instruction as is; the
+  model was trained to reason in `<think>…</think>` and answer in `<answer>…</answer>`); the
+  reference takes the text between the last `<answer>` and `</answer>` and counts a response
+  without `</answer>` as "Failed to extract" (:379-396).
+- `qwen`: "\\n\\nYour final answer MUST BE put in \\boxed{}" after the same instruction
+  (eval_qwen.py:99, :112 — the only prompt difference between the two scripts, whose
+  `format_instruction` is the same, eval_qwen.py:322-340); the answer is the last `\\boxed{}`.
 - `plain`: the question alone; the answer is found by the general extractor.
 
 In every profile the images come first, then the text, in one user turn (as the reference
-builds them); no system prompt is added (the chat template adds the model's default).
+builds them, eval_openvlthinker.py:91-113); no system prompt is added (the chat template adds
+the model's default).
 The sampling defaults are the paper's and live in `engines.types.SamplingParams`.
 """
 

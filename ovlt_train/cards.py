@@ -12,16 +12,36 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ovlt_data.released_formats import MATH_FORMAT_SUFFIX
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading.types import AnswerKind
 
 # The paper (Table 7) and the released LLaMA-Factory yaml disagree on the SFT learning rate
 # (5e-7 vs 5e-6), warm-up (0.1 vs 0.15) and global batch (32 vs 2 x 4 x 8 GPUs = 64). Both are
-# kept as named presets so a run says which one it followed.
+# kept as named presets so a run says which one it followed; `released` (the default) is what
+# trained the released checkpoints: train/llama-factory/sft.yaml:30-35, and its cutoff — the yaml
+# comments `cutoff_len: 4096` out (:18), so LLaMA-Factory's default 2048 applied
+# (hparams/data_args.py:48-49). Table 7 names no cutoff; `paper` keeps 4096 so that round-1's
+# <= 500-word traces are never cut.
 SFT_PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"learning_rate": 5e-7, "warmup_ratio": 0.1, "global_batch_size": 32},
-    "released": {"learning_rate": 5e-6, "warmup_ratio": 0.15, "global_batch_size": 64},
+    "paper": {
+        "learning_rate": 5e-7,
+        "warmup_ratio": 0.1,
+        "global_batch_size": 32,
+        "max_length": 4096,
+    },
+    "released": {
+        "learning_rate": 5e-6,
+        "warmup_ratio": 0.15,
+        "global_batch_size": 64,
+        "max_length": 2048,
+    },
 }
+# EasyR1 actor defaults the released GRPO runs used (verl/workers/actor/config.py:82-84); the
+# examples/config.yaml and the scripts do not override them.
+EASYR1_CLIP_RATIO_LOW = 0.2
+EASYR1_CLIP_RATIO_HIGH = 0.3
+EASYR1_CLIP_RATIO_DUAL = 3.0
 
 
 class _Card(BaseModel):
@@ -30,7 +50,7 @@ class _Card(BaseModel):
 
 class SFTCard(_Card):
     kind: Literal["sft"] = "sft"
-    preset: Literal["paper", "released"] = "paper"
+    preset: Literal["paper", "released"] = "released"
     # None: take the preset's value.
     learning_rate: float | None = Field(default=None, gt=0)
     warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
@@ -44,7 +64,8 @@ class SFTCard(_Card):
     bf16: bool = True
     gradient_checkpointing: bool = True
     # Tokens per example, image tokens included. Checked against every example before training.
-    max_length: int = Field(default=4096, ge=16)
+    # None: the preset's value (LLaMA-Factory's cutoff_len).
+    max_length: int | None = Field(default=None, ge=16)
     image_max_pixels: int = Field(default=262_144, ge=784)
     image_min_pixels: int | None = Field(default=None, ge=1)
     freeze_vision_tower: bool = True
@@ -83,7 +104,9 @@ class RewardSpec(_Card):
 
 class CurriculumStage(_Card):
     config: str  # dataset config, e.g. grpo_medium
-    epochs: float = Field(default=1.0, gt=0)
+    epochs: float = Field(default=1.0, gt=0)  # EasyR1 trainer.total_episodes
+    # EasyR1's freeze_vision_tower: `model.visual.requires_grad_(False)` (fsdp_workers.py:224-226)
+    # freezes the whole vision module, the merger (projector) of Qwen2/2.5-VL included.
     freeze_vision_tower: bool = True
     max_steps: int = -1
 
@@ -99,7 +122,14 @@ class GRPOCard(_Card):
     # KL: EasyR1 `use_kl_loss, kl_penalty=low_var_kl, kl_coef=1e-2`. trl adds beta * k3 to the
     # per-token loss, and k3 is low_var_kl; verl also clamps k3 to [-10, 10], trl does not.
     beta: float = Field(default=1e-2, ge=0)
-    epsilon: float = Field(default=0.2, gt=0)  # PPO clip ratio, EasyR1 clip_ratio
+    # PPO clip: ratio kept in [1 - epsilon, 1 + epsilon_high] (EasyR1 clip_ratio_low / _high).
+    epsilon: float = Field(default=EASYR1_CLIP_RATIO_LOW, gt=0)
+    epsilon_high: float = Field(default=EASYR1_CLIP_RATIO_HIGH, gt=0)
+    # Dual clip (EasyR1 clip_ratio_dual, core_algos.py:341-346): for a negative advantage the loss
+    # is capped at -A x delta. trl's `delta` caps the unclipped ratio at delta, which gives the
+    # same loss and gradient for either sign as long as delta > 1 + epsilon_high (checked below).
+    # null: no dual clip.
+    delta: float | None = Field(default=EASYR1_CLIP_RATIO_DUAL, gt=1)
     # EasyR1 averages token losses over the micro-batch (token-mean) = trl "bnpo".
     loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "bnpo"
     scale_rewards: Literal["group", "batch", "none"] = "group"
@@ -127,6 +157,10 @@ class GRPOCard(_Card):
     save_steps: int = Field(default=10, ge=1)
     report_to: list[str] = Field(default_factory=lambda: ["none"])
     log_completions: bool = False
+    # Appended to every GRPO prompt, as EasyR1 renders examples/format_prompt/math_format.jinja
+    # (`{{ content | trim }}` + this); never twice (a prompt that already ends with it is kept).
+    # null: prompts as they are.
+    format_prompt: str | None = MATH_FORMAT_SUFFIX
     reward: RewardSpec = Field(default_factory=RewardSpec)
     # EasyR1 scripts: medium 5 episodes with the vision tower frozen, hard 15 (config default)
     # with it trainable.
@@ -139,6 +173,11 @@ class GRPOCard(_Card):
 
     @model_validator(mode="after")
     def _batches_fit(self) -> GRPOCard:
+        if self.delta is not None and self.delta <= 1 + self.epsilon_high:
+            raise ValueError(
+                f"delta ({self.delta}) must exceed 1 + epsilon_high ({1 + self.epsilon_high}) "
+                "to act as the dual clip"
+            )
         if self.rollout_batch_prompts % self.update_batch_prompts:
             raise ValueError(
                 f"rollout_batch_prompts ({self.rollout_batch_prompts}) must be a multiple of "

@@ -3,12 +3,14 @@
 ovlt-train sft  --data DIR_OR_HUB_ID[@ref] --model BASE --card cards/train/sft.yaml [--set k=v ...] [--out DIR]
 ovlt-train grpo --data DIR_OR_HUB_ID[@grpo_medium] --model SFT_CKPT --card cards/train/grpo.yaml
                 [--curriculum medium,hard] [--set k=v ...] [--out DIR]
+ovlt-train sft|grpo --print-config [--card ...] [--set k=v ...]   (the resolved trl config as JSON)
 ovlt-train loop --card cards/loop.yaml [--rounds 3] [--set k=v ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 
@@ -16,10 +18,9 @@ import sys
 def _common(p: argparse.ArgumentParser, card_default: str) -> None:
     p.add_argument(
         "--data",
-        required=True,
-        help="local dir/file or Hub id, optional @config / @revision / @rev:config",
+        help="local dir/file or Hub id, optional @config / @split / @revision / @rev:config",
     )
-    p.add_argument("--model", required=True, help="model directory or Hub id")
+    p.add_argument("--model", help="model directory or Hub id")
     p.add_argument("--card", default=card_default, help=f"training card (default {card_default})")
     p.add_argument(
         "--set",
@@ -30,6 +31,11 @@ def _common(p: argparse.ArgumentParser, card_default: str) -> None:
         help="override a card field (dotted keys, YAML values); repeatable",
     )
     p.add_argument("--out", default=None, help="output checkpoint directory")
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the fully resolved trl config (for this machine's world size) as JSON and exit",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +69,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_config(args: argparse.Namespace) -> int:
+    if args.command == "sft":
+        from ovlt_train.sft import print_sft_config
+
+        resolved = print_sft_config(card_path=args.card, overrides=args.overrides)
+    else:
+        from ovlt_train.grpo import print_grpo_config
+
+        resolved = print_grpo_config(
+            card_path=args.card,
+            overrides=args.overrides,
+            data=args.data,
+            curriculum=args.curriculum,
+        )
+    print(json.dumps(resolved, indent=2, sort_keys=True, default=str))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command in ("sft", "grpo"):
+        if args.print_config:
+            return _print_config(args)
+        missing = [f"--{k}" for k in ("data", "model") if not getattr(args, k)]
+        if missing:
+            from ovlt_eval.errors import UserError
+
+            raise UserError(f"{' and '.join(missing)} required (or --print-config)")
     if args.command == "sft":
         from ovlt_train.sft import run_sft
 

@@ -3,22 +3,47 @@
 Formats (what `ovlt_data.export` writes for trl):
   trl-sft   `messages` (conversational, plain-string contents) + `images`
   trl-grpo  `prompt` (conversational) + `images` + `solution` (gold answer)
+and the two formats the released OpenVLThinker data comes in, read into those:
+  LLaMA-Factory sharegpt (ydeng9/OpenVLThinker-sft-iter3): `messages` with string contents holding
+      one `<image>` per entry of `images` -> typed parts with the image where its placeholder was
+      (train/llama-factory/data/dataset_info.json:2-15; `from`/`value` turns are read too)
+  EasyR1 (ydeng9/medium_grpo_only, ydeng9/OpenVLThinker-grpo-hard): `problem` with `<image>`,
+      `answer`, `images` -> `prompt` + `solution` (train/easyr1/examples/config.yaml:4-6)
+A row whose placeholders do not number its images (LLaMA-Factory refuses it too,
+mm_plugin.py:359-360) is dropped and counted, never an abort.
 
 A spec's `@ref` is a dataset config (sft, grpo_medium, grpo_hard, …) when the source has
-one by that name, otherwise a Hub revision; `@rev:config` names both.
+one by that name, a split (train, test, validation: EasyR1's `repo@train`), otherwise a Hub
+revision; `@rev:config` names both. A config the command assumed (`sft`) rather than one the user
+named falls back to the whole dataset when the source has no such config (released data has none).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ovlt_data.released_formats import (
+    IMAGE_PLACEHOLDER,
+    render_format_prompt,
+    split_placeholders,
+)
 from ovlt_eval.errors import UserError
 
+log = logging.getLogger(__name__)
+
 KNOWN_CONFIGS = ("sft", "grpo_easy", "grpo_medium", "grpo_hard", "grpo")
+SPLITS = ("train", "test", "validation")
+# The released GRPO sets are one curriculum stage each (openvlthinker_grpo_{medium,hard}.sh:8).
+RELEASED_GRPO_STAGE = {
+    "ydeng9/medium_grpo_only": "grpo_medium",
+    "ydeng9/OpenVLThinker-grpo-hard": "grpo_hard",
+    "ydeng9/hard_grpo_geo": "grpo_hard",
+}
 FORMAT_COLUMNS = {"trl-sft": ("messages",), "trl-grpo": ("prompt", "solution")}
 _DATA_SUFFIXES = (".parquet", ".jsonl", ".json", ".arrow")
 
@@ -28,13 +53,32 @@ class DataSpec:
     source: str  # local path or Hub id
     revision: str | None
     config: str | None
+    split: str = "train"
+    # True when `config` is the command's assumption, not the user's: a source without that
+    # config is then read whole
+    config_is_default: bool = False
 
     @property
     def is_local(self) -> bool:
         return Path(self.source).exists()
 
+    @property
+    def released_format(self) -> str | None:
+        """'llamafactory' / 'easyr1' for the authors' released Hub datasets, else None."""
+        from ovlt_data.sources.hub import RELEASED_TRAINING_DATA
+
+        return RELEASED_TRAINING_DATA.get(self.source)
+
+    def with_config(self, config: str | None, *, is_default: bool) -> DataSpec:
+        return DataSpec(self.source, self.revision, config, self.split, is_default)
+
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "revision": self.revision, "config": self.config}
+        return {
+            "source": self.source,
+            "revision": self.revision,
+            "config": self.config,
+            "split": self.split,
+        }
 
 
 def parse_spec(text: str, default_config: str | None = None) -> DataSpec:
@@ -43,17 +87,21 @@ def parse_spec(text: str, default_config: str | None = None) -> DataSpec:
         raise UserError(f"--data: empty source in {text!r}")
     revision: str | None = None
     config: str | None = default_config
+    is_default = default_config is not None
+    split = "train"
     if ref:
         if ":" in ref:
             revision, _, config = ref.partition(":")
-            revision = revision or None
+            revision, is_default = revision or None, False
         elif ref in KNOWN_CONFIGS or (Path(source) / ref).exists():
-            config = ref
+            config, is_default = ref, False
+        elif ref in SPLITS:
+            split = ref
         else:
             revision = ref
     if not Path(source).exists() and ("/" not in source or source.startswith((".", "/"))):
         raise UserError(f"--data: {source!r} is neither a local path nor a Hub id (owner/name)")
-    return DataSpec(source=source, revision=revision, config=config)
+    return DataSpec(source, revision, config, split, is_default)
 
 
 def _data_files(root: Path) -> list[Path]:
@@ -65,12 +113,28 @@ def _is_ovlt_version_dir(root: Path) -> bool:
     return (root / "manifest.json").is_file()
 
 
-def _config_files(root: Path, config: str | None) -> list[Path]:
-    """Data files of one config: a `config/` (or `data/config/`) folder, or files named after it."""
+def _split_files(files: list[Path], split: str) -> list[Path]:
+    """Hub-style `train-00000-of-00001.parquet` / `test.jsonl` files: those of one split (all
+    files when none is named after a split)."""
+
+    def split_of(p: Path) -> str | None:
+        head = p.name.split("-")[0].split(".")[0].split("_")[0]
+        return head if head in SPLITS else None
+
+    if not any(split_of(p) for p in files):
+        return files
+    return [p for p in files if split_of(p) == split]
+
+
+def _config_files(
+    root: Path, config: str | None, *, fallback: bool = False, split: str = "train"
+) -> list[Path]:
+    """Data files of one config: a `config/` (or `data/config/`) folder, or files named after it.
+    `fallback`: a source without that config is read whole (one split of it)."""
     if root.is_file():
         return [root]
     if config is None:
-        return _data_files(root)
+        return _split_files(_data_files(root), split)
     for folder in (root / config, root / "data" / config):
         if folder.is_dir():
             return _data_files(folder)
@@ -81,7 +145,27 @@ def _config_files(root: Path, config: str | None) -> list[Path]:
     ]
     if named:
         return named
+    if fallback and not any(
+        p.stem == c or p.parent.name == c for p in _data_files(root) for c in KNOWN_CONFIGS
+    ):
+        return _split_files(_data_files(root), split)
     raise UserError(f"--data: {root} has no config {config!r}")
+
+
+def has_config(spec: DataSpec, config: str) -> bool:
+    """Whether a local source holds `config` (Hub sources are assumed to, released ones not)."""
+    if not spec.is_local:
+        return spec.released_format is None
+    root = Path(spec.source)
+    if root.is_file():
+        return False
+    if _is_ovlt_version_dir(root):
+        return True
+    try:
+        _config_files(root, config)
+    except UserError:
+        return False
+    return True
 
 
 def _load_files(files: list[Path]):
@@ -174,13 +258,18 @@ def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None, 
         ):
             ds = datasets.load_from_disk(str(root))
         else:
-            files = _config_files(root, spec.config)
+            files = _config_files(
+                root, spec.config, fallback=spec.config_is_default, split=spec.split
+            )
             ds = _load_files(files)
             ds = _absolutise_image_paths(ds, files[0].parent)
     else:  # the Hub: real code path, never exercised offline
+        config = spec.config
+        if spec.released_format and spec.config_is_default:
+            config = None  # the released sets have no configs, only train / test splits
         try:
             ds = datasets.load_dataset(
-                spec.source, spec.config, revision=spec.revision, split="train"
+                spec.source, config, revision=spec.revision, split=spec.split
             )
         except Exception as err:  # noqa: BLE001 — network/auth/missing config: one line
             raise UserError(
@@ -191,7 +280,7 @@ def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None, 
 
 def _has_columns(root: Path, fmt: str, config: str | None) -> bool:
     try:
-        files = _config_files(root, config)
+        files = _config_files(root, config, fallback=True)
         ds = _load_files(files[:1])
     except Exception:  # noqa: BLE001 — unreadable here means "not already in trl format"
         return False
@@ -229,10 +318,127 @@ def _clean_content(content: Any) -> Any:
     return content
 
 
+_ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant"}
+
+
+def _n_images(example: dict[str, Any]) -> int:
+    return len(example.get("images") or [])
+
+
+def _sharegpt_to_trl(example: dict[str, Any]) -> dict[str, Any]:
+    """LLaMA-Factory sharegpt turns -> trl messages with typed parts; the `<image>` placeholders
+    of all turns together must number the images (LLaMA-Factory counts over all turns)."""
+    turns = example["messages"]
+    total = sum(str(t.get("content", t.get("value")) or "").count(IMAGE_PLACEHOLDER) for t in turns)
+    n = _n_images(example)
+    if total != n:
+        return {
+            "messages": None,
+            "_bad": f"{total} {IMAGE_PLACEHOLDER} placeholder(s) for {n} image(s)",
+        }
+    out = []
+    for t in turns:
+        role = t.get("role", t.get("from"))
+        text = t.get("content", t.get("value"))
+        out.append({"role": _ROLES.get(role, role), "content": split_placeholders(text or "")})
+    return {"messages": out, "_bad": None}
+
+
+def _easyr1_to_trl(example: dict[str, Any]) -> dict[str, Any]:
+    """EasyR1 `problem` / `answer` -> trl `prompt` / `solution` (dataset.py:132-148); the format
+    prompt is applied afterwards, by the GRPO card (`with_format_prompt`)."""
+    try:
+        parts = split_placeholders(str(example["problem"] or ""), _n_images(example))
+    except ValueError as err:
+        return {"prompt": None, "solution": None, "_bad": str(err)}
+    answer = example["answer"]
+    return {
+        "prompt": [{"role": "user", "content": parts}],
+        "solution": None if answer is None else str(answer),
+        "_bad": None,
+    }
+
+
+def _drop_bad_rows(ds, where: str):
+    bad = [i for i, b in enumerate(ds["_bad"]) if b]
+    if bad:
+        log.warning(
+            "--data %s: %d/%d rows dropped (first: row %d, %s)",
+            where,
+            len(bad),
+            len(ds),
+            bad[0],
+            ds[bad[0]]["_bad"],
+        )
+        keep = sorted(set(range(len(ds))) - set(bad))
+        ds = ds.select(keep)
+        if len(ds) == 0:
+            raise UserError(f"--data {where}: every row was malformed ({len(bad)} dropped)")
+    return ds.remove_columns("_bad")
+
+
+def released_to_trl(ds, fmt: str, *, where: str = "data"):
+    """Read LLaMA-Factory (for trl-sft) or EasyR1 (for trl-grpo) rows into the trl columns;
+    anything else is returned as it is."""
+    if (
+        fmt == "trl-grpo"
+        and "prompt" not in ds.column_names
+        and {"problem", "answer"} <= set(ds.column_names)
+    ):
+        ds = ds.map(_easyr1_to_trl, remove_columns=["problem", "answer"])
+        return _drop_bad_rows(ds, where)
+    if fmt == "trl-sft" and "messages" in ds.column_names and len(ds):
+        feature = ds.features["messages"]
+        turn = getattr(feature, "feature", None)
+        content = turn.get("content", turn.get("value")) if isinstance(turn, dict) else None
+        if type(content).__name__ == "Value" and any(
+            IMAGE_PLACEHOLDER in str(t.get("content", t.get("value")) or "")
+            for row in ds["messages"]
+            for t in row
+        ):
+            ds = ds.map(_sharegpt_to_trl)
+            return _drop_bad_rows(ds, where)
+    return ds
+
+
+def _with_suffix(content: Any, suffix: str) -> Any:
+    if isinstance(content, str):
+        return render_format_prompt(content, suffix)
+    parts = [dict(p) for p in content]
+    texts = [i for i, p in enumerate(parts) if p.get("type") == "text"]
+    if texts and (parts[texts[-1]].get("text") or "").rstrip().endswith(suffix.strip()):
+        return parts
+    if texts and texts[0] == 0:  # `{{ content | trim }}`: the whole prompt's ends are trimmed
+        parts[0]["text"] = (parts[0].get("text") or "").lstrip()
+    if parts and parts[-1].get("type") == "text":
+        parts[-1]["text"] = (parts[-1].get("text") or "").rstrip() + suffix
+    else:
+        parts.append({"type": "text", "text": suffix})
+    return parts
+
+
+def with_format_prompt(ds, suffix: str | None):
+    """EasyR1's math_format.jinja on every GRPO prompt: the last user turn ends with `suffix`,
+    added once (a prompt that already carries it, e.g. from the trl-grpo export, is kept)."""
+    if not suffix or len(ds) == 0:
+        return ds
+
+    def apply(example):
+        turns = [dict(t) for t in example["prompt"]]
+        users = [i for i, t in enumerate(turns) if t["role"] == "user"]
+        if users:
+            last = turns[users[-1]]
+            last["content"] = _with_suffix(last["content"], suffix)
+        return {"prompt": turns}
+
+    return ds.map(apply)
+
+
 def normalise(ds, fmt: str, *, where: str = "data", allow_empty: bool = False):
     """Check columns, cast `images` to a lazily decoded Image sequence, tidy messages."""
     import datasets
 
+    ds = released_to_trl(ds, fmt, where=where)
     missing = [c for c in FORMAT_COLUMNS[fmt] if c not in ds.column_names]
     if missing:
         raise UserError(

@@ -1,16 +1,23 @@
 """`ovlt-train grpo`: trl GRPOTrainer with the ovlt_eval verifier as reward, medium → hard.
 
-EasyR1 (the released recipe) → trl, what maps:
+EasyR1 (the released recipe: train/easyr1/examples/config.yaml, verl/workers/actor/config.py,
+openvlthinker_grpo_{medium,hard}.sh) → trl, what maps:
   lr 1e-6, weight_decay 1e-2, warm-up 0, grad clip 1.0          → same fields
   rollout.n 5, temperature 1.0, top_p 0.99                       → num_generations, temperature, top_p
   max_response_length 2048                                       → max_completion_length
   kl_penalty low_var_kl, kl_coef 1e-2, use_kl_loss               → beta=1e-2 (trl's KL term is k3 = low_var_kl,
                                                                     added to the loss); verl clamps k3 to ±10, trl not
-  clip_ratio 0.2                                                 → epsilon
+  clip_ratio_low 0.2, clip_ratio_high 0.3 (actor/config.py:82-83) → epsilon=0.2, epsilon_high=0.3
+  clip_ratio_dual 3.0 (actor/config.py:84; core_algos.py:339-346) → delta=3.0: trl caps the unclipped ratio at
+                                                                    delta, which for delta > 1 + epsilon_high is
+                                                                    the same loss and gradient as verl's dual clip
+                                                                    (min(max(-A·r, -A·clip(r)), -A·3) for A < 0)
   token-mean loss over the micro-batch                           → loss_type="bnpo"
   rollout_batch_size 512 prompts, actor global_batch_size 128    → generation_batch_size = 512·n completions,
                                                                     one optimiser step per 128·n completions
   max/min_pixels 262144                                          → processor pixel budget
+  format_prompt math_format.jinja (dataset.py:134-136)           → `format_prompt`, appended to every prompt once
+  freeze_vision_tower (fsdp_workers.py:224-226: all of `visual`) → the stage freezes vision tower *and* merger
   total_episodes (5 medium, 15 hard)                             → num_train_epochs per curriculum stage
 What doesn't: EasyR1's padding-free/ulysses sequence parallelism, its FSDP param/optimizer offload
 (use DeepSpeed ZeRO-3 offload in the accelerate config instead), filter_overlong_prompts at
@@ -28,7 +35,14 @@ from typing import Any
 
 from ovlt_eval.errors import UserError
 from ovlt_train.cards import CurriculumStage, GRPOCard, card_dict, load_card
-from ovlt_train.data import DataSpec, load_training_data, parse_spec
+from ovlt_train.data import (
+    RELEASED_GRPO_STAGE,
+    DataSpec,
+    has_config,
+    load_training_data,
+    parse_spec,
+    with_format_prompt,
+)
 from ovlt_train.model_io import (
     freeze_modules,
     load_model,
@@ -103,6 +117,8 @@ def build_grpo_config(card: GRPOCard, out_dir: str | Path, stage: CurriculumStag
         warmup_steps=float(card.warmup_ratio),  # a float < 1 is a ratio in transformers 5
         beta=card.beta,
         epsilon=card.epsilon,
+        epsilon_high=card.epsilon_high,
+        delta=card.delta,
         loss_type=card.loss_type,
         scale_rewards=card.scale_rewards,
         num_generations=n,
@@ -114,7 +130,7 @@ def build_grpo_config(card: GRPOCard, out_dir: str | Path, stage: CurriculumStag
         max_steps=stage.max_steps,
         use_vllm=vllm,
         log_completions=card.log_completions,
-        reward_weights=None,  # set by the caller alongside the reward functions
+        reward_weights=build_reward_funcs(card.reward)[1],
         **kwargs,
     )
 
@@ -126,9 +142,51 @@ def plan_stages(card: GRPOCard, spec: DataSpec, curriculum: str | None) -> list[
         configs = [c if c.startswith("grpo") else f"grpo_{c}" for c in names]
     elif spec.config:
         configs = [spec.config]
+    elif spec.source in RELEASED_GRPO_STAGE:
+        configs = [RELEASED_GRPO_STAGE[spec.source]]
     else:
         return list(card.curriculum)
     return [by_config.get(c, CurriculumStage(config=c)) for c in configs]
+
+
+def stage_data(spec: DataSpec, stage: CurriculumStage, n_stages: int) -> DataSpec:
+    """The data of one stage: the source's config of that name; a source without configs (the
+    released EasyR1 sets, a folder of EasyR1 parquet) is one stage's data, read whole."""
+    if spec.config:
+        return spec
+    if has_config(spec, stage.config):
+        return spec.with_config(stage.config, is_default=False)
+    if n_stages > 1:
+        raise UserError(
+            f"--data {spec.source} has no {stage.config} config: it is one stage's data; "
+            "name that stage with --curriculum medium or --curriculum hard"
+        )
+    return spec.with_config(stage.config, is_default=True)
+
+
+def frozen_parts(card: GRPOCard, stage: CurriculumStage) -> dict[str, bool]:
+    # EasyR1 freezes `model.visual` whole, and for Qwen2/2.5-VL that holds the merger too.
+    return {
+        "vision_tower": stage.freeze_vision_tower,
+        "projector": card.freeze_projector or stage.freeze_vision_tower,
+    }
+
+
+def resolved_config(card: GRPOCard, stages: list[CurriculumStage]) -> dict[str, Any]:
+    """What `--print-config` prints: per stage, trl's GRPOConfig as it would run here."""
+    out = []
+    for stage in stages:
+        config = build_grpo_config(card, "<out>/" + stage.config, stage)
+        out.append(
+            {
+                "stage": stage.model_dump(),
+                "frozen": frozen_parts(card, stage),
+                "format_prompt": card.format_prompt,
+                "reward": card.reward.model_dump(),
+                "trl": json.loads(config.to_json_string()),
+            }
+        )
+    return {"trl_class": "trl.GRPOConfig", "world_size": world_size(), "stages": out}
 
 
 def stage_stats(log_history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -147,10 +205,11 @@ def run_grpo_stage(
     processor = load_processor(
         model, max_pixels=card.image_max_pixels, min_pixels=card.image_min_pixels
     )
-    stage_spec = DataSpec(spec.source, spec.revision, stage.config)
+    stage_spec = stage_data(spec, stage, 1)
     dataset = load_training_data(
         stage_spec, "trl-grpo", cache_dir=out.parent / f".{out.name}.data", allow_empty=True
     )
+    dataset = with_format_prompt(dataset, card.format_prompt)
     if len(dataset) < card.rollout_batch_prompts:
         # trl would run zero steps without a word; say so and pass the model through.
         raise StageSkipped(
@@ -158,14 +217,11 @@ def run_grpo_stage(
             f"({card.rollout_batch_prompts}); lower rollout_batch_prompts to train on it"
         )
     config = build_grpo_config(card, out, stage)
-    funcs, weights = build_reward_funcs(card.reward)
-    config.reward_weights = weights
+    funcs, _ = build_reward_funcs(card.reward)
     policy = load_model(
         model, dtype=torch_dtype(card.bf16), attn_implementation=card.attn_implementation
     )
-    frozen = freeze_modules(
-        policy, vision_tower=stage.freeze_vision_tower, projector=card.freeze_projector
-    )
+    frozen = freeze_modules(policy, **frozen_parts(card, stage))
 
     from trl import GRPOTrainer
 
@@ -216,6 +272,8 @@ def run_grpo(
     stages = plan_stages(card, spec, curriculum)
     if not stages:
         raise UserError("grpo: the curriculum is empty")
+    for stage in stages:
+        stage_data(spec, stage, len(stages))  # a source without configs names its one stage
     root = Path(out_dir or f"checkpoints/grpo-{Path(model).name}")
     current = model
     done: list[dict[str, Any]] = []
@@ -225,7 +283,13 @@ def run_grpo(
             log.info("stage %s already finished at %s; skipping", stage.config, out)
         else:
             try:
-                run_grpo_stage(model=current, spec=spec, card=card, stage=stage, out=out)
+                run_grpo_stage(
+                    model=current,
+                    spec=stage_data(spec, stage, len(stages)),
+                    card=card,
+                    stage=stage,
+                    out=out,
+                )
             except StageSkipped as why:
                 print(f"ovlt-train grpo: stage {stage.config} skipped: {why}", file=sys.stderr)
                 done.append({"config": stage.config, "checkpoint": current, "skipped": str(why)})
@@ -237,3 +301,19 @@ def run_grpo(
             json.dumps({"stages": done, "final": current}, indent=2) + "\n"
         )
     return Path(current)
+
+
+def print_grpo_config(
+    *,
+    card_path: str | Path | None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    data: str | None = None,
+    curriculum: str | None = None,
+) -> dict[str, Any]:
+    card = load_card(GRPOCard, card_path, overrides)
+    stages = (
+        plan_stages(card, parse_spec(data), curriculum)
+        if data
+        else plan_stages(card, DataSpec("", None, None), curriculum)
+    )
+    return resolved_config(card, stages)

@@ -3,6 +3,12 @@
 Round i:  data (ovlt-data build; round 1 distils, later rounds generate with GRPO-(i-1))
           → SFT from the base model → [eval SFT-Iter(i)] → GRPO medium → GRPO hard → eval GRPO-Iter(i)
 
+Evaluation follows the reference: the base model with the `qwen` profile (eval_qwen.py), every
+checkpoint with `openvlthinker` (eval_openvlthinker.py), scored under `--protocol reference`
+(the other two protocols are recorded beside it), each at the base processor's image pixel
+limits whatever budget the checkpoint was trained at. A `benches` entry `NAME:SPLIT` picks a
+split, e.g. `mathvision:test` for MathVision's full test set next to `mathvision` (testmini).
+
 Each step writes into its own directory under the work dir and is recorded in
 `loop_manifest.json` (output path, version, inputs, result, timings) when — and only when —
 it has finished. A killed loop re-runs from the first step whose record is not `done`.
@@ -170,12 +176,17 @@ class LoopRunner:
         return stage["checkpoint"], _train_summary(stage["checkpoint"])
 
     def run_eval(self, step: Step) -> tuple[str, dict[str, Any]]:
-        from ovlt_train.loop_steps import evaluate
+        from ovlt_train.loop_steps import eval_profile, evaluate
 
         model = self.output_of(step.target)
         out = self.step_dir(step) if step.target != "base" else self.work / "round0" / "eval-base"
+        # The base model is prompted as eval_qwen.py does, checkpoints as eval_openvlthinker.py.
         scores = evaluate(
-            model=model, benches=self.card.benches, out_dir=out, extra_args=self.card.eval_args
+            model=model,
+            benches=self.card.benches,
+            out_dir=out,
+            extra_args=self.card.eval_args,
+            profile=eval_profile(step.target or ""),
         )
         return str(out), {"label": step.label, "scores": scores}
 
@@ -249,7 +260,10 @@ def _train_summary(out: str | Path) -> dict[str, Any]:
 
 
 def load_loop_card(path: str | Path, overrides: list[str] | None) -> LoopCard:
+    from ovlt_train.loop_steps import parse_benches
+
     card = load_card(LoopCard, path, overrides)
+    parse_benches(card.benches)  # `mathvision:test` etc.: a typo fails now, not after training
     for name in ("sft_card", "grpo_card"):
         read_yaml(
             getattr(card, name)

@@ -42,11 +42,29 @@ def build_sft_config(card: SFTCard, out_dir: str | Path):
         warmup_steps=float(card.resolved("warmup_ratio")),
         num_train_epochs=card.num_train_epochs,
         max_steps=card.max_steps,
-        max_length=card.max_length,
+        max_length=card.resolved("max_length"),
         assistant_only_loss=card.assistant_only_loss,
         packing=False,  # images cannot be packed
         dataloader_num_workers=card.dataloader_num_workers,
     )
+
+
+def print_sft_config(
+    *, card_path: str | Path | None, overrides: list[str] | dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What `--print-config` prints: trl's SFTConfig as it would run here, and the frozen parts."""
+    import json
+
+    card = load_card(SFTCard, card_path, overrides)
+    config = build_sft_config(card, "<out>")
+    return {
+        "trl_class": "trl.SFTConfig",
+        "world_size": world_size(),
+        "preset": card.preset,
+        "frozen": {"vision_tower": card.freeze_vision_tower, "projector": card.freeze_projector},
+        "image_max_pixels": card.image_max_pixels,
+        "trl": json.loads(config.to_json_string()),
+    }
 
 
 def run_sft(
@@ -64,13 +82,14 @@ def run_sft(
         model, max_pixels=card.image_max_pixels, min_pixels=card.image_min_pixels
     )
     dataset = load_training_data(spec, "trl-sft", cache_dir=out.parent / f".{out.name}.data")
-    lengths = check_lengths(dataset, processor, card.max_length, column="messages")
+    max_length = card.resolved("max_length")
+    lengths = check_lengths(dataset, processor, max_length, column="messages")
     if lengths.truncated:
         log.warning(
             "%d/%d examples exceed max_length=%d and lose the end of their answer (longest: %d tokens)",
             lengths.truncated,
             lengths.n,
-            card.max_length,
+            max_length,
             lengths.max_total,
         )
     config = build_sft_config(card, out)
@@ -104,6 +123,7 @@ def run_sft(
             "learning_rate": config.learning_rate,
             "warmup_ratio": card.resolved("warmup_ratio"),
             "global_batch_size": card.resolved("global_batch_size"),
+            "max_length": max_length,
             "gradient_accumulation_steps": config.gradient_accumulation_steps,
             "world_size": world_size(),
         },

@@ -165,9 +165,7 @@ CATALOG: dict[str, HubSource] = {
         "train",
         # LLaMA-Factory sharegpt (train/llama-factory/data/dataset_info.json:2-15): `messages`
         # role/content turns, `<image>` in the user turn, `images` list
-        FieldMap(
-            conversations="messages", images="images", answer_from="answer_tag"
-        ),
+        FieldMap(conversations="messages", images="images", answer_from="answer_tag"),
         "unstated",
         True,
         "SFT data of OpenVLThinker-v1.2-sft-iter3; the gold is the trace's <answer> (verified "

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.scoring import score_predictions
+from ovlt_eval.predictions import load_predictions
 
 _EXAMPLES = 3
 
@@ -128,10 +129,14 @@ def _classify_mathvision(item, sample, off) -> str:
 
 
 def mathvista_agreement(bench: Benchmark, items, path: Path, field_name: str) -> Agreement:
-    """`field_name` "response" (rules only, from the raw text) or "extraction" (the official
-    GPT extraction fed in as the response: isolates normalisation and comparison)."""
+    """`field_name` "response": rules only, from the raw text (the published extraction is
+    dropped); "extraction": the file read as `ovlt-eval score` reads it, so each row's
+    published GPT `extraction` is normalised verbatim (isolates normalisation and
+    comparison). Rows without a published `true_false` are left out."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    preds = {str(pid): rec[field_name] for pid, rec in data.items()}
+    preds = load_predictions(path, id_fields=(bench.id_field,))
+    if field_name != "extraction":
+        preds = {pid: replace(p, extraction=None) for pid, p in preds.items()}
     official = {
         str(pid): {
             "correct": rec["true_false"],
@@ -139,6 +144,7 @@ def mathvista_agreement(bench: Benchmark, items, path: Path, field_name: str) ->
             "response": rec.get("response"),
         }
         for pid, rec in data.items()
+        if "true_false" in rec
     }
     name = f"{path.stem} ({field_name})"
     return _agreement(name, bench, "testmini", items, preds, official, _classify_mathvista)
@@ -151,9 +157,28 @@ def _states(response: str, option_text: str, letter: str) -> bool:
     return f"({letter})" in last or (len(option_text) > 0 and option_text in last)
 
 
+def _stale_integer_verdict(item, published: str, published_verdict: bool) -> bool:
+    """A published False that today's `calculate_score.py` (`str(int(float(x)))`) turns True
+    and an older `str(int(x))` left False ("5.0", "1.5" for gold 5, 1): a stale verdict."""
+    if published_verdict or item.raw.get("answer_type") != "integer":
+        return False
+    try:
+        int(published)
+    except ValueError:
+        try:
+            return str(int(float(published))) == item.gold
+        except (ValueError, OverflowError):
+            return False
+    return False
+
+
 def _classify_mathvista(item, sample, off) -> str:
     published = str(off.get("shown") or "").strip()
     ours = (sample["extracted_official"] or "").strip()
+    if _stale_integer_verdict(item, published, bool(off["correct"])):
+        return "stale published verdict (integer normalised before today's int(float(x)))"
+    if off.get("response") == "" and published:
+        return "published extraction not from this response (response empty)"
     if item.kind == "multi_choice" and item.choices:
         letters = [chr(ord("A") + i) for i in range(len(item.choices))]
         published_names = (

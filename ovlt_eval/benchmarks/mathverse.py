@@ -11,7 +11,11 @@ extraction in place of GPT's: correct iff the extracted text equals the raw gold
 written inside the question, "Choices:\\nA:40°", and are parsed from it so that a written
 option text counts); free-form through the verifier (units, degrees, LaTeX, symbolic
 equivalence). Gold slips fixed first: "(C)" → C, "118掳T" (a mis-decoded "°") → "118°T".
-The prompt is `query_cot`, as in the official CoT evaluation.
+The prompt is `query_cot`, as in the official CoT evaluation and in the OpenVLThinker
+reference (eval_openvlthinker.py:160-167, 375: config and split `testmini`, `query_cot` sent
+as is, after the image). The paper's MathVerse number is over that `testmini`: all five
+versions, 3,940 items (`--split testmini`, from the Hub or the full testmini JSON/parquet);
+`testmini_text_only` is the separate 788-item Text Only config.
 """
 
 from __future__ import annotations

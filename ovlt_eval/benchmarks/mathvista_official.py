@@ -111,7 +111,11 @@ def refusal_extraction(response: str) -> str:
     published files hold "Cannot be determined" / "Cannot be answered" where the response
     says so, and "N/A" for the rest ("the solution cannot be provided", an off-topic reply)."""
     bare = response.strip()
-    if bare and "\n" not in bare and len(bare) <= _COPIED_REFUSAL_CHARS:
+    import os
+    n = int(os.environ.get("RN", "50")); mode = os.environ.get("RM", "line")
+    if mode == "line" and bare and "\n" not in bare and len(bare) <= n:
+        return bare
+    if mode == "sent" and bare and "\n" not in bare and len(bare) <= n and len(re.findall(r"[.!?](?:\s|$)", bare)) <= 1:
         return bare
     low = response[-600:].lower()
     said = re.search(r"cannot be (determined|answered)", low)

@@ -139,6 +139,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="OVLT_JUDGE_API_KEY",
         help="environment variable with the judge's key (falls back to OPENAI_API_KEY)",
     )
+    j.add_argument(
+        "--judge-protocol",
+        default=None,
+        choices=(
+            "mathverse_two_step",
+            "mathvista_extract",
+            "extract_then_rules",
+            "mathverse_reference_gpt4",
+        ),
+        help="default: the benchmark's own (MathVerse two-step, MathVista extraction, else "
+        "extraction + rules); mathverse_reference_gpt4: the OpenVLThinker paper's MathVerse "
+        "judge (verify_mathverse_gpt4.py), whose yes/no verdict replaces the rules' on every item",
+    )
 
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -179,6 +192,8 @@ def _validate(args) -> None:
         raise UserError("--revision is for --engine hf/vllm; a server decides what it serves")
     if bool(args.judge_base_url) != bool(args.judge_model):
         raise UserError("the judge needs both --judge-base-url and --judge-model")
+    if getattr(args, "judge_protocol", None) and not args.judge_model:
+        raise UserError("--judge-protocol needs a judge (--judge-base-url and --judge-model)")
     if len(set(args.bench)) != len(args.bench):
         raise UserError("--bench names a benchmark twice")
     for flag in ("min_pixels", "max_pixels"):
@@ -249,6 +264,8 @@ def run(args) -> int:
             model=args.judge_model,
             # The judge's own variable when set, else the engine's default (OPENAI_API_KEY).
             api_key_env=args.judge_api_key_env if os.environ.get(args.judge_api_key_env) else None,
+            protocol=getattr(args, "judge_protocol", None),
+            reference_policy=profile.reference_policy,
         )
 
     if args.n > 1 and args.temperature <= 0.05:

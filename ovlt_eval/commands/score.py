@@ -6,6 +6,11 @@
 `official` (default) reproduces the benchmark's own evaluator; `corrected` fixes its known
 defects (see ovlt_eval/benchmarks/protocols.py). Both verdicts are written for every item.
 
+A prediction row may carry `extraction`, the answer the benchmark's own pipeline already
+extracted (MathVista's published output files hold GPT-4's): the official verdict then
+normalises it verbatim instead of re-extracting, so published outputs re-score exactly.
+summary.json says how many rows did (`official_from_published_extraction`).
+
 Writes DIR/samples.jsonl (one line per item of the split) and DIR/summary.json.
 """
 
@@ -89,6 +94,9 @@ def run(args) -> int:
     summary["data"] = str(Path(args.data).resolve()) if args.data else bench.hub_id
     summary["n_predictions"] = len(predictions)
     summary["seconds"] = round(elapsed, 3)
+    published = _published_extractions(bench, predictions)
+    if published is not None:
+        summary["official_from_published_extraction"] = published
     try:
         out.mkdir(parents=True, exist_ok=True)
         _write_atomic(
@@ -115,6 +123,29 @@ def run(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _published_extractions(bench, predictions) -> int | None:
+    """How many rows' official verdicts come from their published `extraction` (None: no row
+    has one). A benchmark without an extraction step scores the response and says so."""
+    from ovlt_eval.benchmarks.base import Benchmark
+
+    n = sum(1 for p in predictions.values() if getattr(p, "extraction", None) is not None)
+    if not n:
+        return None
+    if type(bench).score_official_extraction is Benchmark.score_official_extraction:
+        print(
+            f"note: {n} prediction row(s) carry 'extraction'; {bench.name}'s official evaluator "
+            "has no separate extraction step, so it is ignored and the responses are scored",
+            file=sys.stderr,
+        )
+        return 0
+    print(
+        f"note: official verdicts of {n} row(s) normalise their published 'extraction' "
+        "verbatim (not re-extracted from the response)",
+        file=sys.stderr,
+    )
+    return n
 
 
 def _write_atomic(path: Path, text: str) -> None:

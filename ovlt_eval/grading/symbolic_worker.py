@@ -82,36 +82,69 @@ def _warm_up(handle) -> None:
 
 # MATH-V's official evaluator evals sympy's printout of the parsed LaTeX with
 # `from math import *` in scope (see ovlt_eval/benchmarks/mathvision_official.py).
-_BIG_POWER = None
+_POWER = None
+# A printed integer power or factorial whose value would have more digits than this is
+# refused ("unparseable") instead of evaluated: the official evaluator would compute it, but
+# only hostile text asks for a million-digit number (10**10**10 would not even fit in memory).
+_MAX_DIGITS = 100_000
 
 
-def _official_latex_value(expr: str, max_printed: int) -> dict:
-    """{"status": "ok", "value": int | float | None}: eval(str(latex2sympy(expr))); None
-    wherever the official evaluator's try/except would have caught a failure."""
-    global _BIG_POWER
+def _too_big(printed: str) -> bool:
+    """True when eval(printed) would build an integer of more than _MAX_DIGITS digits through
+    a literal power (`3**1008` is fine) or factorial, or a power of a power."""
+    global _POWER
     import math
     import re
 
-    from latex2sympy2_extended import latex2sympy
+    if _POWER is None:
+        _POWER = re.compile(r"(\d+)\s*\*\*\s*(\(?)\s*(\d+)|factorial\(\s*(\d+)")
+    for m in _POWER.finditer(printed):
+        if m.group(4) is not None:
+            n = int(m.group(4)[:7]) if len(m.group(4)) <= 7 else 10**7
+            if n > 25_000:  # 25,000! has about 100,000 digits
+                return True
+            continue
+        base, paren, exp = m.group(1), m.group(2), m.group(3)
+        if paren and printed[m.end() :].lstrip().startswith("**"):
+            return True  # a power of a power: 2**(3**20)
+        if len(exp) > 7 or int(exp) * math.log10(max(2, int(base[:300] or 0))) > _MAX_DIGITS:
+            return True
+    return False
 
-    if _BIG_POWER is None:
-        _BIG_POWER = re.compile(r"\*\*\s*\(?\s*\d{4,}|factorial\(\d{4,}")
+
+def _official_latex_value(expr: str, max_printed: int, parse=None) -> dict:
+    """{"status": "ok", "value": int | float | None}: eval(str(latex2sympy(expr))); None
+    wherever the official evaluator's try/except would have caught a failure. `parse` is
+    MATH-V's latex2sympy (latex2sympy2 1.9.1) in the mathv worker mode; elsewhere the
+    Math-Verify fork stands in."""
+    import math
+
+    if parse is None:
+        from latex2sympy2_extended import latex2sympy as parse
     names = {k: getattr(math, k) for k in dir(math) if not k.startswith("_")}
     names.update({"abs": abs, "min": min, "max": max, "pow": pow, "round": round})
     names["__builtins__"] = {}
     try:
-        printed = str(latex2sympy(expr))
-        if len(printed) > max_printed or _BIG_POWER.search(printed):
-            return {"status": "ok", "value": None}
+        printed = str(parse(expr))
+        if len(printed) > max_printed or _too_big(printed):
+            return {"status": "unparseable", "detail": "value too big"}
         value = eval(printed, names)  # noqa: S307 - sympy's own printout, no builtins
     except Exception:  # noqa: BLE001 - the official evaluator's bare except
         return {"status": "ok", "value": None}
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):
+        value = int(value)  # round(True, 2) == 1 there
+    if not isinstance(value, (int, float)):
         value = None
+    elif isinstance(value, int) and value.bit_length() > 13_000:
+        # Past Python's 4,300-digit int-to-text limit: the reply could not be written.
+        return {"status": "unparseable", "detail": "value too big"}
     return {"status": "ok", "value": value}
 
 
 def main() -> None:
+    if sys.argv[2:3] == ["--mathv-latex2sympy2"]:
+        _main_mathv(sys.argv[3])
+        return
     _limit_memory()
     logging.disable(logging.WARNING)  # Math-Verify warns on every disabled timeout
     import sympy
@@ -244,9 +277,13 @@ def main() -> None:
             return {"status": "ok"}
         return {"status": "unparseable", "detail": f"unknown op {op!r}"}
 
+    _serve(handle, _warm_up)
+
+def _serve(handle, warm_up) -> None:
+    """Answer requests from stdin, one JSON line each, under the per-request alarm."""
     signal.signal(signal.SIGALRM, _on_alarm)
     if os.environ.get("OVLT_VERIFY_WORKER_WARMUP", "1") != "0":
-        _warm_up(handle)
+        warm_up(handle)
     out = sys.stdout
     out.write('{"status": "ready"}\n')
     out.flush()
@@ -276,6 +313,51 @@ def main() -> None:
         except _SoftTimeout:  # alarm landing between reply and write: answer anyway
             out.write(json.dumps({"status": "timeout", "detail": "soft"}) + "\n")
             out.flush()
+
+
+
+def _main_mathv(path: str) -> None:
+    """Worker mode for MATH-V's official evaluator: its own LaTeX parser, latex2sympy2 1.9.1,
+    on the ANTLR 4.7.2 runtime that it pins, installed apart in `path`. Both clash with
+    Math-Verify's (ANTLR 4.13), so this process never imports Math-Verify."""
+    _limit_memory()
+    sys.path.insert(0, path)
+    from antlr4 import __file__ as antlr_file
+    from latex2sympy2 import __file__ as parser_file
+    from latex2sympy2 import latex2sympy
+
+    root = os.path.realpath(path)
+    for f in (antlr_file, parser_file):
+        if not os.path.realpath(f).startswith(root + os.sep):
+            raise SystemExit(f"{f} is not MATH-V's parser from {path}")
+
+    def handle(req: dict) -> dict:
+        op = req.get("op")
+        if op == "official_latex_value":
+            return _official_latex_value(
+                req["expr"], int(req.get("max_printed", 4000)), parse=latex2sympy
+            )
+        if op == "ping":
+            return {"status": "ok"}
+        if op == "hold":  # as in main(): a signal-deaf call, for the hard-kill tests
+            import time
+
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            time.sleep(float(req.get("seconds", 60)))
+            return {"status": "ok"}
+        return {"status": "unparseable", "detail": f"unknown op {op!r}"}
+
+    def warm_up(handle) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 10.0)
+        try:
+            for expr in ("\\frac{1}{2}", "2\\sqrt{3}", "(1,2)", "x+1", "3.5", "2\\pi"):
+                handle({"op": "official_latex_value", "expr": expr})
+        except BaseException:  # noqa: BLE001 - a failed warm-up only means a slower first call
+            pass
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    _serve(handle, warm_up)
 
 
 if __name__ == "__main__":

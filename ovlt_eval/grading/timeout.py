@@ -42,12 +42,12 @@ def _default_size() -> int:
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, argv: tuple[str, ...] = ()) -> None:
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         self.owner_pid = os.getpid()
         self.proc = subprocess.Popen(
-            [sys.executable, "-u", "-c", _BOOT, _WORKER_SCRIPT],
+            [sys.executable, "-u", "-c", _BOOT, _WORKER_SCRIPT, *argv],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -123,8 +123,9 @@ class _Worker:
 class WorkerPool:
     """Up to `size` workers, started lazily, handed out one caller at a time."""
 
-    def __init__(self, size: int | None = None) -> None:
+    def __init__(self, size: int | None = None, argv: tuple[str, ...] = ()) -> None:
         self.size = size or _default_size()
+        self.argv = argv  # extra worker arguments (a worker mode, see symbolic_worker.py)
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._count = 0
@@ -146,7 +147,7 @@ class WorkerPool:
                     break
                 self._cond.wait()
         try:
-            w = _Worker()
+            w = _Worker(self.argv)
             with self._cond:
                 self.stats["starts"] += 1
             return w
@@ -213,17 +214,36 @@ def run_symbolic(request: dict, timeout_s: float) -> dict:
     return pool().call(request, max(0.01, float(timeout_s)))
 
 
+# Pools of workers started in another mode (extra arguments): MATH-V's own LaTeX parser
+# needs a process of its own, since it pins another ANTLR runtime than Math-Verify's.
+_MODE_POOLS: dict[tuple[str, ...], WorkerPool] = {}
+
+
+def run_symbolic_mode(argv: tuple[str, ...], request: dict, timeout_s: float) -> dict:
+    """As `run_symbolic`, in a worker started with the extra arguments `argv`."""
+    with _POOL_LOCK:
+        p = _MODE_POOLS.get(argv)
+        if p is None:
+            p = _MODE_POOLS[argv] = WorkerPool(argv=argv)
+    return p.call(request, max(0.01, float(timeout_s)))
+
+
 def _after_fork_in_child() -> None:
     global _POOL, _POOL_LOCK
     _POOL_LOCK = threading.Lock()
     if _POOL is not None:
         _POOL.forget()
         _POOL = None
+    for p in _MODE_POOLS.values():
+        p.forget()
+    _MODE_POOLS.clear()
 
 
 def _shutdown() -> None:
     if _POOL is not None:
         _POOL.close()
+    for p in _MODE_POOLS.values():
+        p.close()
 
 
 if hasattr(os, "register_at_fork"):

@@ -294,7 +294,7 @@ def _execute_locked(plan: BenchPlan, cfg: RunConfig, engine, judge_engine, log) 
     }
     card.engine = engine_describe
     card.judge = (
-        {**cfg.judge.describe(), "protocol": protocol_for(plan.name)}
+        {**cfg.judge.describe(), "protocol": protocol_for(plan.name, cfg.judge)}
         if cfg.judge is not None
         else None
     )
@@ -371,7 +371,7 @@ def run_judge(
     jobs = [
         (rec, by_id[rid])
         for rid, rec in store.records.items()
-        if rid in by_id and needs_judge(rec, cfg.judge)
+        if rid in by_id and needs_judge(rec, cfg.judge, plan.name)
     ]
     if jobs:
         log(f"{plan.name}: judge {cfg.judge.model} re-checks {len(jobs)} items")

@@ -109,11 +109,12 @@ def judge_figures(
     rules_summary: dict[str, Any], judged_summary: dict[str, Any], records: Sequence[dict]
 ) -> dict[str, Any]:
     judged = [r for r in records if r.get("judge")]
-    return {
+    by_judge = [r for r in judged if r.get("verdict_source") == "judge"]
+    figures = {
         "judged": len(judged),
         "judge_errors": sum(1 for r in judged if r["judge"].get("status") != "ok"),
         "flipped_to_correct": sum(
-            1 for r in judged if r.get("verdict_source") == "judge" and r.get("final_correct")
+            1 for r in by_judge if r.get("final_correct") and not r.get("correct")
         ),
         "rules_only": {"accuracy": rules_summary.get("accuracy")},
         "rules_plus_judge": {
@@ -121,3 +122,12 @@ def judge_figures(
             "breakdown": judged_summary.get("breakdown"),
         },
     }
+    # A judge that replaces every verdict (mathverse_reference_gpt4) can also overturn a
+    # rules-correct item, and says per item which verdict it produced (yes / no / dropped).
+    flipped_to_wrong = sum(1 for r in by_judge if r.get("correct") and not r.get("final_correct"))
+    if flipped_to_wrong:
+        figures["flipped_to_wrong"] = flipped_to_wrong
+    verdicts = Counter(r["judge"]["verdict"] for r in judged if r["judge"].get("verdict"))
+    if verdicts:
+        figures["verdicts"] = dict(sorted(verdicts.items()))
+    return figures
