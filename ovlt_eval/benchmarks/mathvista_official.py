@@ -34,8 +34,11 @@ from ovlt_eval.benchmarks.choice_reading import is_refusal, read_choice, stated_
 from ovlt_eval.grading.extract import extract_answer
 
 REFUSAL_EXTRACTION = "N/A"
-# A non-answer up to this long (one line) is copied verbatim by GPT-4 as the extraction.
-_COPIED_REFUSAL_CHARS = 50
+# A one-line non-answer up to this long is copied verbatim by GPT-4 as the extraction ("The
+# text does not provide information needed to answer the question."); longer ones mostly
+# become "N/A". Published files differ in where that line falls (one GPT-4 snapshot copies
+# more than another); 100 characters splits the difference across them.
+_COPIED_REFUSAL_CHARS = 100
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _QUICK = re.compile(r'The answer is "(.*)"\.')
 _PAREN_LETTER = re.compile(r"\(([a-zA-Z])\)")
@@ -111,11 +114,7 @@ def refusal_extraction(response: str) -> str:
     published files hold "Cannot be determined" / "Cannot be answered" where the response
     says so, and "N/A" for the rest ("the solution cannot be provided", an off-topic reply)."""
     bare = response.strip()
-    import os
-    n = int(os.environ.get("RN", "50")); mode = os.environ.get("RM", "line")
-    if mode == "line" and bare and "\n" not in bare and len(bare) <= n:
-        return bare
-    if mode == "sent" and bare and "\n" not in bare and len(bare) <= n and len(re.findall(r"[.!?](?:\s|$)", bare)) <= 1:
+    if bare and "\n" not in bare and len(bare) <= _COPIED_REFUSAL_CHARS:
         return bare
     low = response[-600:].lower()
     said = re.search(r"cannot be (determined|answered)", low)

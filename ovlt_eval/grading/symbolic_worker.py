@@ -10,6 +10,10 @@ Protocol: one JSON request per stdin line, one JSON reply per stdout line.
   {"op": "evaluate", "expr": str, "t": seconds}            -> {"status": "ok", "value": str|None}
   {"op": "evaluate", "expr": str, "gold": str, "t": s}     -> as above, plus "correct": bool
       (the "verify" verdict) when the expression is not a real number
+  {"op": "official_latex_value", "expr": str, "t": s}       -> {"status": "ok", "value": ...}
+      MATH-V's eval(str(latex2sympy(expr))). Started as `symbolic_worker.py
+      --mathv-latex2sympy2 DIR`, the worker serves only this op, with MATH-V's own parser
+      (latex2sympy2 1.9.1 + ANTLR 4.7.2, installed apart in DIR; see mathvision_official.py).
   statuses: "ok", "timeout", "unparseable"
 """
 
@@ -279,12 +283,13 @@ def main() -> None:
 
     _serve(handle, _warm_up)
 
-def _serve(handle, warm_up) -> None:
+
+def _serve(handle, warm_up, out=None) -> None:
     """Answer requests from stdin, one JSON line each, under the per-request alarm."""
     signal.signal(signal.SIGALRM, _on_alarm)
     if os.environ.get("OVLT_VERIFY_WORKER_WARMUP", "1") != "0":
         warm_up(handle)
-    out = sys.stdout
+    out = out or sys.stdout
     out.write('{"status": "ready"}\n')
     out.flush()
     global _ALARM_FIRED
@@ -313,7 +318,6 @@ def _serve(handle, warm_up) -> None:
         except _SoftTimeout:  # alarm landing between reply and write: answer anyway
             out.write(json.dumps({"status": "timeout", "detail": "soft"}) + "\n")
             out.flush()
-
 
 
 def _main_mathv(path: str) -> None:
@@ -357,7 +361,9 @@ def _main_mathv(path: str) -> None:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
-    _serve(handle, warm_up)
+    # The ANTLR runtime prints (version notes, traces) to sys.stdout, which is our reply pipe.
+    replies, sys.stdout = sys.stdout, sys.stderr
+    _serve(handle, warm_up, out=replies)
 
 
 if __name__ == "__main__":

