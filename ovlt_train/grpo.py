@@ -59,6 +59,7 @@ from ovlt_train.runinfo import (
     loss_curve,
     world_size,
 )
+from ovlt_train.trl_config import config_json, make_config
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,10 @@ def use_vllm(setting: str) -> bool:
     return available
 
 
-def build_grpo_config(card: GRPOCard, out_dir: str | Path, stage: CurriculumStage):
+def build_grpo_config(
+    card: GRPOCard, out_dir: str | Path, stage: CurriculumStage, *, for_print: bool = False
+):
+    """trl's GRPOConfig for one stage; with `for_print`, (config, note) — see trl_config."""
     from trl import GRPOConfig
 
     n = card.num_generations
@@ -106,12 +110,12 @@ def build_grpo_config(card: GRPOCard, out_dir: str | Path, stage: CurriculumStag
             f"grpo: rollout of {generation_batch} completions does not split over {per_device} x {world}"
         )
     vllm = use_vllm(card.use_vllm)
-    kwargs: dict[str, Any] = {}
+    vllm_kwargs: dict[str, Any] = {}
     if vllm:
-        kwargs.update(
+        vllm_kwargs.update(
             vllm_mode="colocate", vllm_gpu_memory_utilization=card.vllm_gpu_memory_utilization
         )
-    return GRPOConfig(
+    kwargs = dict(
         **common_trainer_args(card, out_dir, per_device, accum),
         learning_rate=card.learning_rate,
         warmup_steps=float(card.warmup_ratio),  # a float < 1 is a ratio in transformers 5
@@ -131,8 +135,10 @@ def build_grpo_config(card: GRPOCard, out_dir: str | Path, stage: CurriculumStag
         use_vllm=vllm,
         log_completions=card.log_completions,
         reward_weights=build_reward_funcs(card.reward)[1],
-        **kwargs,
+        **vllm_kwargs,
     )
+    config, note = make_config(GRPOConfig, kwargs, for_print=for_print)
+    return (config, note) if for_print else config
 
 
 def plan_stages(card: GRPOCard, spec: DataSpec, curriculum: str | None) -> list[CurriculumStage]:
@@ -176,14 +182,15 @@ def resolved_config(card: GRPOCard, stages: list[CurriculumStage]) -> dict[str, 
     """What `--print-config` prints: per stage, trl's GRPOConfig as it would run here."""
     out = []
     for stage in stages:
-        config = build_grpo_config(card, "<out>/" + stage.config, stage)
+        config, note = build_grpo_config(card, "<out>/" + stage.config, stage, for_print=True)
         out.append(
             {
                 "stage": stage.model_dump(),
                 "frozen": frozen_parts(card, stage),
                 "format_prompt": card.format_prompt,
                 "reward": card.reward.model_dump(),
-                "trl": json.loads(config.to_json_string()),
+                "trl": config_json(config, note),
+                **({"note": note} if note else {}),
             }
         )
     return {"trl_class": "trl.GRPOConfig", "world_size": world_size(), "stages": out}

@@ -24,18 +24,20 @@ from ovlt_train.runinfo import (
     loss_curve,
     world_size,
 )
+from ovlt_train.trl_config import config_json, make_config
 
 log = logging.getLogger(__name__)
 
 
-def build_sft_config(card: SFTCard, out_dir: str | Path):
+def build_sft_config(card: SFTCard, out_dir: str | Path, *, for_print: bool = False):
+    """trl's SFTConfig; with `for_print`, (config, note) — see trl_config."""
     from trl import SFTConfig
 
     per_device = card.per_device_batch_size
     accum = grad_accumulation(
         card.resolved("global_batch_size"), per_device, world_size(), what="sft"
     )
-    return SFTConfig(
+    kwargs = dict(
         **common_trainer_args(card, out_dir, per_device, accum),
         learning_rate=card.resolved("learning_rate"),
         # a float < 1 is a ratio in transformers 5
@@ -47,23 +49,24 @@ def build_sft_config(card: SFTCard, out_dir: str | Path):
         packing=False,  # images cannot be packed
         dataloader_num_workers=card.dataloader_num_workers,
     )
+    config, note = make_config(SFTConfig, kwargs, for_print=for_print)
+    return (config, note) if for_print else config
 
 
 def print_sft_config(
     *, card_path: str | Path | None, overrides: list[str] | dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What `--print-config` prints: trl's SFTConfig as it would run here, and the frozen parts."""
-    import json
-
     card = load_card(SFTCard, card_path, overrides)
-    config = build_sft_config(card, "<out>")
+    config, note = build_sft_config(card, "<out>", for_print=True)
     return {
         "trl_class": "trl.SFTConfig",
         "world_size": world_size(),
         "preset": card.preset,
         "frozen": {"vision_tower": card.freeze_vision_tower, "projector": card.freeze_projector},
         "image_max_pixels": card.image_max_pixels,
-        "trl": json.loads(config.to_json_string()),
+        "trl": config_json(config, note),
+        **({"note": note} if note else {}),
     }
 
 

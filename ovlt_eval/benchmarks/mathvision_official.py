@@ -19,24 +19,63 @@ An item is correct when the model answer is_equal the gold letter or the gold op
 
 The known consequences (which the `corrected` protocol fixes) are the point of keeping this:
 "(D) 105" becomes "d105" and matches neither "D" nor "105"; an option written
-"$8 \\mathrm{~kg}$" is never matched by "8 kg"; 1/300 and 1/900 are "equal" (both 0.0).
+"$8 \\mathrm{~kg}$" is never matched by "8 kg"; 1/300 and 1/900 are "equal" (both 0.0); a gold
+written "$\\boxed{\\frac{3}{4}}$" is never matched; "2π" never matches "$2\\pi$".
+
+The LaTeX parser is MATH-V's own: latex2sympy2 1.9.1 on the ANTLR 4.7.2 runtime it pins. Both
+clash with Math-Verify's ANTLR 4.13, so they are installed apart (`make setup`:
+`pip install --no-deps --target .venv/mathv-latex2sympy2 latex2sympy2==1.9.1
+antlr4-python3-runtime==4.7.2`; elsewhere name the folder in $OVLT_MATHV_LATEX2SYMPY2) and run
+in worker processes of their own (symbolic_worker.py --mathv-latex2sympy2). Its quirks are the
+official verdicts: it reads the longest parsable prefix ("5.so,even..." is 5,
+"\\frac{1}{2}.theansweris\\boxed{d" is 1/2), rejects "π", "%", "\\!" and "\\boxed", keeps
+"{4}" as 4, and evaluates "\\frac{3^{1008}-1}{3^{1009}}" (1/3 to 2 decimals). Another parser
+(the Math-Verify fork) disagrees on about one item in two thousand, so without MATH-V's parser
+there is no official MATH-V evaluator (`official_available()` is False).
+
+Bounds the official code does not have (met only by hostile text, and reported as a status):
+each parse + eval runs under a deadline in a killable process; strings over _MAX_EVAL_CHARS
+characters and integer powers / factorials of over 100,000 digits are refused.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 import threading
 from functools import lru_cache
+from pathlib import Path
 
-from ovlt_eval.grading.timeout import run_symbolic
+from ovlt_eval.grading.timeout import run_symbolic_mode
 
 _FLAGS = ("the final answer is", "the answer is", "the correct answer is", "the answer should be")
-# Strings beyond this length, or with big exponents / factorials, are not sent to the LaTeX
-# parser: sympy would evaluate 2^{10^{10}} eagerly and hang. The official evaluator has no
-# such guard; real model answers never come near it.
-_MAX_EVAL_CHARS = 120
-_EXPLOSIVE = re.compile(r"\^\s*\{?\s*[-+]?\(?\s*\d{3,}|\^\s*\{[^}]*\^|\d{3,}\s*!|\\binom")
+# Longer strings are not sent to the parser (status "unparseable"). The official evaluator
+# has no such limit; its model answers run to about 1,000 characters (run-on sentences).
+_MAX_EVAL_CHARS = 4000
+_PARSER_ENV = "OVLT_MATHV_LATEX2SYMPY2"
+
+
+def parser_dir() -> Path | None:
+    """The folder holding MATH-V's latex2sympy2 1.9.1 and its ANTLR 4.7.2 runtime, or None."""
+    env = os.environ.get(_PARSER_ENV)
+    folder = Path(env) if env else Path(sys.prefix) / "mathv-latex2sympy2"
+    if (folder / "latex2sympy2.py").is_file() and (folder / "antlr4").is_dir():
+        return folder
+    return None
+
+
+def official_available() -> bool:
+    """True when MATH-V's own LaTeX parser is installed (see the module docstring)."""
+    return parser_dir() is not None
+
+
+INSTALL_HINT = (
+    "MATH-V's official evaluator needs its own LaTeX parser: pip install --no-deps --target "
+    f"{Path(sys.prefix) / 'mathv-latex2sympy2'} latex2sympy2==1.9.1 antlr4-python3-runtime==4.7.2 "
+    f"(or name another folder in ${_PARSER_ENV})"
+)
 
 
 # ------------------------------------------------------------------ extraction
@@ -202,6 +241,7 @@ def _fix_a_slash_b(s: str) -> str:
 
 
 def official_is_equal(x: str, y: str) -> bool:
+    """utils.py `is_equal(asw, gt_asw)`, called as is_equal(gold, model_answer)."""
     a, b = x.lower(), y.lower()
     if not a.replace(" ", "") or not b.replace(" ", ""):
         return False
@@ -210,8 +250,9 @@ def official_is_equal(x: str, y: str) -> bool:
     a, b = _eval_tuple(a), _eval_tuple(b)
     if a == b:
         return True
-    # The model's side first: where it has no value the gold's is not needed (most
-    # answers are letters or words), and evaluating a gold costs a parser call.
+    # round(eval(str(latex2sympy(gt_asw))), 2) == round(eval(str(latex2sympy(asw))), 2) under
+    # a bare except: the model's side first, as there (where it has no value, the gold's
+    # evaluation is not needed).
     vb = _value(b)
     if vb is None:
         return False
@@ -225,6 +266,8 @@ def official_is_equal(x: str, y: str) -> bool:
 
 
 def _eval_tuple(s: str) -> str:
+    """utils.py `eval_tuple`: "(a,b)" / "[a,b]" with each element evaluated and rounded to 2
+    decimals ("infty", "a", "-a" kept); the string unchanged where any element fails."""
     if len(s) < 2:
         return s
     parts = s[1:-1].split(",")
@@ -249,8 +292,9 @@ def _eval_tuple(s: str) -> str:
 # Per thread: the worst evaluation status met since the last `official_verdict` began, so a
 # verdict that rests on a skipped or timed-out evaluation says so.
 _STATE = threading.local()
-# A latex2sympy parse plus eval takes milliseconds; this only stops a hostile string.
-_EVAL_DEADLINE_S = 3.0
+# A parse + eval takes milliseconds, a long run-on sentence a second or two (ANTLR's
+# prediction on letter runs); this stops a hostile string.
+_EVAL_DEADLINE_S = 8.0
 
 
 def _note(status: str) -> None:
@@ -268,57 +312,68 @@ def _value(s: str):
 
 @lru_cache(maxsize=65536)
 def _evaluate(s: str) -> tuple[object, str]:
-    """(value, status): status "unparseable" where a guard refused the string, "timeout"
-    where the parser ran past its deadline (the official evaluator would hang there)."""
-    if len(s) > _MAX_EVAL_CHARS or _EXPLOSIVE.search(s):
+    """(value, status): status "unparseable" where a bound refused the string (or the parser
+    is missing), "timeout" where the parse ran past its deadline."""
+    if len(s) > _MAX_EVAL_CHARS:
         return None, "unparseable"
-    if _OLD_PARSER_REJECTS.search(s):
-        return None, "ok"
     quick = _quick_value(s)
     if quick is not _UNKNOWN:
         return quick, "ok"
-    v, status = _parse_eval(s)
-    if v is None and status == "ok":
-        # MATH-V's latex2sympy2 parses the longest valid prefix and ignores trailing junk
-        # ("\frac{3\pi}{2}}{cm"); latex2sympy2_extended rejects the whole string.
-        cut = _unbalanced_close(s)
-        if cut is not None and cut > 0:
-            head = s[:cut]
-            quick = _quick_value(head)
-            v, status = (quick, "ok") if quick is not _UNKNOWN else _parse_eval(head)
-    return v, status
+    if _leads_with_symbol(s):
+        return None, "ok"
+    return _parse_eval(s)
 
 
-# latex2sympy2 (which MATH-V uses) fails on "\circ"; the extended fork we have reads it
-# as degrees, so it is refused here to keep the official verdicts.
-_OLD_PARSER_REJECTS = re.compile(r"\\circ")
+# Tokens of latex2sympy2's lexer (PS.g4) that start with a letter, besides single letters:
+# "d" + letter is a differential, "e" Euler's number, "E" an exponent mark.
+_LETTER_WORDS = (
+    "arccosh arcosh arcsinh arctanh arsinh artanh bmatrix ceil cols floor gcd hstack lcm "
+    "matrix norm nullspace ones pmatrix rank rows rref vmatrix vstack zeros tr orth svd SVD"
+).split()
+
+
+def _leads_with_symbol(s: str) -> bool:
+    """True when latex2sympy2's first token is a plain letter (a Symbol): then the official
+    value is None. In the state an official run is in (symbolic_worker.py, `_main_mathv`),
+    converting any Symbol raises, and a syntax error raises too. Run-on sentences
+    ("thequestioncannotbeanswered...") cost the parser seconds each; this answers at once."""
+    return (
+        s[:1].isascii()
+        and s[:1].isalpha()
+        and s[0] not in "deE"
+        and not s.startswith(tuple(_LETTER_WORDS))
+    )
 
 
 _UNKNOWN = object()
-# ASCII digits only: int("٣") is 3, but the LaTeX parser rejects it.
+# ASCII digits only: int("٣") is 3, but the parser rejects it.
 _INT = re.compile(r"[ \t\n]*[-+]?[0-9]+[ \t\n]*")
-_DECIMAL = re.compile(r"[ \t\n]*[-+]?[0-9]*\.[0-9]+[ \t\n]*")
+_DECIMAL = re.compile(r"[ \t\n]*([-+]?)([0-9]{0,12})\.([0-9]{1,12})[ \t\n]*")
 _INT_FRAC = re.compile(r"\\frac\{([0-9]+)\}\{([0-9]+)\}|([0-9]+) *[:/] *([0-9]+)")
 # "6\sqrt{2}", "\sqrt{17}", "14\pi": printed "6*sqrt(2)", "sqrt(17)", "14*pi"
 _INT_ROOT_PI = re.compile(r"([0-9]*) *\\(?:sqrt\{([0-9]+)\}|(pi))")
 
 
 def _quick_value(s: str):
-    """What the LaTeX parser + eval give for the commonest forms, without the parser (a few
-    ms a call, 70+ ms for some sentences): integers stay ints and decimals floats (the
-    printed type matters to tuples), a fraction of integers is a Rational printed "a/b"."""
+    """What latex2sympy2 + eval give for the commonest forms, without a parser round trip
+    (tests/ovlt_eval/benchmarks/test_official_fast_paths.py checks each against the parser).
+    The printed type matters to tuples ("2" vs "2.0"): an integer stays an int; a decimal is
+    read as a Rational, so an integral one ("2.0") is an int and others a float; a fraction
+    is printed unevaluated ("4/2"), so eval gives a float."""
     if len(s) > 2 and s[0] == "$" and s[-1] == "$" and "$" not in s[1:-1]:
-        s = s[1:-1]  # the parser drops the math-mode dollars
+        s = s[1:-1]  # the parser drops dollars
     if _INT.fullmatch(s):
         return int(s)
-    if _DECIMAL.fullmatch(s):
-        return float(s) + 0.0  # the parser prints -0.0 as 0.0
+    m = _DECIMAL.fullmatch(s)
+    if m:
+        sign, whole, frac = m.groups()
+        if frac.strip("0") == "":
+            return int(sign + (whole or "0"))
+        return float(s)
     m = _INT_FRAC.fullmatch(s)
     if m:
         a, b = int(m.group(1) or m.group(3)), int(m.group(2) or m.group(4))
-        if b == 0:
-            return math.nan if a == 0 else None  # printed "nan" / "zoo"
-        return a // b if a % b == 0 else a / b
+        return None if b == 0 else a / b  # ZeroDivisionError under the bare except
     m = _INT_ROOT_PI.fullmatch(s)
     if m:
         base = math.pi if m.group(3) else math.sqrt(int(m.group(2)))
@@ -326,72 +381,15 @@ def _quick_value(s: str):
     return _UNKNOWN
 
 
-# Commands that latex2sympy2_extended turns into plain sympy operations or constants; none
-# of them binds a variable (\sum, \int, \lim, d/dx do) or drops its argument, so a letter
-# under them is still a Symbol in the printout.
-_PLAIN_COMMANDS = frozenset(
-    "frac dfrac tfrac sqrt cdot times div pi left right sin cos tan cot sec csc "
-    "alpha beta gamma delta theta phi mu sigma omega quad".split()
-)
-_TEXT_GROUP = re.compile(r"\\(?:mathrm|text|textbf|mathit|mbox)\{([^{}\\]*)\}")
-_COMMAND = re.compile(r"\\([a-zA-Z]+)")
-# Names that eval would find in `math`: a \text{pi} or \mathrm{e} is a number there.
-_MATH_CONSTANTS = ("e", "pi", "tau", "inf", "nan")
-
-
-def _leaves_free_symbol(s: str) -> bool:
-    """True when latex2sympy's printout of `s` must name a Symbol that eval does not know
-    (so the official value is None), decided without parsing: a lower-case letter other than
-    e (which is Euler's number) outside a command name, or a \\text{…}/\\mathrm{…} word that is
-    no `math` constant. The parser never simplifies (x-x stays "-x + x"), so a symbol once
-    written is printed. False means "parse it"."""
-    found = False
-
-    def text_group(m: re.Match) -> str:
-        nonlocal found
-        body = m.group(1)
-        if any(c in body for c in _MATH_CONSTANTS):
-            raise _Undecided
-        if any(c.isalpha() for c in body):
-            found = True
-        return " "
-
-    try:
-        rest = _TEXT_GROUP.sub(text_group, s)
-    except _Undecided:
-        return False
-    for m in _COMMAND.finditer(rest):
-        if m.group(1) not in _PLAIN_COMMANDS:
-            return False
-    rest = _COMMAND.sub(" ", rest)
-    if any(c.isalpha() and not ("a" <= c <= "z") for c in rest):
-        return False  # upper case, other scripts: let the parser decide
-    return found or any(c.isalpha() and c != "e" for c in rest)
-
-
-class _Undecided(Exception):
-    pass
-
-
-def _unbalanced_close(s: str) -> int | None:
-    depth = 0
-    for i, ch in enumerate(s):
-        if ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth < 0:
-                return i
-    return None
-
-
 def _parse_eval(s: str) -> tuple[object, str]:
-    """(value, status) of eval(str(latex2sympy(s))), or a free-symbol shortcut. The parse and
-    eval run in the verifier's symbolic worker processes under a hard deadline: sympy on
-    model text can block in C (huge powers), which no thread can interrupt."""
-    if _leaves_free_symbol(s):
-        return None, "ok"
-    reply = run_symbolic(
+    """(value, status) of eval(str(latex2sympy(s))) in MATH-V's parser's worker processes,
+    under a hard deadline: sympy on model text can block in C (huge powers), which no thread
+    can interrupt."""
+    folder = parser_dir()
+    if folder is None:
+        return None, "unparseable"
+    reply = run_symbolic_mode(
+        ("--mathv-latex2sympy2", str(folder)),
         {"op": "official_latex_value", "expr": s, "max_printed": 4 * _MAX_EVAL_CHARS},
         _EVAL_DEADLINE_S,
     )
@@ -413,8 +411,8 @@ def official_verdict_status(
     raw_gold: str, options: tuple[str, ...], response: str
 ) -> tuple[str, bool, str]:
     """As `official_verdict`, plus "ok", or "unparseable" / "timeout" where a comparison was
-    refused by a guard or cut off by the deadline (the official evaluator, unguarded, would
-    have tried and possibly hung)."""
+    refused by a bound or cut off by the deadline (the official evaluator, unbounded, would
+    have gone on)."""
     _STATE.status = "ok"
     answer = official_model_answer(response)
     gold_value = ""

@@ -31,15 +31,30 @@ import math
 import re
 
 from ovlt_eval.benchmarks.choice_reading import is_refusal, read_choice, stated_value
+from ovlt_eval.benchmarks.mathvista_reading import (
+    asked_number,
+    leaked_tail,
+    leading_letter,
+    only_asks,
+    option_by_words,
+    stated_letter,
+)
 from ovlt_eval.grading.extract import extract_answer
 
 REFUSAL_EXTRACTION = "N/A"
-# A one-line non-answer up to this long is copied verbatim by GPT-4 as the extraction ("The
-# text does not provide information needed to answer the question."); longer ones mostly
-# become "N/A". Published files differ in where that line falls (one GPT-4 snapshot copies
-# more than another); 100 characters splits the difference across them.
+# GPT-4 copies a one-line reply it cannot read as an answer verbatim when it is short, and a
+# one-line refusal that says what is missing ("The text does not provide information needed
+# to answer the question.") up to about 100 characters; a reply that declines ("The solution
+# cannot be provided …", "I can't answer this question") becomes "N/A". Published files
+# differ in where the length line falls (one GPT-4 snapshot copies more than another).
+_COPIED_ANY_CHARS = 50
 _COPIED_REFUSAL_CHARS = 100
+_DECLINES = re.compile(
+    r"cannot be provided|can(?:no|')t (?:answer|provide)|unable to|not able to", re.IGNORECASE
+)
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Extractions that marked their answer explicitly; the GPT-like readings do not override them.
+_MARKED = ("answer_tag", "boxed", "answer_is", "option_letter")
 _QUICK = re.compile(r'The answer is "(.*)"\.')
 _PAREN_LETTER = re.compile(r"\(([a-zA-Z])\)")
 _PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
@@ -89,23 +104,57 @@ def rules_extraction(
     unit: str | None = None,
     question: str = "",
 ) -> str:
-    """Our rules in place of the GPT-4 call, shaped like GPT's extraction."""
+    """Our rules in place of the GPT-4 call, shaped like GPT's extraction (see
+    mathvista_reading.py for the readings GPT makes that a plain extractor does not)."""
     numeric = answer_type in ("integer", "float") and question_type != "multi_choice"
+    choice = question_type == "multi_choice" and bool(choices)
+    tail = leaked_tail(response)
+    if tail is not None:  # the reply ran on into a new exercise: its last answer is read
+        read_tail = extract_answer(tail, None, last_number_fallback=True)
+        if read_tail.how != "last_number" and read_tail.answer and not is_refusal(read_tail.answer):
+            if numeric:
+                return plain_number(read_tail.answer, unit) or read_tail.answer
+            return leading_letter(read_tail.answer) or read_tail.answer
     found = extract_answer(response, choices, last_number_fallback=numeric)
+    if choice and found.how not in _MARKED:
+        letter = stated_letter(response)
+        if letter is not None:  # "The correct option letter is D." (even out of range)
+            return letter
     if found.answer is not None and found.how == "short_response" and is_refusal(found.answer):
         return refusal_extraction(response)  # "I can't process this file."
     if found.answer is not None:
         if numeric:
+            if found.how not in _MARKED:
+                asked = asked_number(response, question)
+                if asked is not None:
+                    return asked
             return plain_number(found.answer, unit) or found.answer
-        return found.answer
-    if question_type == "multi_choice" and choices and not is_refusal(response):
-        read = read_choice(response, choices, question)
+        if choice and found.answer not in (choices or ()):
+            letter = leading_letter(found.answer)
+            if letter is not None:
+                return letter
+            if found.how == "short_response" and is_prose_statement(found.answer):
+                found = found.__class__(None, found.how)  # a statement: read it below
+        if found.answer is not None:
+            return found.answer
+    if choice and not is_refusal(response):
+        if only_asks(response):
+            return REFUSAL_EXTRACTION  # a reply that only asks back answers nothing
+        read = read_choice(response, choices or (), question)
         if read is not None:
             return read[0]
         value = stated_value(response)
         if value is not None:
             return value
+        by_words = option_by_words(response, choices or ())
+        if by_words is not None:
+            return _LETTERS[by_words]
     return refusal_extraction(response)
+
+
+def is_prose_statement(answer: str) -> bool:
+    """ "The pizza is not split in half": a sentence, not an answer value."""
+    return len(re.findall(r"[A-Za-z]{2,}", answer)) >= 4
 
 
 def refusal_extraction(response: str) -> str:
@@ -114,8 +163,16 @@ def refusal_extraction(response: str) -> str:
     published files hold "Cannot be determined" / "Cannot be answered" where the response
     says so, and "N/A" for the rest ("the solution cannot be provided", an off-topic reply)."""
     bare = response.strip()
-    if bare and "\n" not in bare and len(bare) <= _COPIED_REFUSAL_CHARS:
+    one_line = bool(bare) and "\n" not in bare
+    if one_line and len(bare) <= _COPIED_ANY_CHARS:
         return bare
+    if (
+        one_line
+        and len(bare) <= _COPIED_REFUSAL_CHARS
+        and is_refusal(bare)
+        and not _DECLINES.search(bare)
+    ):
+        return bare  # "The text does not provide information needed to answer the question."
     low = response[-600:].lower()
     said = re.search(r"cannot be (determined|answered)", low)
     if said:

@@ -335,6 +335,15 @@ def _main_mathv(path: str) -> None:
         if not os.path.realpath(f).startswith(root + os.sep):
             raise SystemExit(f"{f} is not MATH-V's parser from {path}")
 
+    # latex2sympy2 keeps state between calls: its first differential ("dx", or the "di" of
+    # "diagram" in a model's sentence) rebinds the module's `var` table to a Symbol, and from
+    # then on every plain symbol raises. An official run reaches that state within its first
+    # items and stays there, so every worker starts in it.
+    try:
+        latex2sympy("dx")
+    except Exception:  # noqa: BLE001 - only the side effect matters
+        pass
+
     def handle(req: dict) -> dict:
         op = req.get("op")
         if op == "official_latex_value":

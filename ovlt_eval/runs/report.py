@@ -228,8 +228,8 @@ def generation_warnings(runs: list[RunResult]) -> list[str]:
             if len({json.dumps(v, sort_keys=True) for v in values.values()}) > 1:
                 shown = ", ".join(f"{label}: {_fmt(v)}" for label, v in values.items())
                 warnings.append(
-                    f"{bench}: the runs differ in {name} ({shown}); their accuracies differ "
-                    f"for that reason too{_WHY.get(name, '')}"
+                    f"{bench}: the runs differ in {name} ({shown}), so their accuracies may "
+                    f"differ for that reason too{_WHY.get(name, '')}"
                 )
     return warnings
 
@@ -256,7 +256,8 @@ def markdown_report(runs: list[RunResult]) -> str:
     parts = ["## Runs", "", _md_table(head, rows)]
     warnings = generation_warnings(runs)
     if warnings:
-        parts += [""] + [f"> **warning:** {w}" for w in warnings]
+        for w in warnings:  # one quoted paragraph each
+            parts += ["", f"> **warning:** {w}"]
     for title, bhead, brows in breakdown_tables(runs):
         parts += ["", f"### {title} (accuracy %, n)", "", _md_table(bhead, brows)]
     return "\n".join(parts) + "\n"

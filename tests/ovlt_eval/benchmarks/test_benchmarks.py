@@ -29,7 +29,9 @@ def test_registry_names_and_unknown():
         "MathLLMs/MathVision",
         ("test", "testmini"),
     )
-    with pytest.raises(UserError, match="known: emma-chem, .*mathverse, mathvision, mathvista, mmmu-pro-10"):
+    with pytest.raises(
+        UserError, match="known: emma-chem, .*mathverse, mathvision, mathvista, mmmu-pro-10"
+    ):
         get_benchmark("mmmu")
 
 

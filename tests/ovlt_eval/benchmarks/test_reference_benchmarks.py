@@ -263,7 +263,11 @@ def test_mmmu_pro_prompts_and_images_follow_the_reference(mmmu_dir):
     assert std["test_Physics_2"].images == ()
     (ten,) = get_benchmark("mmmu-pro-10").load("test", mmmu_dir)
     assert ten.question.endswith("\n(I) 9 m/s\n(J) 10 m/s") and len(ten.choices) == 10
-    assert ten.breakdown == {"subject": "Physics", "topic_difficulty": "Medium", "img_type": "['Diagrams']"}
+    assert ten.breakdown == {
+        "subject": "Physics",
+        "topic_difficulty": "Medium",
+        "img_type": "['Diagrams']",
+    }
 
 
 def test_mmmu_pro_scoring(mmmu_dir):
@@ -274,9 +278,12 @@ def test_mmmu_pro_scoring(mmmu_dir):
     assert b.score_response(first, "<answer>4 m/s</answer>").correct
     assert not b.score_response(first, "<answer>A</answer>").correct
     assert b.score_official(first, "D") is None
-    # the raw answer "C", where the default mapping would give "B" (the option reading "C")
-    assert Benchmark.reference_gold(b, c_option) == "B"
+    # the raw answer "C", never mapped: an option reading "C" does not make it "B" — also in a
+    # copy that stores the options as a list, where the default mapping would apply
     assert b.reference_gold(c_option) == "C"
+    as_list = b.to_item({**c_option.raw, "options": ["A", "C", "B", "D"]}, None, "a list copy")
+    assert Benchmark.reference_gold(b, as_list) == "B"
+    assert b.reference_gold(as_list) == "C"
     assert b.score(c_option, "<answer>C</answer>", protocol="reference").correct
     assert not b.score(c_option, "<answer>B</answer>", protocol="reference").correct
 
@@ -346,9 +353,13 @@ def hallusion_row(figure_id, question_id, question, gt, shade):
 def hallusion_file(tmp_path):
     return write(
         [
-            hallusion_row("0", "0", "Is the left orange circle the same size as the right?", "1", 1),
+            hallusion_row(
+                "0", "0", "Is the left orange circle the same size as the right?", "1", 1
+            ),
             # the same question about the edited figure: only figure_id tells them apart
-            hallusion_row("1", "0", "Is the left orange circle the same size as the right?", "0", 2),
+            hallusion_row(
+                "1", "0", "Is the left orange circle the same size as the right?", "0", 2
+            ),
         ],
         HALLUSION_SCHEMA,
         tmp_path / "data" / "image-00000-of-00001.parquet",

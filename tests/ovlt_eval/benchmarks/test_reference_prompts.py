@@ -12,7 +12,7 @@ import ast
 import json
 import subprocess
 from pathlib import Path
-from typing import List, Optional  # noqa: UP035 - the reference function's annotations
+from typing import Optional  # noqa: UP035 - the reference function's annotations
 
 import pytest
 
@@ -86,7 +86,9 @@ def _by_id(items):
 
 def _mathvision(shared):
     return _by_id(
-        get_benchmark("mathvision").load("testmini", shared / "benchmarks/mathvision/testmini.jsonl")
+        get_benchmark("mathvision").load(
+            "testmini", shared / "benchmarks/mathvision/testmini.jsonl"
+        )
     )
 
 
@@ -162,7 +164,7 @@ def _reference_format_instruction():
     fn = next(
         n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "format_instruction"
     )
-    namespace = {"Optional": Optional, "List": List}
+    namespace = {"Optional": Optional, "List": list}
     exec(compile(ast.Module([fn], type_ignores=[]), "eval_openvlthinker.py", "exec"), namespace)  # noqa: S102 - the pinned reference function is the oracle
     return namespace["format_instruction"]
 

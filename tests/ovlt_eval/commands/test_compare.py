@@ -77,3 +77,58 @@ def test_compare_parent_directory_and_missing_dir(two_runs, capsys):
     assert "scripted" in out and "oracle" in out
     assert main(["compare", str(two_runs / "nope")]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+def test_compare_shows_all_three_protocols_and_a_dash_for_old_runs(two_runs, tmp_path, capsys):
+    import shutil
+
+    old = tmp_path / "old-run"  # a run scored before the reference protocol existed
+    shutil.copytree(two_runs / "scripted", old)
+    summary = json.loads((old / "summary.json").read_text())
+    del summary["accuracy_reference"]
+    (old / "summary.json").write_text(json.dumps(summary))
+
+    assert main(["compare", str(two_runs / "oracle"), str(old)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if line.startswith("| run |"))
+    cols = [c.strip() for c in header.split("|")]
+    assert {"protocol", "reference", "official", "corrected"} <= set(cols)
+    oracle = [c.strip() for c in next(li for li in lines if "model-oracle" in li).split("|")]
+    fresh = json.loads((two_runs / "oracle" / "summary.json").read_text())
+    for key in ("reference", "official", "corrected"):
+        assert oracle[cols.index(key)] == f"{fresh[f'accuracy_{key}']:.2f}"
+    stale = [c.strip() for c in next(li for li in lines if str(old) in li).split("|")]
+    assert stale[cols.index("reference")] == "—"
+    assert stale[cols.index("official")] == f"{summary['accuracy_official']:.2f}"
+    assert "warning" not in "\n".join(lines)  # both served: no dtype/batch known, nothing to warn
+
+
+def test_compare_warns_when_runs_differ_in_batch_size_or_dtype(tiny_model_dir, tmp_path, capsys):
+    from ovlt_eval.testing.tiny_model import IMAGE_MAX_PIXELS
+
+    def run(name, *extra):
+        argv = [
+            "run", "--bench", "mathvision", "--data", str(MATHVISION_TESTMINI), "--limit", "2",
+            "--engine", "hf", "--model", str(tiny_model_dir), "--max-tokens", "2",
+            "--max-pixels", str(IMAGE_MAX_PIXELS), "--out", str(tmp_path / name), "--no-progress",
+            *extra,
+        ]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+
+    run("batched", "--batch-size", "2")
+    run("repro", "--reproducible")
+    run("batched-again", "--batch-size", "2")
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "batched"), str(tmp_path / "repro")]) == 0
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if "warning" in line]
+    assert any("batch_size" in w and ": 2" in w and ": 1" in w for w in warnings), out
+    assert any("reproducible" in w for w in warnings)
+    assert not any("dtype" in w for w in warnings)  # both float32 on the CPU
+    html_path = tmp_path / "r.html"
+    pytest.importorskip("matplotlib")
+    main(["compare", str(tmp_path / "batched"), str(tmp_path / "repro"), "--html", str(html_path)])
+    assert "class='warning'" in html_path.read_text() and "batch_size" in html_path.read_text()
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "batched"), str(tmp_path / "batched-again")]) == 0
+    assert "warning" not in capsys.readouterr().out

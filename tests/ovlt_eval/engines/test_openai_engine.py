@@ -61,7 +61,11 @@ def test_tiny_server_answers_image_requests(tiny_server, mathvision_items):
 
 
 def test_openai_engine_matches_in_process_hf_engine(tiny_server, tiny_model_dir, mathvision_items):
-    # The same greedy model behind the server and in-process gives the same text.
+    # The same greedy model behind the server and in-process gives the same text. The server
+    # resizes with the checkpoint's own processor budget; the hf engine uses the base model's
+    # unless told otherwise, so it is told the checkpoint's here.
+    from ovlt_eval.testing.tiny_model import IMAGE_MAX_PIXELS, IMAGE_MIN_PIXELS
+
     profile = get_profile("qwen")
     requests = [
         GenerationRequest(
@@ -72,7 +76,13 @@ def test_openai_engine_matches_in_process_hf_engine(tiny_server, tiny_model_dir,
         for item in mathvision_items[4:7]
     ]
     served = get_engine("openai", model=tiny_server.model, base_urls=tiny_server.base_url)
-    local = get_engine("hf", model=str(tiny_model_dir), batch_size=3)
+    local = get_engine(
+        "hf",
+        model=str(tiny_model_dir),
+        batch_size=3,
+        min_pixels=IMAGE_MIN_PIXELS,
+        max_pixels=IMAGE_MAX_PIXELS,
+    )
     via_server = {r.id: r.outputs for r in served.generate(requests)}
     in_process = {r.id: r.outputs for r in local.generate(requests)}
     assert via_server == in_process

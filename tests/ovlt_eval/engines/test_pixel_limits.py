@@ -78,7 +78,9 @@ def base_engine(tiny_model_dir):
 def _request(item):
     return GenerationRequest(
         id=item["id"],
-        messages=get_profile("openvlthinker").build_messages(item["question"], [item["image_path"]]),
+        messages=get_profile("openvlthinker").build_messages(
+            item["question"], [item["image_path"]]
+        ),
         sampling=SamplingParams(max_tokens=4),
     )
 

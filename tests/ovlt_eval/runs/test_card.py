@@ -66,3 +66,27 @@ def test_unreadable_card_is_a_user_error(tmp_path):
     (tmp_path / C.CARD_NAME).write_text("{not json")
     with pytest.raises(UserError, match="--overwrite"):
         C.read_card(tmp_path)
+
+
+def test_card_generation_block_is_derived_from_the_engine_on_every_write(tmp_path):
+    hf = {
+        "engine": "hf",
+        "dtype": "bfloat16",
+        "device": "cuda",
+        "options": {
+            "batch_size": 16,
+            "reproducible": False,
+            "pixels": {"min_pixels": 3136, "max_pixels": 12845056, "source": "base processor X"},
+        },
+    }
+    card = C.EvalCard(settings=_settings(), engine=hf)
+    C.write_card(tmp_path, card)
+    gen = json.loads((tmp_path / C.CARD_NAME).read_text())["generation"]
+    assert (gen["dtype"], gen["batch_size"], gen["reproducible"]) == ("bfloat16", 16, False)
+    assert (gen["min_pixels"], gen["max_pixels"]) == (3136, 12845056)
+    assert gen["pixel_limits_source"] == "base processor X"
+    # a server decides dtype and batching itself: unknown, not guessed
+    card.engine = {"engine": "openai", "dtype": None, "options": {"concurrency": 64}}
+    C.write_card(tmp_path, card)
+    gen = C.read_card(tmp_path).generation
+    assert gen["engine"] == "openai" and gen["dtype"] is None and gen["batch_size"] is None
