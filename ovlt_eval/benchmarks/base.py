@@ -27,6 +27,23 @@ class Benchmark:
     breakdown_keys: tuple[str, ...]
     id_field: str  # the native id's field name in official files
     description: str = ""
+    default_split: str = "testmini"
+    # False where ovlt has no re-implementation of the benchmark's own evaluator
+    # (score_official returns None): the default protocol is then `reference`.
+    has_official: bool = True
+
+    @property
+    def default_protocol(self) -> str:
+        return "official" if self.has_official else "reference"
+
+    def check_protocol_available(self, protocol: str) -> str:
+        check_protocol(protocol)
+        if protocol == "official" and not self.has_official:
+            raise UserError(
+                f"{self.name} has no official evaluator in ovlt; use --protocol reference "
+                "or corrected"
+            )
+        return protocol
 
     # ------------------------------------------------------------------ loading
 

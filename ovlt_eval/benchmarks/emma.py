@@ -51,6 +51,7 @@ class Emma(Benchmark):
     config: str = "Math"  # the Hub config (subject)
     image_fields: tuple[str, ...] = ("image_1",)
     default_split: str = "test"
+    has_official: bool = False
 
     def hub_location(self, split: str) -> tuple[str | None, str]:
         return self.config, split

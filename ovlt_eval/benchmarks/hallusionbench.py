@@ -53,6 +53,7 @@ class HallusionBench(Benchmark):
     id_field: str = "question_id"
     description: str = "HallusionBench: yes/no visual hallucination and illusion questions"
     default_split: str = "image"
+    has_official: bool = False
 
     def local_names(self, split: str) -> tuple[str, ...]:
         return (f"{split}-*.parquet", f"{split}.parquet")

@@ -88,7 +88,12 @@ class MathVerse(Benchmark):
         )
 
     def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool]:
-        found = extract_answer(response, item.choices)
+        # score_answer_s2.py `match_answer(quick_match=True)`: inst['answer'] ==
+        # inst['extraction'], the raw gold against the extraction, verbatim. Our rules stand
+        # in for GPT's extraction, reading the response as written: without the option texts
+        # we parse out of the question (mapping a written option text to its letter is ours,
+        # `corrected` only), and with the gold unrepaired.
+        found = extract_answer(response, None)
         raw_gold = as_text(item.raw.get("answer", item.gold))
         return found.answer, found.answer is not None and found.answer == raw_gold
 
@@ -96,7 +101,9 @@ class MathVerse(Benchmark):
         raw_gold = as_text(item.raw.get("answer", item.gold))
         if corrected.correct:
             if raw_gold.strip() != item.gold:
-                return "gold_annotation_slip"
+                return "gold_annotation_slip"  # "(C)" for C, "118掳T" for "118°T"
+            if item.kind == "multi_choice" and off_extracted != item.gold:
+                return "official_option_text_not_read"  # "40°" for "B:40°"
             return "official_verbatim_match"  # "0.5" vs "\\frac{1}{2}", "5 cm" vs "5"
         return "extraction_differs"
 

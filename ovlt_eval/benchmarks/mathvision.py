@@ -21,14 +21,21 @@ them; without options, the free-form hint and "Question: …" (see reference_pro
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
-from ovlt_eval.benchmarks.mathvision_official import official_value, official_verdict_status
+from ovlt_eval.benchmarks.mathvision_official import (
+    INSTALL_HINT,
+    official_available,
+    official_value,
+    official_verdict_status,
+)
 from ovlt_eval.benchmarks.options import is_prose, names_several_options
 from ovlt_eval.benchmarks.reference_prompt import format_instruction
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
@@ -81,7 +88,12 @@ class MathVision(Benchmark):
             raw={k: v for k, v in row.items() if k != "decoded_image"},
         )
 
-    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool, str]:
+    def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool, str] | None:
+        # MATH-V's verdict from the raw gold and options, nothing repaired; None (no official
+        # evaluator) where MATH-V's own LaTeX parser is not installed.
+        if not official_available():
+            _warn_no_parser()
+            return None
         raw_gold = as_text(item.raw.get("answer", item.gold))
         options = tuple(as_text(o) for o in (item.raw.get("options") or ()))
         return official_verdict_status(raw_gold, options, response)
@@ -102,10 +114,17 @@ class MathVision(Benchmark):
             if re.search(r"[a-zA-Z%°\\]", corrected.extracted or ""):
                 return "official_units_or_latex"
             return "official_extraction_missed"
-        target = clean_gold(option) if option is not None else item.gold
+        # The official verdict is True where ours is not. Both sides numbers to MATH-V: equal
+        # after rounding to 2 decimals (1/300 = 1/900), or equal as floats only (1/3 and
+        # (3^1008-1)/3^1009), where we read the same number.
+        target = option if option is not None else raw_gold
         a, b = official_value(off.lower()), official_value(target.lower())
-        if a is not None and b is not None and a != b:
-            return "official_rounding"
+        if a is not None and b is not None:
+            if a != b:
+                return "official_rounding"
+            ours = official_value(final_value(corrected.extracted or "").lower())
+            if ours is not None and ours == a:
+                return "official_rounding"
         if corrected.extracted and names_several_options(corrected.extracted):
             return "official_took_one_of_several_options"
         if corrected.status == "no_answer":
@@ -131,6 +150,11 @@ class MathVision(Benchmark):
                 if by_value.correct:
                     verdict = by_value
         return ScoredItem(item.id, found.answer, verdict.correct, verdict.status, found.how)
+
+
+@lru_cache(maxsize=1)
+def _warn_no_parser() -> None:
+    logging.getLogger(__name__).warning("no official MATH-V verdicts: %s", INSTALL_HINT)
 
 
 def final_value(answer: str) -> str:

@@ -33,8 +33,8 @@ import re
 from ovlt_eval.benchmarks.choice_reading import is_refusal, read_choice, stated_value
 from ovlt_eval.benchmarks.mathvista_reading import (
     asked_number,
-    leaked_tail,
     leading_letter,
+    leaked_tail,
     only_asks,
     option_by_words,
     stated_letter,

@@ -55,6 +55,7 @@ class MMMUPro(Benchmark):
     config: str = "vision"  # the Hub config
     vision: bool = True
     default_split: str = "test"
+    has_official: bool = False
 
     @property
     def image_fields(self) -> tuple[str, ...]:

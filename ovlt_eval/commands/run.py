@@ -11,6 +11,7 @@ generated again.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import signal
@@ -60,11 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--protocol",
-        default="official",
+        default=None,
         choices=("reference", "official", "corrected"),
         help="which verdict is the headline `correct` (all three are always recorded): the "
         "OpenVLThinker reference script (the paper's table), the benchmark's official "
-        "evaluator (the leaderboards; default) or our corrected extractor + verifier",
+        "evaluator (the leaderboards; the default where ovlt has it, else reference) or our "
+        "corrected extractor + verifier",
     )
     g.add_argument("--out", default=None, help="run directory (default: runs/<model name>)")
     g.add_argument(
@@ -246,6 +248,8 @@ def run(args) -> int:
     _validate(args)
     benches = list(args.bench)
     benchmarks = [get_benchmark(b) for b in benches]
+    for bench in benchmarks:  # refused before any generation, not after the first item
+        bench.check_protocol_available(args.protocol or bench.default_protocol)
     profile = get_profile(args.profile)
     _check_local_model(args.model, args.engine)
     data = _data_by_bench(args.data, benches)
@@ -279,7 +283,7 @@ def run(args) -> int:
         model=args.model,
         engine_name=args.engine,
         profile_name=args.profile,
-        protocol=args.protocol,
+        protocol=args.protocol or "official",
         sampling=sampling_from(args),
         n=args.n,
         overwrite=args.overwrite,
@@ -287,8 +291,13 @@ def run(args) -> int:
         judge=judge,
         profile_describe=profile.describe(),
     )
+
+    def cfg_for(plan):
+        protocol = args.protocol or plan.benchmark.default_protocol
+        return cfg if protocol == cfg.protocol else dataclasses.replace(cfg, protocol=protocol)
+
     for plan in plans:
-        precheck_resume(plan, cfg)
+        precheck_resume(plan, cfg_for(plan))
 
     # Engines check their endpoint / checkpoint when built (one-line errors on failure).
     engine = make_engine(args.engine, **_engine_options(args))
@@ -299,7 +308,7 @@ def run(args) -> int:
     incomplete = []
     try:
         for plan in plans:
-            summary = execute_bench(plan, cfg, engine, judge_engine)
+            summary = execute_bench(plan, cfg_for(plan), engine, judge_engine)
             _print_summary(plan, summary)
             if not summary["run"]["complete"]:
                 incomplete.append((plan, summary))

@@ -31,7 +31,9 @@ def add_arguments(parser) -> None:
     splits = sorted({s for b in BENCHMARKS.values() for s in b.splits})
     parser.add_argument("--bench", required=True, help=f"one of: {', '.join(sorted(BENCHMARKS))}")
     parser.add_argument(
-        "--split", default="testmini", help=f"one of: {', '.join(splits)} (default testmini)"
+        "--split",
+        default=None,
+        help=f"one of: {', '.join(splits)} (default: the benchmark's, testmini for the math three)",
     )
     parser.add_argument(
         "--data",
@@ -48,10 +50,11 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--protocol",
-        default="official",
+        default=None,
         choices=("reference", "official", "corrected"),
         help="reference: the OpenVLThinker authors' evaluation script (the paper's table); "
-        "official: the benchmark's own evaluator (the leaderboards; default); corrected: ours, "
+        "official: the benchmark's own evaluator (the leaderboards; the default where ovlt has "
+        "it, else reference); corrected: ours, "
         "fixing the evaluators' known defects. All three verdicts are recorded per item",
     )
     parser.add_argument(
@@ -68,6 +71,8 @@ def run(args) -> int:
     from ovlt_eval.predictions import load_predictions
 
     bench = get_benchmark(args.bench)
+    args.split = args.split or bench.default_split
+    protocol = bench.check_protocol_available(args.protocol or bench.default_protocol)
     if args.split not in bench.splits:
         raise UserError(
             f"{bench.name} has no split {args.split!r}; known: {', '.join(bench.splits)}"
@@ -86,7 +91,7 @@ def run(args) -> int:
         args.split,
         items,
         predictions,
-        protocol=getattr(args, "protocol", "official"),
+        protocol=protocol,
         reference_policy=profile.reference_policy,
     )
     elapsed = time.perf_counter() - started

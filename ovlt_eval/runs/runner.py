@@ -212,9 +212,7 @@ def record_from_result(
         }
     samples = []
     for i, text in enumerate(result.outputs):
-        scored = benchmark.score(
-            item, text, protocol=protocol, reference_policy=reference_policy
-        )
+        scored = benchmark.score(item, text, protocol=protocol, reference_policy=reference_policy)
         samples.append(
             {
                 "response": text,
@@ -383,9 +381,7 @@ def write_summary(plan: BenchPlan, cfg: RunConfig, records: dict[str, dict[str, 
 
     def summarize_records(with_judge: bool) -> dict:
         scored = scored_from_records(plan.items, records, with_judge=with_judge)
-        summary = summarize(
-            plan.benchmark, plan.split, plan.items, scored, protocol=cfg.protocol
-        )
+        summary = summarize(plan.benchmark, plan.split, plan.items, scored, protocol=cfg.protocol)
         summary["reference_policy"] = reference_policy_for(cfg.profile_name)
         return summary
 

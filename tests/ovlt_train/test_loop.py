@@ -141,3 +141,94 @@ def test_two_rounds_end_to_end_killed_and_resumed(tiny_model_dir, tmp_path):
     assert (work / "loop_summary.png").stat().st_size > 1000
     print("\n" + table)
     print(second.stdout[-2000:])
+
+
+# ------------------------------------------------------- evaluation as the reference does it
+
+
+def test_bench_specs_pick_splits_and_typos_fail_before_training(capsys):
+    from ovlt_eval.errors import UserError
+    from ovlt_train.loop_steps import parse_bench, parse_benches
+
+    assert parse_bench("mathvision").split == "testmini"
+    full = parse_bench("mathvision:test")  # the paper reports MathVision testmini and full test
+    assert (full.key, full.name, full.split) == ("mathvision:test", "mathvision", "test")
+    for bad in ("mathvision:nope", "mathvision:", "mathvisoin"):
+        with pytest.raises(UserError):
+            parse_bench(bad)
+    with pytest.raises(UserError, match="listed twice"):
+        parse_benches(["mathvision", "mathvision:testmini"])
+    assert main(["loop", "--card", str(DEMO), "--set", "benches=[mathvision:nope]"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no split 'nope'" in err and len(err.splitlines()) == 1
+
+
+def test_base_is_evaluated_with_qwen_and_checkpoints_with_openvlthinker_under_reference(tmp_path):
+    # eval_qwen.py evaluates the base model, eval_openvlthinker.py the checkpoints.
+    from ovlt_train.loop_steps import eval_profile, eval_runs, profile_of
+
+    assert eval_profile("base") == "qwen" and eval_profile("r1.grpo_hard") == "openvlthinker"
+    calls = eval_runs(
+        model="m",
+        benches=["mathvista", "mathvision", "mathvision:test"],
+        out_dir=tmp_path,
+        extra_args=["--limit", "3"],
+        profile="qwen",
+    )
+    assert [(where.name, [s.key for s in group]) for _, group, where in calls] == [
+        ("testmini", ["mathvista", "mathvision"]),
+        ("test", ["mathvision:test"]),
+    ]
+    for argv, _, _ in calls:
+        assert argv[argv.index("--protocol") + 1] == "reference"
+        assert profile_of(argv) == "qwen"
+    # one split: the run directory is out_dir itself, as before
+    ((argv, _, where),) = eval_runs(
+        model="m", benches=["mathvision"], out_dir=tmp_path, extra_args=[], profile="qwen"
+    )
+    assert where == tmp_path
+    # the card's own --profile wins (it comes last)
+    ((argv, _, _),) = eval_runs(
+        model="m",
+        benches=["mathvision"],
+        out_dir=tmp_path,
+        extra_args=["--profile", "plain"],
+        profile="qwen",
+    )
+    assert profile_of(argv) == "plain"
+
+
+def test_evaluate_scores_testmini_and_the_full_test_split_with_all_three_protocols(
+    tiny_model_dir, tmp_path
+):
+    shared = REPO.parent / "shared" / "benchmarks" / "mathvision"
+    if not (shared / "test.jsonl").is_file():
+        pytest.skip("../shared MathVision files missing")
+    data = tmp_path / "mathvision"  # a few real items of each split, beside their images
+    data.mkdir()
+    (data / "images").symlink_to(shared / "images")
+    for split in ("testmini", "test"):
+        rows = (shared / f"{split}.jsonl").read_text().splitlines()[:2]
+        (data / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+    from ovlt_train.loop_steps import evaluate
+
+    out = tmp_path / "eval-base"
+    extra = ["--data", str(data), "--max-tokens", "2", "--max-pixels", "3136", "--engine", "hf"]
+    scores = evaluate(
+        model=str(tiny_model_dir),
+        benches=["mathvision", "mathvision:test"],
+        out_dir=out,
+        extra_args=extra,
+        profile="qwen",
+    )
+    assert set(scores) == {"mathvision", "mathvision:test"}
+    for key, split in (("mathvision", "testmini"), ("mathvision:test", "test")):
+        summary = json.loads((out / split / "summary.json").read_text())
+        card = json.loads((out / split / "eval_card.json").read_text())
+        assert summary["split"] == split and summary["n"] == 2
+        assert summary["protocol"] == "reference" and card["settings"]["profile"] == "qwen"
+        got = scores[key]
+        assert got["split"] == split and got["profile"] == "qwen" and got["protocol"] == "reference"
+        for name in ("reference", "official", "corrected"):
+            value = summary[f"accuracy_{name}"]
+            assert got[f"accuracy_{name}"] == (None if value is None else value / 100)

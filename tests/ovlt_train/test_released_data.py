@@ -137,8 +137,10 @@ def test_sft_one_step_from_released_sharegpt_hub_id(fake_hub, tiny_model_dir, tm
     rec = _record(out)
     assert rec["global_steps"] == 1 and math.isfinite(rec["train_loss"]) and rec["train_loss"] > 0
     assert rec["data"]["source"] == "ydeng9/OpenVLThinker-sft-iter3"
-    print(f"\nsft <- ydeng9/OpenVLThinker-sft-iter3 fixture: step {rec['global_steps']}, "
-          f"loss {rec['train_loss']:.4f}")
+    print(
+        f"\nsft <- ydeng9/OpenVLThinker-sft-iter3 fixture: step {rec['global_steps']}, "
+        f"loss {rec['train_loss']:.4f}"
+    )
 
 
 def test_sft_one_step_from_llamafactory_json_folder(released, tiny_model_dir, tmp_path):
@@ -151,8 +153,10 @@ def test_sft_one_step_from_llamafactory_json_folder(released, tiny_model_dir, tm
     rec = _record(out)
     assert rec["global_steps"] == 1 and math.isfinite(rec["train_loss"]) and rec["train_loss"] > 0
     assert rec["n_examples"] == 8
-    print(f"\nsft <- LLaMA-Factory json fixture: step {rec['global_steps']}, "
-          f"loss {rec['train_loss']:.4f}")
+    print(
+        f"\nsft <- LLaMA-Factory json fixture: step {rec['global_steps']}, "
+        f"loss {rec['train_loss']:.4f}"
+    )
 
 
 def test_grpo_one_step_from_released_easyr1_hub_id(fake_hub, tiny_model_dir, tmp_path):
@@ -168,9 +172,13 @@ def test_grpo_one_step_from_released_easyr1_hub_id(fake_hub, tiny_model_dir, tmp
     assert rec["n_prompts"] == 8 and rec["stage"]["config"] == "grpo_medium"
     # medium freezes all of `visual`, merger included (EasyR1 fsdp_workers.py:224-226)
     params = rec["parameters"]
-    assert params["projector"] > 0 and params["frozen"] >= params["vision_tower"] + params["projector"]
-    print(f"\ngrpo <- ydeng9/medium_grpo_only fixture: step {rec['global_steps']}, "
-          f"loss {rec['train_loss']:.4f}")
+    assert (
+        params["projector"] > 0 and params["frozen"] >= params["vision_tower"] + params["projector"]
+    )
+    print(
+        f"\ngrpo <- ydeng9/medium_grpo_only fixture: step {rec['global_steps']}, "
+        f"loss {rec['train_loss']:.4f}"
+    )
 
 
 def test_grpo_on_a_configless_folder_needs_the_stage_named(released, tiny_model_dir, capsys):
