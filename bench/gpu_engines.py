@@ -4,14 +4,27 @@ Prepared for a GPU machine; without CUDA it prints a message and exits 0. Measur
 MathVision items (question + image, from ../shared/benchmarks/mathvision):
 
 1. the `hf` engine, batch 16 vs batch 1 (greedy; bf16): rate, ratio, identical outputs;
-2. `transformers serve --continuous-batching` driven by the `openai` engine (concurrency 64)
+2. the `hf` engine's reproducible setting (`reproducible=True`: batch 1, fp32, TF32 off) run
+   twice: rate and identical outputs between the two runs;
+3. `transformers serve --continuous-batching` driven by the `openai` engine (concurrency 64)
    vs sequential `generate` (the `hf` engine at batch 1, the reference's loop): ratio;
-3. the `vllm` engine, when vllm is installed.
+4. the `vllm` engine, when vllm is installed.
+
+What it found on an H200 (32 items, 64 new tokens): hf batch 16 = 3.8-4.3x batch 1, but only 0
+and 2 of 32 outputs identical to batch 1's in bf16 (two runs): batch invariance holds in fp32
+on a CPU, not in bf16 on a GPU. `transformers serve --continuous-batching` ran at 0.9x the
+sequential loop (its continuous batching does not engage for this VLM): it is a reference
+server, not a fast path. For speed use vLLM or SGLang servers behind `--engine openai`, or
+`--engine vllm`.
+
+Every engine here runs at the random checkpoint's own pixel budget (`--max-pixels`, default
+256 x 28 x 28 = the "1b" processor's), so all of them, the server included, see the same images;
+`ovlt-eval` itself defaults to the base Qwen2.5-VL processor's limits.
 
 The model is random (its texts mean nothing); only the shapes (~1B parameters: 20 layers of
 1536, a 8-layer 1280-wide vision tower) matter for speed. Prints the device.
 
-    python bench/gpu_engines.py [--items 64] [--new-tokens 128] [--batch 16]
+    python bench/gpu_engines.py [--items 64] [--new-tokens 128] [--batch 16] [--repro-items 16]
 """
 
 from __future__ import annotations
@@ -114,7 +127,8 @@ def _bench_serve_cb(model: str, requests, seq_s: float, timeout_s: float) -> Non
             f"= {len(requests) / cb_s:.2f} items/s ({ok}/{len(requests)} ok)"
         )
         print(
-            f"  vs sequential generate: {seq_s / cb_s:.1f}x; notes: {engine.describe()['server_notes']}"
+            f"  vs sequential generate: {seq_s / cb_s:.1f}x (1.0x = no gain; a reference server, "
+            f"not a fast path); notes: {engine.describe()['server_notes']}"
         )
     finally:
         proc.terminate()
@@ -129,6 +143,8 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repro-items", type=int, default=16, help="0 skips the fp32 check")
+    parser.add_argument("--max-pixels", type=int, default=None)
     parser.add_argument("--skip-serve", action="store_true")
     parser.add_argument("--serve-start-timeout", type=float, default=180)
     args = parser.parse_args()
@@ -143,7 +159,9 @@ def main() -> int:
         return 0
 
     from ovlt_eval.engines import get_engine
-    from ovlt_eval.testing.tiny_model import build_random_qwen2_5_vl
+    from ovlt_eval.testing.tiny_model import SIZES, build_random_qwen2_5_vl
+
+    max_pixels = args.max_pixels or SIZES["1b"]["max_pixels"]
 
     props = torch.cuda.get_device_properties(0)
     print(
@@ -159,19 +177,24 @@ def main() -> int:
         torch.cuda.empty_cache()
         requests = _requests(args.items, args.new_tokens)
 
-        batched = get_engine("hf", model=model, batch_size=args.batch, dtype="bfloat16")
+        batched = get_engine(
+            "hf", model=model, batch_size=args.batch, dtype="bfloat16", max_pixels=max_pixels
+        )
         n_params = sum(p.numel() for p in batched.model.parameters())
         print(
             f"model: random Qwen2.5-VL, {n_params / 1e9:.2f}B parameters, bf16 (built in {time.perf_counter() - t0:.0f} s)"
         )
         print(
-            f"workload: {len(requests)} MathVision items with images, {args.new_tokens} new tokens, greedy"
+            f"workload: {len(requests)} MathVision items with images (<= {max_pixels} px), "
+            f"{args.new_tokens} new tokens, greedy"
         )
         _timed(batched, requests[:2])
         b_s, b_out = _timed(batched, requests)
         del batched
         torch.cuda.empty_cache()
-        single = get_engine("hf", model=model, batch_size=1, dtype="bfloat16")
+        single = get_engine(
+            "hf", model=model, batch_size=1, dtype="bfloat16", max_pixels=max_pixels
+        )
         _timed(single, requests[:1])
         s_s, s_out = _timed(single, requests)
         del single
@@ -183,6 +206,21 @@ def main() -> int:
             f"  batching speed-up: {s_s / b_s:.1f}x; identical greedy outputs: {same}/{len(s_out)} (bf16)"
         )
 
+        if args.repro_items > 0:
+            repro = get_engine("hf", model=model, reproducible=True, max_pixels=max_pixels)
+            subset = requests[: args.repro_items]
+            r1_s, r1_out = _timed(repro, subset)
+            _, r2_out = _timed(repro, subset)
+            del repro
+            torch.cuda.empty_cache()
+            same_repro = sum(r1_out[k].outputs == r2_out[k].outputs for k in r1_out)
+            per_item_b1 = s_s / len(requests)
+            print(
+                f"hf reproducible (batch 1, fp32, TF32 off): {len(subset) / r1_s:.2f} items/s "
+                f"({per_item_b1 * len(subset) / r1_s:.2f}x bf16 batch 1); identical outputs in "
+                f"two runs: {same_repro}/{len(subset)}"
+            )
+
         if not args.skip_serve:
             _bench_serve_cb(model, requests, s_s, args.serve_start_timeout)
 
@@ -191,7 +229,9 @@ def main() -> int:
         except ImportError:
             print("vllm not installed: vllm engine not measured")
         else:
-            engine = get_engine("vllm", model=model, gpu_memory_utilization=0.5)
+            engine = get_engine(
+                "vllm", model=model, gpu_memory_utilization=0.5, max_pixels=max_pixels
+            )
             v_s, v_out = _timed(engine, requests)
             print(
                 f"vllm engine: {v_s:.1f} s = {len(requests) / v_s:.2f} items/s; vs sequential: {s_s / v_s:.1f}x"
