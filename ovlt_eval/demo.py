@@ -57,11 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     print(model)
 
     _banner("2/3  ovlt-eval run --engine hf on the bundled MATH-Vision sample (40 items)")
+    from ovlt_eval.testing.tiny_model import IMAGE_MAX_PIXELS as TINY_MAX_PIXELS
+
     run_dir = out / "tiny-mathvision"
     run_argv = [
         "run", "--model", str(model), "--engine", "hf", "--dtype", "float32",
         "--bench", "mathvision", "--split", "testmini", "--data", str(SAMPLE),
         "--max-tokens", str(args.max_tokens), "--batch-size", "8", "--out", str(run_dir),
+        # the tiny model's own budget: the default (the base Qwen2.5-VL processor's limits,
+        # up to 16,384 image tokens) is right for real models and slow for a CPU demo
+        "--max-pixels", str(TINY_MAX_PIXELS),
     ]  # fmt: skip
     print("$ ovlt-eval " + " ".join(run_argv), flush=True)
     rc = ovlt_eval(run_argv)

@@ -34,7 +34,14 @@ def _common(p: argparse.ArgumentParser, card_default: str) -> None:
     p.add_argument(
         "--print-config",
         action="store_true",
-        help="print the fully resolved trl config (for this machine's world size) as JSON and exit",
+        help="print the fully resolved trl config as JSON and exit",
+    )
+    p.add_argument(
+        "--world-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --print-config: resolve for N processes (default: $WORLD_SIZE or 1)",
     )
 
 
@@ -73,7 +80,9 @@ def _print_config(args: argparse.Namespace) -> int:
     if args.command == "sft":
         from ovlt_train.sft import print_sft_config
 
-        resolved = print_sft_config(card_path=args.card, overrides=args.overrides)
+        resolved = print_sft_config(
+            card_path=args.card, overrides=args.overrides, world=args.world_size
+        )
     else:
         from ovlt_train.grpo import print_grpo_config
 
@@ -82,6 +91,7 @@ def _print_config(args: argparse.Namespace) -> int:
             overrides=args.overrides,
             data=args.data,
             curriculum=args.curriculum,
+            world=args.world_size,
         )
     print(json.dumps(resolved, indent=2, sort_keys=True, default=str))
     return 0

@@ -93,13 +93,18 @@ def use_vllm(setting: str) -> bool:
 
 
 def build_grpo_config(
-    card: GRPOCard, out_dir: str | Path, stage: CurriculumStage, *, for_print: bool = False
+    card: GRPOCard,
+    out_dir: str | Path,
+    stage: CurriculumStage,
+    *,
+    for_print: bool = False,
+    world: int | None = None,
 ):
     """trl's GRPOConfig for one stage; with `for_print`, (config, note) — see trl_config."""
     from trl import GRPOConfig
 
     n = card.num_generations
-    world = world_size()
+    world = world or world_size()
     per_device = card.per_device_batch_size
     accum = grad_accumulation(
         card.update_batch_prompts * n, per_device, world, what="grpo update batch"
@@ -178,22 +183,37 @@ def frozen_parts(card: GRPOCard, stage: CurriculumStage) -> dict[str, bool]:
     }
 
 
-def resolved_config(card: GRPOCard, stages: list[CurriculumStage]) -> dict[str, Any]:
+def resolved_config(
+    card: GRPOCard, stages: list[CurriculumStage], world: int | None = None
+) -> dict[str, Any]:
     """What `--print-config` prints: per stage, trl's GRPOConfig as it would run here."""
     out = []
     for stage in stages:
-        config, note = build_grpo_config(card, "<out>/" + stage.config, stage, for_print=True)
+        config, note = build_grpo_config(
+            card, "<out>/" + stage.config, stage, for_print=True, world=world
+        )
+        trl = config_json(config, note)
+        if world and world != world_size():
+            # trl derives this from the processes it runs in (here one), not from --world-size
+            trl["steps_per_generation"] = config.generation_batch_size // (
+                config.per_device_train_batch_size * world
+            )
         out.append(
             {
                 "stage": stage.model_dump(),
                 "frozen": frozen_parts(card, stage),
                 "format_prompt": card.format_prompt,
                 "reward": card.reward.model_dump(),
-                "trl": config_json(config, note),
+                "trl": trl,
                 **({"note": note} if note else {}),
             }
         )
-    return {"trl_class": "trl.GRPOConfig", "world_size": world_size(), "stages": out}
+    return {
+        "trl_class": "trl.GRPOConfig",
+        "world_size": world or world_size(),
+        "use_vllm": f"card {card.use_vllm!r}, resolved on this machine",
+        "stages": out,
+    }
 
 
 def stage_stats(log_history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -316,6 +336,7 @@ def print_grpo_config(
     overrides: list[str] | dict[str, Any] | None = None,
     data: str | None = None,
     curriculum: str | None = None,
+    world: int | None = None,
 ) -> dict[str, Any]:
     card = load_card(GRPOCard, card_path, overrides)
     stages = (
@@ -323,4 +344,4 @@ def print_grpo_config(
         if data
         else plan_stages(card, DataSpec("", None, None), curriculum)
     )
-    return resolved_config(card, stages)
+    return resolved_config(card, stages, world)

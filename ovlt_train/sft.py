@@ -29,13 +29,15 @@ from ovlt_train.trl_config import config_json, make_config
 log = logging.getLogger(__name__)
 
 
-def build_sft_config(card: SFTCard, out_dir: str | Path, *, for_print: bool = False):
+def build_sft_config(
+    card: SFTCard, out_dir: str | Path, *, for_print: bool = False, world: int | None = None
+):
     """trl's SFTConfig; with `for_print`, (config, note) — see trl_config."""
     from trl import SFTConfig
 
     per_device = card.per_device_batch_size
     accum = grad_accumulation(
-        card.resolved("global_batch_size"), per_device, world_size(), what="sft"
+        card.resolved("global_batch_size"), per_device, world or world_size(), what="sft"
     )
     kwargs = dict(
         **common_trainer_args(card, out_dir, per_device, accum),
@@ -54,14 +56,17 @@ def build_sft_config(card: SFTCard, out_dir: str | Path, *, for_print: bool = Fa
 
 
 def print_sft_config(
-    *, card_path: str | Path | None, overrides: list[str] | dict[str, Any] | None = None
+    *,
+    card_path: str | Path | None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    world: int | None = None,
 ) -> dict[str, Any]:
     """What `--print-config` prints: trl's SFTConfig as it would run here, and the frozen parts."""
     card = load_card(SFTCard, card_path, overrides)
-    config, note = build_sft_config(card, "<out>", for_print=True)
+    config, note = build_sft_config(card, "<out>", for_print=True, world=world)
     return {
         "trl_class": "trl.SFTConfig",
-        "world_size": world_size(),
+        "world_size": world or world_size(),
         "preset": card.preset,
         "frozen": {"vision_tower": card.freeze_vision_tower, "projector": card.freeze_projector},
         "image_max_pixels": card.image_max_pixels,

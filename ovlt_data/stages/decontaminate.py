@@ -1,17 +1,37 @@
 """`decontaminate`: drop training rows that are benchmark items (MathVista, MathVerse, MathVision).
 
 Many sources are templated (TabMWP, CLEVR, FigureQA): the same question text recurs over
-different images with different answers, so question text alone would drop innocent rows.
-Rules, in order:
-- the benchmark item's image is at hand: perceptual-hash distance <= `image_max_distance`, confirmed
-  by the text (word 3-gram Jaccard >= `image_text_confirm`) or by the answer;
-- it is not: normalised question text (exact, or 3-gram Jaccard >= `text_threshold`) AND the
-  answer AND, where both sides list options, the same options. Never the question text alone.
-Every drop records the benchmark item it matched.
+different images with different answers, so question text alone would drop innocent rows. A
+bare option letter or yes/no agrees by chance too often to count as evidence on its own.
+
+Evidence about a (training row, benchmark item) pair:
+- image: `ovlt_data.image_match` distance (0 = the same picture; survives resize, JPEG and
+  crops of a few percent), known when both sides have an image;
+- text: normalised question equality, or word 3-gram Jaccard;
+- answer: the answers agree in some spelling (text, number, option letter <-> option text);
+  *informative* unless the only agreeing spellings are a bare letter or yes/no/true/false.
+
+A row is dropped as `contaminated:<benchmark>` when, for some item, one of these holds:
+- `image+text`: image distance <= `image_max_distance` and text similarity >= `image_text_confirm`;
+- `image+answer`: image distance <= `image_max_distance` and an informative answer agreement;
+- `text+answer`: text similarity >= `text_threshold`, informative answer agreement and, where
+  both list options, the same options. This applies whether or not the item's image is at hand;
+- `text+weak_answer`: the same normalised question (spaces aside), a weak (letter / yes-no) agreement, the same
+  options where both list them, and no image to compare; where both images are at hand and
+  differ, the pair is a templated look-alike (FigureQA's "Is X the high median?") and is kept.
+The drop names the closest item: most kinds of evidence, then the smallest image distance,
+then the highest text similarity; equally close items are listed under `also`.
+
+Same image, different question (`same_image`): a row whose image is a benchmark image
+(distance <= `same_image_max_distance`, stricter than the confirmed limit because nothing else
+agrees) but whose question and answer do not match is still a leak of that item's picture,
+and round-1 captioning teaches its contents. Decision: dropped under its own reason
+`benchmark_image:<benchmark>` (`same_image: keep` keeps them and lists them in the manifest).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import io
@@ -20,7 +40,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +56,11 @@ _NONWORD = re.compile(r"[\W_]+", re.UNICODE)
 def norm_text(s: str) -> str:
     s = _PLACEHOLDER.sub(" ", s or "").lower()
     return " ".join(_NONWORD.sub(" ", s).split())
+
+
+def _compact(norm: str) -> str:
+    """Without spaces: "3.5" and "35" (a dropped decimal point) compare equal."""
+    return norm.replace(" ", "")
 
 
 def shingles(norm: str, n: int = 3) -> frozenset[str]:
@@ -77,6 +102,14 @@ def answer_forms(answer: str, choices) -> frozenset[str]:
     return frozenset(forms)
 
 
+_WEAK = frozenset(LETTERS) | {"yes", "no", "true", "false"}
+
+
+def informative(agreeing: frozenset[str]) -> bool:
+    """Does the agreement say more than a chance hit? A bare option letter or yes/no does not."""
+    return any(f not in _WEAK for f in agreeing)
+
+
 @dataclass(frozen=True)
 class BenchEntry:
     bench: str
@@ -98,7 +131,11 @@ class BenchmarkRef(BaseModel):
 
 class DecontaminateParams(StageParams):
     benchmarks: list[BenchmarkRef] = Field(min_length=1)
-    image_max_distance: int = Field(6, ge=0, le=32)  # of 64 pHash bits
+    # ovlt_data.image_match distances, 100 x (1 - cosine): measured in bench/decontamination.py
+    # perturbed copies measured <= 9.0; distinct MathVision figures >= 12.2 bar two near-copies
+    image_max_distance: float = Field(15, ge=0, le=100)  # with text or answer to confirm
+    same_image_max_distance: float = Field(10, ge=0, le=100)  # with nothing else agreeing
+    same_image: Literal["drop", "keep"] = "drop"
     image_text_confirm: float = Field(0.5, ge=0, le=1)
     text_threshold: float = Field(0.8, gt=0, le=1)
 
@@ -127,8 +164,10 @@ def _image_bytes(value) -> bytes | None:
     return None
 
 
-INDEX_VERSION = "1"  # bump when what an index entry holds changes
+INDEX_VERSION = "2"  # bump when what an index entry holds changes
 _MAX_DIGEST_BYTES = 512 << 20  # a larger benchmark folder is re-indexed rather than hashed
+# training-image fingerprints live in the cache's `phash` table under this prefix + sha256
+_ROW_PRINT_KEY = "print16:"
 
 
 @functools.lru_cache(maxsize=1)
@@ -140,6 +179,7 @@ def _code_digest() -> str:
     # located, not imported: a cache hit must not pay for importing the loaders
     (folder,) = find_spec("ovlt_eval.benchmarks").submodule_search_locations
     h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update((Path(__file__).parent.parent / "image_match.py").read_bytes())
     for path in sorted(Path(folder).glob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()
@@ -166,7 +206,7 @@ def _part_key(ref: BenchmarkRef) -> str | None:
 
 
 def _part_to_json(part) -> bytes:
-    entries, image_hashes, n_items = part
+    entries, prints, n_items = part
     rows = [
         [
             e.bench,
@@ -180,11 +220,12 @@ def _part_to_json(part) -> bytes:
         ]
         for e in entries
     ]
-    return json.dumps([rows, image_hashes, n_items]).encode()
+    images = [[i, base64.b64encode(p).decode()] for i, p in prints]
+    return json.dumps([rows, images, n_items]).encode()
 
 
 def _part_from_json(data: bytes):
-    rows, image_hashes, n_items = json.loads(data)
+    rows, images, n_items = json.loads(data)
     entries = [
         BenchEntry(
             bench,
@@ -198,7 +239,7 @@ def _part_from_json(data: bytes):
         )
         for bench, id_, q, sh, ans, ch, has_image, size in rows
     ]
-    return entries, [tuple(x) for x in image_hashes], n_items
+    return entries, [(i, base64.b64decode(p)) for i, p in images], n_items
 
 
 class BenchIndex:
@@ -206,16 +247,29 @@ class BenchIndex:
         self.entries: list[BenchEntry] = []
         self.by_text: dict[str, list[int]] = defaultdict(list)
         self.by_shingle: dict[str, list[int]] = defaultdict(list)
-        self.hashes: list[int] = []
-        self.hash_entry: list[int] = []
+        self.prints: list[bytes] = []  # benchmark image fingerprints
+        self.print_entry: list[int] = []  # fingerprint -> entry
+        self.entry_prints: dict[int, list[int]] = defaultdict(list)
         self.cache = cache
-        self._np = None
+        self._images = None
         self._similar: dict = {}
+
+    @property
+    def has_images(self) -> bool:
+        return bool(self.prints)
+
+    @property
+    def images(self):
+        from ovlt_data.image_match import ImageIndex
+
+        if self._images is None:
+            self._images = ImageIndex(self.prints)
+        return self._images
 
     def add_benchmark(self, ref: BenchmarkRef) -> int:
         """Index one benchmark; return its item count. With local files and a cache, the
         benchmark's part of the index is stored under the files' content digest, so a rebuild
-        neither parses the benchmark nor normalises its questions again."""
+        neither parses the benchmark nor fingerprints its images again."""
         key = _part_key(ref) if self.cache is not None else None
         cached = self.cache.blob_get(key) if key else None
         if cached is not None:
@@ -224,7 +278,7 @@ class BenchIndex:
             part = self._benchmark_part(ref)
             if key:
                 self.cache.blob_put(key, _part_to_json(part))
-        entries, image_hashes, n_items = part
+        entries, prints, n_items = part
         base = len(self.entries)
         for e in entries:
             idx = len(self.entries)
@@ -232,20 +286,17 @@ class BenchIndex:
             self.by_text[e.question].append(idx)
             for s in e.shingles:
                 self.by_shingle[s].append(idx)
-        for local_idx, h in image_hashes:
-            self.hashes.append(h)
-            self.hash_entry.append(base + local_idx)
-        self._np = None
+        for local_idx, p in prints:
+            self.entry_prints[base + local_idx].append(len(self.prints))
+            self.prints.append(p)
+            self.print_entry.append(base + local_idx)
+        self._images = None
         self._similar = {}
         return n_items
 
-    def _benchmark_part(
-        self, ref: BenchmarkRef
-    ) -> tuple[list[BenchEntry], list[tuple[int, int]], int]:
-        """(entries, [(entry index, image pHash)], item count) of one benchmark."""
-        import hashlib
-
-        from ovlt_data.images import perceptual_hash
+    def _benchmark_part(self, ref: BenchmarkRef) -> tuple[list[BenchEntry], list, int]:
+        """(entries, [(entry index, image fingerprint)], item count) of one benchmark."""
+        from ovlt_data.image_match import bench_print
 
         try:
             from ovlt_eval.benchmarks import get_benchmark
@@ -253,8 +304,8 @@ class BenchIndex:
             raise UserError(f"decontaminate: ovlt_eval.benchmarks unavailable ({e})") from None
         items = get_benchmark(ref.name).load(ref.split, data=ref.data)
         entries: list[BenchEntry] = []
-        todo: dict[str, bytes] = {}
-        pending: list[tuple[int, str]] = []
+        prints: list[tuple[int, bytes]] = []
+        done: dict[str, bytes | None] = {}  # benchmarks reuse a figure across items
         for item in items:
             question = _raw(item, "question") or item.question
             choices = _raw(item, "choices", "options") or item.choices
@@ -268,6 +319,15 @@ class BenchIndex:
                 else (None, None)
             )
             idx = len(entries)
+            for b in imgs:
+                sha = hashlib.sha256(b).hexdigest()
+                if sha not in done:
+                    try:
+                        done[sha] = bench_print(b)
+                    except Exception:  # an unreadable benchmark image: the item keeps its text
+                        done[sha] = None
+                if done[sha] is not None:
+                    prints.append((idx, done[sha]))
             entries.append(
                 BenchEntry(
                     ref.name,
@@ -276,58 +336,11 @@ class BenchIndex:
                     shingles(q),
                     answer_forms(str(answer), choices),
                     frozenset(norm_text(c) for c in choices) if choices else None,
-                    bool(imgs),
+                    bool(prints) and prints[-1][0] == idx,
                     size if None not in size else None,
                 )
             )
-            for b in imgs:
-                sha = hashlib.sha256(b).hexdigest()
-                todo[sha] = b
-                pending.append((idx, sha))
-        known = self.cache.phash_get(list(todo)) if self.cache else {}
-        fresh = {sha: perceptual_hash(b) for sha, b in todo.items() if sha not in known}
-        if self.cache:
-            self.cache.phash_put(fresh)
-        known.update(fresh)
-        return entries, [(idx, known[sha]) for idx, sha in pending], len(items)
-
-    def _hash_array(self):
-        import numpy as np
-
-        if self._np is None:
-            self._np = np.array(self.hashes, dtype=np.uint64)
-        return self._np
-
-    def image_candidates(self, h: int, max_distance: int) -> list[tuple[int, int]]:
-        import numpy as np
-
-        if not self.hashes:
-            return []
-        x = self._hash_array() ^ np.uint64(h)
-        if hasattr(np, "bitwise_count"):  # numpy >= 2
-            d = np.bitwise_count(x)
-        else:
-            d = np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
-        return [(self.hash_entry[i], int(d[i])) for i in np.nonzero(d <= max_distance)[0]]
-
-    def image_candidates_many(
-        self, hs: list[int], max_distance: int
-    ) -> dict[int, list[tuple[int, int]]]:
-        """`image_candidates` for a batch of hashes in one vectorised pass."""
-        import numpy as np
-
-        if not self.hashes or not hs:
-            return {h: [] for h in hs}
-        uniq = list(dict.fromkeys(hs))
-        x = np.array(uniq, dtype=np.uint64)[:, None] ^ self._hash_array()[None, :]
-        if hasattr(np, "bitwise_count"):
-            d = np.bitwise_count(x)
-        else:
-            d = np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=2).sum(axis=2)
-        out: dict[int, list[tuple[int, int]]] = {h: [] for h in uniq}
-        for r, c in zip(*np.nonzero(d <= max_distance), strict=True):
-            out[uniq[r]].append((self.hash_entry[c], int(d[r, c])))
-        return out
+        return entries, prints, len(items)
 
     def similar_texts(
         self, q: str, sh: frozenset[str], threshold: float
@@ -354,6 +367,27 @@ class BenchIndex:
         return hit
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What agrees between one training row and one benchmark item."""
+
+    entry: int
+    how: str  # the rule that holds: image+text | image+answer | text+answer | text+weak_answer
+    image_distance: float | None  # None: no image on one side
+    text_similarity: float
+    answer: str  # informative | weak | none
+
+    def rank(self) -> tuple:
+        """Smaller is closer: more kinds of evidence, then image distance, then text."""
+        kinds = (
+            (self.image_distance is not None and self.how.startswith("image"))
+            + (self.text_similarity >= 0.5)
+            + (self.answer == "informative")
+        )
+        d = self.image_distance if self.image_distance is not None else 1e9
+        return (-kinds, d, -self.text_similarity)
+
+
 class Decontaminate(Stage):
     name = "decontaminate"
     default_pools = ("sft", "grpo")
@@ -363,12 +397,14 @@ class Decontaminate(Stage):
         self.index = BenchIndex(getattr(ctx, "cache", None))
         self.loaded: dict[str, int] = {}
         self.matches: list[dict[str, Any]] = []
+        self.same_image_kept: list[dict[str, Any]] = []
+        # (row, item) pairs with the same question and a letter / yes-no answer, kept because
+        # both images are at hand and differ
+        self.weak_kept = 0
         self._questions: dict[str, tuple[str, frozenset[str]]] = {}
         self._answer_forms: dict[tuple, frozenset[str]] = {}
 
     def prepare(self) -> None:
-        from pathlib import Path
-
         for ref in self.params.benchmarks:
             data = ref.data or None  # "" (an unset ${VAR:-}) means the Hub
             if data and not Path(data).expanduser().is_absolute() and self.ctx.card_dir is not None:
@@ -377,15 +413,28 @@ class Decontaminate(Stage):
                 ref.model_copy(update={"data": data})
             )
 
-    def _row_hashes(self, rows: list[Row]) -> dict[str, int]:
-        from ovlt_data.images import perceptual_hash
+    def _row_prints(self, rows: list[Row]) -> dict[str, bytes | None]:
+        """sha256 -> fingerprint (None: the image cannot be read), through the cache."""
+        from ovlt_data.image_match import row_print
 
-        shas = {img.sha256: img for r in rows for img in r.example.images}
+        imgs = {img.sha256: img for r in rows for img in r.example.images}
         cache = self.ctx.cache
-        known = cache.phash_get(list(shas)) if cache else {}
-        fresh = {sha: perceptual_hash(img) for sha, img in shas.items() if sha not in known}
+        keys = [_ROW_PRINT_KEY + sha for sha in imgs]
+        known = {
+            k.removeprefix(_ROW_PRINT_KEY): v.to_bytes(256, "big")
+            for k, v in (cache.phash_get(keys) if cache else {}).items()
+        }
+        fresh: dict[str, bytes | None] = {}
+        for sha, img in imgs.items():
+            if sha not in known:
+                try:
+                    fresh[sha] = row_print(img)
+                except Exception:  # validated at load; a failure here only loses image evidence
+                    fresh[sha] = None
         if cache:
-            cache.phash_put(fresh)
+            cache.phash_put(
+                {_ROW_PRINT_KEY + k: int.from_bytes(v, "big") for k, v in fresh.items() if v}
+            )
         return {**known, **fresh}
 
     def _question(self, question: str) -> tuple[str, frozenset[str]]:
@@ -407,82 +456,131 @@ class Decontaminate(Stage):
                 self._answer_forms[key] = hit
         return hit
 
-    def match(
-        self, row: Row, hashes: dict[str, int], candidates: dict[int, list] | None = None
-    ) -> dict[str, Any] | None:
+    def _image_distance(self, e_i: int, row_prints: list[bytes], near: dict[int, float]):
+        """Closest distance between the row's images and item e_i's, or None without both."""
+        if e_i in near:
+            return near[e_i]
+        ps = self.index.entry_prints.get(e_i)
+        if not ps or not row_prints:
+            return None
+        return min(self.index.images.distance(r, j) for r in row_prints for j in ps)
+
+    def evidence(self, row: Row, row_prints: list[bytes], near: dict[int, float]) -> list[Evidence]:
+        """Every benchmark item some rule matches. `near`: entry -> image distance for the items
+        whose image the image search found close to one of the row's images."""
         p, ex, idx = self.params, row.example, self.index
         q, sh = self._question(ex.question)
         answers = self._answers(ex.answer, ex.choices)
-        for img in ex.images:
-            if not idx.hashes:
-                break
-            h = hashes[img.sha256]
-            found = (
-                candidates[h]
-                if candidates is not None and h in candidates
-                else idx.image_candidates(h, p.image_max_distance)
-            )
-            for e_i, dist in found:
-                e = idx.entries[e_i]
-                sim = 1.0 if q == e.question else jaccard(sh, e.shingles)
-                if sim >= p.image_text_confirm or answers & e.answers:
-                    how = "image+text" if sim >= p.image_text_confirm else "image+answer"
-                    return {
-                        "benchmark": e.bench,
-                        "item": e.id,
-                        "how": how,
-                        "image_distance": dist,
-                        "text_similarity": round(sim, 3),
-                    }
-        found = []
-        for e_i, sim in idx.similar_texts(q, sh, p.text_threshold):
+        row_choices = frozenset(norm_text(c) for c in ex.choices) if ex.choices else None
+        texts = dict(idx.similar_texts(q, sh, min(p.text_threshold, 1.0)))
+        out = []
+        for e_i in sorted(set(near) | set(texts)):
             e = idx.entries[e_i]
-            if e.has_image:
-                continue  # its image is at hand and did not match: a templated look-alike
-            if not (answers & e.answers):
+            sim = texts.get(e_i) or (1.0 if q == e.question else jaccard(sh, e.shingles))
+            agree = answers & e.answers
+            answer = "informative" if informative(agree) else ("weak" if agree else "none")
+            same_options = e.choices is None or row_choices is None or e.choices == row_choices
+            image_ok = e_i in near and near[e_i] <= p.image_max_distance
+            how = None
+            if image_ok and sim >= p.image_text_confirm:
+                how = "image+text"
+            elif image_ok and answer == "informative":
+                how = "image+answer"
+            elif sim >= p.text_threshold and answer == "informative" and same_options:
+                how = "text+answer"
+            elif answer == "weak" and same_options and _compact(q) == _compact(e.question):
+                d = self._image_distance(e_i, row_prints, near)
+                if d is None:
+                    how = "text+weak_answer"
+                else:  # both images at hand and they differ: a templated look-alike
+                    self.weak_kept += 1
+            if how is None:
                 continue
-            if (
-                e.choices is not None
-                and ex.choices
-                and e.choices != frozenset(norm_text(c) for c in ex.choices)
-            ):
-                continue
-            found.append((-sim, e_i))
-        if found:
-            found.sort()
-            e = idx.entries[found[0][1]]
-            m = {
+            d = near.get(e_i)
+            if d is None and how.startswith("text"):
+                d = self._image_distance(e_i, row_prints, near)  # to tell duplicates apart
+            out.append(Evidence(e_i, how, d, round(sim, 3), answer))
+        return out
+
+    def match(
+        self, row: Row, prints: dict[str, bytes | None], found: dict[bytes, list]
+    ) -> dict[str, Any] | None:
+        """The drop record for a row, or None to keep it."""
+        idx = self.index
+        row_prints = [prints[i.sha256] for i in row.example.images if prints.get(i.sha256)]
+        near: dict[int, float] = {}
+        for rp in row_prints:
+            for j, d in found.get(rp, ()):
+                e_i = idx.print_entry[j]
+                near[e_i] = min(d, near.get(e_i, 1e9))
+        ev = sorted(self.evidence(row, row_prints, near), key=Evidence.rank)
+        if ev:
+            best = ev[0]
+            e = idx.entries[best.entry]
+            m: dict[str, Any] = {
+                "reason": f"contaminated:{e.bench}",
                 "benchmark": e.bench,
                 "item": e.id,
-                "how": "text+answer",
-                "text_similarity": round(-found[0][0], 3),
+                "how": best.how,
+                "text_similarity": best.text_similarity,
+                "answer": best.answer,
             }
-            if len(found) > 1:  # benchmarks repeat templated questions too: name every candidate
-                m["also"] = [f"{idx.entries[i].bench}:{idx.entries[i].id}" for _, i in found[1:]]
-            if e.size and ex.images:  # evidence for the report, not part of the rule
-                m["same_image_size"] = (ex.images[0].width, ex.images[0].height) == tuple(e.size)
+            if best.image_distance is not None:
+                m["image_distance"] = best.image_distance
+            ties = [x for x in ev[1:] if x.rank() == best.rank()]
+            if ties:  # benchmarks repeat templated items: name every equally close one
+                m["also"] = [
+                    f"{idx.entries[x.entry].bench}:{idx.entries[x.entry].id}" for x in ties
+                ]
+            if e.size and row.example.images:  # evidence for the report, not part of the rule
+                img = row.example.images[0]
+                m["same_image_size"] = (img.width, img.height) == tuple(e.size)
             return m
+        same = [(d, e_i) for e_i, d in near.items() if d <= self.params.same_image_max_distance]
+        if same:
+            d, e_i = min(same)
+            e = idx.entries[e_i]
+            return {
+                "reason": f"benchmark_image:{e.bench}",
+                "benchmark": e.bench,
+                "item": e.id,
+                "how": "same_image",
+                "image_distance": d,
+                "text_similarity": round(
+                    jaccard(self._question(row.example.question)[1], e.shingles), 3
+                ),
+            }
         return None
 
     def apply(self, rows: list[Row]) -> list[Row]:
-        hashes = self._row_hashes(rows) if self.index.hashes else {}
-        candidates = self.index.image_candidates_many(
-            list(hashes.values()), self.params.image_max_distance
-        )
+        p = self.params
+        prints = self._row_prints(rows) if self.index.has_images else {}
+        uniq = list(dict.fromkeys(v for v in prints.values() if v))
+        limit = max(p.image_max_distance, p.same_image_max_distance)
+        found = dict(zip(uniq, self.index.images.search(uniq, limit), strict=True)) if uniq else {}
         out = []
         for r in rows:
-            m = self.match(r, hashes, candidates)
+            m = self.match(r, prints, found)
             if m is None:
                 out.append(r)
-            else:
-                self.matches.append({"row": r.id, **m})
-                out.append(
-                    self.drop(r, f"contaminated:{m['benchmark']}", json.dumps(m, sort_keys=True))
-                )
+                continue
+            reason = m.pop("reason")
+            if m["how"] == "same_image" and p.same_image == "keep":
+                self.same_image_kept.append({"row": r.id, **m})
+                out.append(r)
+                continue
+            self.matches.append({"row": r.id, **m})
+            out.append(self.drop(r, reason, json.dumps(m, sort_keys=True)))
         return out
 
     def describe(self):
-        return {**super().describe(), "benchmark_items": self.loaded, "matches": self.matches}
+        return {
+            **super().describe(),
+            "benchmark_items": self.loaded,
+            "matches": self.matches,
+            "same_image_kept": self.same_image_kept,
+            "weak_answer_kept": self.weak_kept,
+        }
 
 
 register_stage(

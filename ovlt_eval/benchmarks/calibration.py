@@ -8,7 +8,9 @@ check), our accuracy under both protocols beside the published accuracy, and
     wrong: a letter followed by its option text, options in LaTeX, 2-decimal rounding, ...);
   * `residual_categories`: items where our official protocol still disagrees with the
     published verdict, put in a category by a fixed rule (for MathVista mostly the GPT-4
-    extraction reading a response differently from any rule).
+    extraction reading a response differently from any rule);
+  * `disagreements`: every such item, with its category; a published verdict that MATH-V's
+    current code no longer gives (`STALE_VERDICTS`) is named as stale, not fitted.
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ from ovlt_eval.predictions import load_predictions
 
 _EXAMPLES = 3
 
+# Published MATH-V verdicts that the current official code (evaluation/evaluate.py + utils.py
+# at mathllm/MATH-V a1f5cc3, with latex2sympy2 1.9.1) does not give: each was checked by
+# running that code unchanged on the published file. Keyed by (file stem, item id).
+STALE_VERDICTS: dict[tuple[str, str], str] = {
+    ("Gemini-Pro", "3013"): (
+        "published False for model_answer '4/3' against gold '\\frac{4}{3}'; the current "
+        "is_equal evaluates both to 1.33 and says True (the stored verdict predates it)"
+    ),
+}
+STALE = "stale published verdict"
+
 
 @dataclass
 class Agreement:
@@ -39,6 +52,15 @@ class Agreement:
     protocol_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     residual_categories: Counter = field(default_factory=Counter)
     residual_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    disagreements: list[dict[str, Any]] = field(default_factory=list)  # each, with its reason
+
+    @property
+    def stale(self) -> int:
+        return self.residual_categories[STALE]
+
+    @property
+    def agreement_without_stale(self) -> float:
+        return 100.0 * (self.agree + self.stale) / self.n
 
     @property
     def agreement(self) -> float:
@@ -92,8 +114,10 @@ def _agreement(name, bench, split, items, preds, official, classify) -> Agreemen
         if bool(s["correct_official"]) == bool(off["correct"]):
             result.agree += 1
             continue
-        cat = classify(item, s, off)
+        stale = STALE_VERDICTS.get((name, s["id"]))
+        cat = STALE if stale else classify(item, s, off)
         result.residual_categories[cat] += 1
+        result.disagreements.append(dict(_example(item, s, off), reason=stale or cat))
         ex = result.residual_examples.setdefault(cat, [])
         if len(ex) < _EXAMPLES:
             ex.append(_example(item, s, off))
@@ -122,7 +146,7 @@ def mathvision_agreement(bench: Benchmark, items, path: Path) -> Agreement:
 def _classify_mathvision(item, sample, off) -> str:
     if sample["extracted_official"] != off.get("shown"):
         return "model_answer differs (extraction)"
-    return "same model_answer, is_equal differs (LaTeX parser fork)"
+    return "same model_answer, is_equal differs"
 
 
 # ------------------------------------------------------------------ MathVista

@@ -6,6 +6,9 @@ of the GPT-4 extraction call, then `normalize_extracted_answer` + `safe_equal`:
   * multi_choice: "(B)" anywhere → B; a letter within range → that option's text; any other
     text → the option with the smallest edit distance (so even "N/A" picks an option);
   * integer: `str(int(float(x)))`; float: `str(round(float(x), precision))`; list: `str(x)`.
+  A prediction row that carries the published GPT `extraction` skips our rules: the
+  normalisation above runs on it verbatim (`score_official_extraction`), so published output
+  files re-score exactly. Only the extraction is ours; the normalisation is literal.
 `corrected` protocol: the same extraction rules and our verifier, with two deliberate
 differences from the official normalisation, both counted per item (`disagreement`):
   * numbers go through our verifier (thousands separators, units, "%", LaTeX), and an

@@ -39,6 +39,7 @@ from ovlt_eval.benchmarks.mathvista_reading import (
     option_by_words,
     stated_letter,
 )
+from ovlt_eval.benchmarks.options import names_several_options
 from ovlt_eval.grading.extract import extract_answer
 
 REFUSAL_EXTRACTION = "N/A"
@@ -130,7 +131,8 @@ def rules_extraction(
                     return asked
             return plain_number(found.answer, unit) or found.answer
         if choice and found.answer not in (choices or ()):
-            letter = leading_letter(found.answer)
+            several = names_several_options(found.answer)  # "(A), (B)" stays as written
+            letter = None if several else leading_letter(found.answer)
             if letter is not None:
                 return letter
             if found.how == "short_response" and is_prose_statement(found.answer):

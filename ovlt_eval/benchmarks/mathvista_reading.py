@@ -39,7 +39,7 @@ _EACH_HAS = re.compile(
     re.IGNORECASE,
 )
 _ASKS_YEAR = re.compile(r"\b(?:which|what|in which)\s+year\b|\bwhen\b", re.IGNORECASE)
-_YEAR = re.compile(r"(?<![\d.,])(?:1[89]\d\d|20\d\d)(?![\d.,%]\d*)")
+_YEAR = re.compile(r"(?<![\d.,])(?:1[89]\d\d|20\d\d)(?![\d%]|[.,]\d)")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
     "a an the of to in on at by for and or is are was were be will would would've it its this "

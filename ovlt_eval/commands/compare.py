@@ -1,8 +1,11 @@
 """`ovlt-eval compare RUN_DIR …`: one Markdown table across runs and benchmarks.
 
 A RUN_DIR is a run (or `score`) directory with a summary.json, or a directory of
-`<bench>-<split>/` runs. `--html FILE` also writes the tables with plots (accuracy by category,
-response-length histogram) embedded as images.
+`<bench>-<split>/` runs. The table shows the headline accuracy and the three protocols side by
+side (reference / official / corrected; "—" where a run has none), and warns when runs of one
+benchmark were generated differently (dtype, batch size, --reproducible, image pixel limits).
+`--html FILE` also writes the tables with plots (accuracy by category, response-length
+histogram) embedded as images.
 """
 
 from __future__ import annotations

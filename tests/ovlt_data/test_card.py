@@ -13,15 +13,23 @@ from .helpers import REPO, demo_card
 DEAD = "http://127.0.0.1:9/v1"
 
 
-@pytest.mark.parametrize("round_n", [1, 2, 3])
-def test_round_cards_validate_and_plan_offline(round_n):
+@pytest.mark.parametrize(
+    "round_n, preset", [(1, None), (2, "released"), (2, "paper"), (3, "released"), (3, "paper")]
+)
+def test_round_cards_validate_and_plan_offline(round_n, preset, monkeypatch):
+    if preset:
+        monkeypatch.setenv("OVLT_ROUND_PRESET", preset)
     card = load_card(REPO / "cards" / "rounds" / f"round{round_n}.yaml")
-    assert card.round == round_n
+    assert card.round == round_n and card.preset == preset
     p = plan(REPO / "cards" / "rounds" / f"round{round_n}.yaml")
     stages = [s["stage"] for s in p["stages"]]
     assert stages[0] == "decontaminate" and "difficulty" in stages and "verify" in stages
     assert ("caption" in stages) == (round_n == 1)
-    assert p["max_generations"] > 0
+    if preset == "released":  # ydeng9/sft_seed's size was never read: the plan says unknown
+        assert p["max_generations"] is None
+        assert [s["rows"] for s in p["sources"] if s["pool"] == "grpo"]
+    else:
+        assert p["max_generations"] > 0
 
 
 def _err(card: dict, tmp_path) -> str:

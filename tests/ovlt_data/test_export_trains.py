@@ -90,6 +90,8 @@ def test_llamafactory_and_easyr1_exports_load(version, tmp_path):
         ds = _load("parquet", path, tmp_path)
         assert len(ds) > 0 and ds[0]["problem"].count("<image>") == len(ds[0]["images"])
         assert ds[0]["images"][0].size == (224, 224) and ds[0]["answer"]
+        # EasyR1 renders math_format.jinja itself (verl/utils/dataset.py:134-136): not here too
+        assert all("You FIRST think" not in p for p in ds["problem"])
 
 
 def test_trl_sft_export_trains_one_step(version, tiny_model_dir, tmp_path):
@@ -132,6 +134,12 @@ def test_trl_grpo_export_trains_one_step(version, tiny_model_dir, tmp_path):
     assert paths
     ds = _load("parquet", paths[0], tmp_path)
     assert set(ds.column_names) >= {"prompt", "images", "solution", "answer_type", "choices"}
+    # every prompt ends with EasyR1's format prompt (examples/format_prompt/math_format.jinja)
+    from ovlt_data.released_formats import MATH_FORMAT_SUFFIX
+
+    for prompt in ds["prompt"]:
+        text = prompt[0]["content"][-1]["text"]
+        assert text.endswith(MATH_FORMAT_SUFFIX) and text.count("You FIRST think") == 1
     model, processor, seen = _tiny(tiny_model_dir)
     before = _params(model)
     calls = []

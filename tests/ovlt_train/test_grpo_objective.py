@@ -127,9 +127,8 @@ def _printed(capsys, argv):
     return json.loads(capsys.readouterr().out)
 
 
-def test_grpo_print_config_is_the_resolved_trl_config(capsys, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "8")
-    out = _printed(capsys, ["grpo", "--print-config", "--card", str(CARD)])
+def test_grpo_print_config_is_the_resolved_trl_config(capsys):
+    out = _printed(capsys, ["grpo", "--print-config", "--world-size", "8", "--card", str(CARD)])
     medium, hard = out["stages"]
     assert out["trl_class"] == "trl.GRPOConfig" and out["world_size"] == 8
     for stage in (medium, hard):
@@ -137,6 +136,7 @@ def test_grpo_print_config_is_the_resolved_trl_config(capsys, monkeypatch):
         assert (trl["epsilon"], trl["epsilon_high"], trl["delta"]) == (0.2, 0.3, 3.0)
         assert (trl["learning_rate"], trl["beta"], trl["loss_type"]) == (1e-6, 0.01, "bnpo")
         assert trl["generation_batch_size"] == 2560 and trl["gradient_accumulation_steps"] == 16
+        assert trl["steps_per_generation"] == 64  # 2560 / (5 per device x 8 GPUs)
         assert stage["format_prompt"] == MATH_FORMAT_SUFFIX
     assert medium["trl"]["num_train_epochs"] == 5 and hard["trl"]["num_train_epochs"] == 15
     assert medium["frozen"] == {"vision_tower": True, "projector": True}
@@ -149,16 +149,18 @@ def test_grpo_print_config_is_the_resolved_trl_config(capsys, monkeypatch):
     assert [s["stage"]["config"] for s in one["stages"]] == ["grpo_hard"]
 
 
-def test_sft_print_config_defaults_to_the_released_recipe(capsys, monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "8")
+def test_sft_print_config_defaults_to_the_released_recipe(capsys):
     card = str(REPO / "cards/train/sft.yaml")
-    out = _printed(capsys, ["sft", "--print-config", "--card", card])
+    out = _printed(capsys, ["sft", "--print-config", "--world-size", "8", "--card", card])
     trl = out["trl"]
     assert out["preset"] == "released" and out["trl_class"] == "trl.SFTConfig"
     assert (trl["learning_rate"], trl["warmup_steps"], trl["max_length"]) == (5e-6, 0.15, 2048)
     # 64 = 2 per device x 4 accumulation x 8 GPUs (train/llama-factory/sft.yaml:30-31)
     assert trl["per_device_train_batch_size"] == 2 and trl["gradient_accumulation_steps"] == 4
-    paper = _printed(capsys, ["sft", "--print-config", "--card", card, "--set", "preset=paper"])
+    paper = _printed(
+        capsys,
+        ["sft", "--print-config", "--world-size", "8", "--card", card, "--set", "preset=paper"],
+    )
     assert (paper["trl"]["learning_rate"], paper["trl"]["gradient_accumulation_steps"]) == (5e-7, 2)
 
 

@@ -120,10 +120,13 @@ def test_bad_data_and_model_are_one_line(train_data, tiny_model_dir, tmp_path, c
 def test_presets_resolve_paper_and_released_values():
     from ovlt_train.cards import SFTCard, load_card
 
-    paper = load_card(SFTCard, REPO / "cards/train/sft.yaml")
-    released = load_card(SFTCard, REPO / "cards/train/sft.yaml", ["preset=released"])
+    # the default is the recipe of the released checkpoints (train/llama-factory/sft.yaml)
+    released = load_card(SFTCard, REPO / "cards/train/sft.yaml")
+    paper = load_card(SFTCard, REPO / "cards/train/sft.yaml", ["preset=paper"])
+    assert released.preset == "released"
     assert paper.resolved("learning_rate") == 5e-7 and paper.resolved("global_batch_size") == 32
     assert released.resolved("learning_rate") == 5e-6 and released.resolved("warmup_ratio") == 0.15
+    assert released.resolved("global_batch_size") == 64 and released.resolved("max_length") == 2048
     pinned = load_card(
         SFTCard, REPO / "cards/train/sft.yaml", ["preset=released", "learning_rate=1e-6"]
     )

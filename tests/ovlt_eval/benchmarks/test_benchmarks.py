@@ -79,9 +79,14 @@ def test_mathverse_text_only_and_versions(shared):
     assert items[0].choices == ("40°", "60°", "120°", "140°") and items[0].gold == "D"
     sample = b.load("testmini", shared / "benchmarks/mathverse/testmini_sample.json")
     assert "Vision Only" in {i.breakdown["problem_version"] for i in sample}
-    assert b.score(items[0], "so CED = 140°, answer D").correct
-    assert b.score(items[0], "The answer is 140°").correct
-    assert not b.score(items[0], "The answer is B").correct
+    assert b.score(items[0], "so CED = 140°, answer D", protocol="corrected").correct
+    assert b.score(items[0], "The answer is D").correct  # quick match: "D" == "D"
+    # Officially the extraction is matched verbatim against the gold letter: an option's text
+    # counts only in `corrected` (we parse the options out of the question), under its name.
+    s = b.score(items[0], "The answer is 140°")
+    assert not s.correct and s.correct_corrected
+    assert s.disagreement == "official_option_text_not_read"
+    assert not b.score(items[0], "The answer is B", protocol="corrected").correct
 
 
 def _write_hub_parquet(rows, path):

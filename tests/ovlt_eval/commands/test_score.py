@@ -140,7 +140,7 @@ def test_hostile_responses_score_with_statuses(tmp_path):
     ids = [json.loads(x)["id"] for x in DEMO.read_text().splitlines()][:4]
     responses = [
         "\\boxed{9^{9^{9^{9}}}}",
-        "The answer is " + "9" * 500,
+        "The answer is " + "9" * 5000,  # past the official evaluator's length bound
         "\\boxed{5\udcff}",
         "\\boxed{" * 3000,
     ]
@@ -158,3 +158,34 @@ def test_hostile_responses_score_with_statuses(tmp_path):
     assert len(samples) == 304 and samples[ids[2]]["status"] != "missing_prediction"
     bad = [samples[i]["status"] for i in (ids[0], ids[1])]
     assert all(s in ("unparseable", "timeout") for s in bad), bad
+
+
+@pytest.mark.parametrize("name", ["output_bard", "output_claude", "output_gpt4_2shot_solution"])
+def test_mathvista_published_extraction_rescores_exactly(tmp_path, capsys, name):
+    """Published MathVista outputs carry GPT's `extraction`: under `official` it is normalised
+    verbatim (calculate_score.py), so every published `true_false` is reproduced."""
+    preds = SHARED / f"calibration/mathvista/{name}.json"
+    data = SHARED / "benchmarks/mathvista/testmini.json"
+    assert _score(tmp_path, bench="mathvista", data=data, preds=preds) == 0
+    assert "normalise their published 'extraction'" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "out/summary.json").read_text())
+    assert summary["official_from_published_extraction"] == 1000
+    published = json.loads(preds.read_text())
+    samples = [json.loads(x) for x in (tmp_path / "out/samples.jsonl").read_text().splitlines()]
+    differ = [s["id"] for s in samples if s["correct_official"] != published[s["id"]]["true_false"]]
+    assert differ == []
+    assert all(s["extracted_official"] == published[s["id"]]["extraction"] for s in samples)
+    assert all("extraction" not in s["meta"] for s in samples)  # read, not passed through
+    assert summary["correct"] == sum(bool(r["true_false"]) for r in published.values())
+
+
+def test_extraction_field_only_where_the_benchmark_has_that_step(tmp_path, capsys):
+    # MathVision's official evaluator has no separate extraction step: the response is scored.
+    f = tmp_path / "p.jsonl"
+    f.write_text('{"id": "4", "response": "The answer is 6", "extraction": "7"}\n')
+    assert _score(tmp_path, preds=f) == 0
+    assert "is ignored and the responses are scored" in capsys.readouterr().err
+    summary = json.loads((tmp_path / "out/summary.json").read_text())
+    assert summary["official_from_published_extraction"] == 0
+    sample = json.loads((tmp_path / "out/samples.jsonl").read_text().splitlines()[0])
+    assert sample["extracted_official"] != "7"
