@@ -18,8 +18,7 @@ $(VENV)/.ovlt-installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[hf,train,data,dev]'
 	# MATH-V's official evaluator's own LaTeX parser; its ANTLR pin clashes with Math-Verify's,
 	# so it lives apart (ovlt_eval/benchmarks/mathvision_official.py).
-	$(BIN)/python -m pip install -q --no-deps --upgrade --target $(VENV)/mathv-latex2sympy2 \
-		latex2sympy2==1.9.1 antlr4-python3-runtime==4.7.2
+	$(BIN)/ovlt-eval setup-official
 	touch $@
 
 demo: setup

@@ -24,7 +24,7 @@ from ovlt_data import __version__
 from ovlt_data.artifact import VersionWriter, rejected_record, route, row_record
 from ovlt_data.cache import CallCache
 from ovlt_data.card import Card, load_card
-from ovlt_data.models import CachedModel
+from ovlt_data.models import open_models
 from ovlt_data.schema import Rejected, Row
 from ovlt_data.sources import SourceContext, get_source_kind
 from ovlt_data.stages import BuildContext, get_stage_kind
@@ -305,7 +305,7 @@ def build(
                 f"{final} exists and was built from another card or --limit; use --force or bump `version`"
             )
     cache = CallCache(cache_path or Path(out) / "cache.sqlite")
-    models = {role: CachedModel(role, spec, cache) for role, spec in card.models.items()}
+    models = open_models(card.models, cache)  # one engine per distinct model
     ctx = BuildContext(card, cache, models, _card_dir(card_arg))
     stages = make_stages(card, ctx)
     check_card(card, stages)

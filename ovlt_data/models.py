@@ -18,11 +18,67 @@ class CallResult:
     cached: bool = False
 
 
+IN_PROCESS_ENGINES = ("vllm", "hf")  # engines that hold the weights in this process
+
+
+def engine_key(spec: ModelSpec) -> str:
+    """What `get_engine` is opened with: roles with equal keys are served by one engine.
+    (Not `revision`: it names the weights for the cache key; it does not load other ones.)"""
+    return json.dumps([spec.engine, spec.model, spec.options], sort_keys=True, default=str)
+
+
+class EnginePool:
+    """One engine per distinct model. From round 2 the reasoner and the policy are both the
+    previous round's GRPO checkpoint: opened per role, that was two in-process vLLMs of one
+    model, each held to half the GPU (`gpu_memory_utilization` 0.45)."""
+
+    def __init__(self):
+        self._engines: dict[str, Any] = {}
+        self.opened = 0  # engines actually started, for the manifest and the tests
+
+    def get(self, spec: ModelSpec):
+        key = engine_key(spec)
+        if key not in self._engines:
+            from ovlt_eval.engines import get_engine
+
+            self._engines[key] = get_engine(spec.engine, model=spec.model, **spec.options)
+            self.opened += 1
+        return self._engines[key]
+
+
+def open_models(specs: dict[str, ModelSpec], cache: CallCache) -> dict[str, CachedModel]:
+    """The card's roles over one shared `EnginePool`. Two roles loading the same checkpoint
+    in-process with different options would load it twice: refused, naming the roles."""
+    from ovlt_eval.errors import UserError
+
+    seen: dict[tuple[str, str], str] = {}
+    for role, spec in specs.items():
+        if spec.engine not in IN_PROCESS_ENGINES:
+            continue  # an HTTP client per server is cheap; other base_urls are other servers
+        other = seen.setdefault((spec.engine, spec.model), role)
+        if other != role and engine_key(specs[other]) != engine_key(spec):
+            raise UserError(
+                f"models.{other} and models.{role} load {spec.model} in-process with different "
+                f"options: give them the same options so they share one {spec.engine} engine"
+            )
+    pool = EnginePool()
+    models = {role: CachedModel(role, spec, cache, pool) for role, spec in specs.items()}
+    for m in models.values():
+        m.shared_with = tuple(
+            r for r, s in specs.items() if r != m.role and engine_key(s) == engine_key(m.spec)
+        )
+    return models
+
+
 class CachedModel:
-    def __init__(self, role: str, spec: ModelSpec, cache: CallCache):
+    def __init__(
+        self, role: str, spec: ModelSpec, cache: CallCache, engines: EnginePool | None = None
+    ):
         self.role = role
         self.spec = spec
         self.cache = cache
+        self.engines = engines if engines is not None else EnginePool()
+        self.shared_with: tuple[str, ...] = ()  # other roles served by the same engine
         self._engine = None
         self._skey: dict[str, Any] | None = None
         self.calls = 0  # requests actually sent to the engine
@@ -43,9 +99,7 @@ class CachedModel:
 
     def engine(self):
         if self._engine is None:
-            from ovlt_eval.engines import get_engine
-
-            self._engine = get_engine(self.spec.engine, model=self.spec.model, **self.spec.options)
+            self._engine = self.engines.get(self.spec)
         return self._engine
 
     def keys(self, messages, k: int) -> list[str]:
@@ -103,6 +157,8 @@ class CachedModel:
             "revision": self.spec.revision,
             "sampling": self._sampling_key(),
         }
+        if self.shared_with:
+            out["engine_shared_with"] = list(self.shared_with)
         if self._engine is not None:  # what the engine itself reports (served revision, notes)
             try:
                 out["engine_reported"] = self._engine.describe()

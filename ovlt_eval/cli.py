@@ -14,6 +14,7 @@ COMMANDS = {
     "score": "Score a predictions file against a benchmark's official protocol (no model).",
     "run": "Generate with a model on benchmarks, then score (resumable).",
     "compare": "Compare several run directories in one table.",
+    "setup-official": "Install MATH-V's own LaTeX parser for MathVision's official protocol.",
 }
 
 
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"ovlt_eval.commands.{name}")
+        module = importlib.import_module(f"ovlt_eval.commands.{name.replace('-', '_')}")
         module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
     return parser
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    module = importlib.import_module(f"ovlt_eval.commands.{args.command}")
+    module = importlib.import_module(f"ovlt_eval.commands.{args.command.replace('-', '_')}")
     try:
         return int(module.run(args) or 0)
     except UserError as err:

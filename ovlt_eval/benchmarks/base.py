@@ -36,13 +36,21 @@ class Benchmark:
     def default_protocol(self) -> str:
         return "official" if self.has_official else "reference"
 
+    def official_missing(self) -> str | None:
+        """Why the official evaluator cannot run on this machine (None: it can)."""
+        return None
+
     def check_protocol_available(self, protocol: str) -> str:
+        """One-line error, before any generation, when `protocol` cannot be scored here."""
         check_protocol(protocol)
         if protocol == "official" and not self.has_official:
             raise UserError(
                 f"{self.name} has no official evaluator in ovlt; use --protocol reference "
                 "or corrected"
             )
+        missing = self.official_missing() if protocol == "official" else None
+        if missing:
+            raise UserError(f"{self.name}: {missing}; or use --protocol reference or corrected")
         return protocol
 
     # ------------------------------------------------------------------ loading

@@ -88,6 +88,11 @@ class MathVision(Benchmark):
             raw={k: v for k, v in row.items() if k != "decoded_image"},
         )
 
+    def official_missing(self) -> str | None:
+        if official_available():
+            return None
+        return f"{INSTALL_HINT} (`ovlt-eval setup-official` does this)"
+
     def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool, str] | None:
         # MATH-V's verdict from the raw gold and options, nothing repaired; None (no official
         # evaluator) where MATH-V's own LaTeX parser is not installed.

@@ -71,6 +71,8 @@ def official_available() -> bool:
     return parser_dir() is not None
 
 
+PARSER_PINS = ("latex2sympy2==1.9.1", "antlr4-python3-runtime==4.7.2")
+
 INSTALL_HINT = (
     "MATH-V's official evaluator needs its own LaTeX parser: pip install --no-deps --target "
     f"{Path(sys.prefix) / 'mathv-latex2sympy2'} latex2sympy2==1.9.1 antlr4-python3-runtime==4.7.2 "
