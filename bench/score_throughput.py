@@ -1,8 +1,8 @@
 """Throughput of `ovlt-eval score` on MATH-Vision test (3,040 items) vs a plain Math-Verify loop.
 
 For each dev file in ../shared/calibration/mathvision, in the same run:
-  * `score`: the whole `score_predictions` call behind `ovlt-eval score` (both protocols:
-    our corrected scorer and the re-implemented official evaluator, summary included);
+  * `score`: the whole `score_predictions` call behind `ovlt-eval score` (all three protocols:
+    reference, the official evaluator with MATH-V's own parser, corrected; summary included);
   * `ours`: the corrected protocol alone (`score_response`: extraction + verifier fast path +
     symbolic workers), i.e. what `ovlt_eval.grading` costs;
   * `plain`: a per-item `math_verify.parse(gold)` / `parse(response)` / `verify` loop.
@@ -82,8 +82,9 @@ def main() -> int:
     items = bench.load("test", shared / "benchmarks/mathvision")
     if args.limit:
         items = items[: args.limit]
-    # Warm the verifier's worker pool once so that start-up is not charged to the first file.
-    score_predictions(bench, "test", items[:200], {})
+    # Warm the verifier's worker pools (Math-Verify's, and MATH-V's own parser's for the
+    # official protocol) once so that start-up is not charged to the first file.
+    score_predictions(bench, "test", items[:200], {it.id: "\\frac{1}{3}" for it in items[:8]})
     from ovlt_eval.grading.verify import verify
 
     with ThreadPoolExecutor(max_workers=pool().size) as ex:  # start every worker process

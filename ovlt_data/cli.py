@@ -75,7 +75,7 @@ def _format_plan(plan: dict) -> str:
     lines.append("stages:")
     for st in plan["stages"]:
         model = f" model={st['model']}" if st["model"] else ""
-        gens = "unknown" if st["max_generations"] is None else f"<={st['max_generations']}"
+        gens = "=unknown" if st["max_generations"] is None else f"<={st['max_generations']}"
         calls = (
             f" samples/row={st['samples_per_row']} generations{gens}"
             if st["samples_per_row"]

@@ -339,6 +339,19 @@ def _leads_with_symbol(s: str) -> bool:
     value is None. In the state an official run is in (symbolic_worker.py, `_main_mathv`),
     converting any Symbol raises, and a syntax error raises too. Run-on sentences
     ("thequestioncannotbeanswered...") cost the parser seconds each; this answers at once."""
+    if s[:1] == "<":  # "<image2>": a relation with no left side, a syntax error
+        return True
+    # "d92", "d\\sqrt{7}", "d)": a "d" not followed by a letter is no differential but the
+    # symbol d; "d"/"e" followed by letters ("dbeetle…", "eitdepends…") multiply symbols.
+    # ("ee" is e*e, a number: a second e/E/d keeps the string for the parser.)
+    if s[:1] in "de" and s[:1] and s[1:2].isascii() and s[1:2].isalpha():
+        return s[1] not in "deE" and not s.startswith(tuple(_LETTER_WORDS))
+    if s[:1] == "d" and not s[1:2].isalpha():
+        return True
+    # "{noneoftheabove}", "(a,b)", "$x$": an opening bracket or dollar, then a plain letter
+    lead = s.lstrip("{([$ ")
+    if lead is not s and lead[:1].isascii() and lead[:1].isalpha() and lead[0] not in "deE":
+        return not lead.startswith(tuple(_LETTER_WORDS))
     return (
         s[:1].isascii()
         and s[:1].isalpha()

@@ -155,7 +155,8 @@ def test_cli_inspect_diff_and_errors(built, loopback, capsys, tmp_path):
     assert "not a built version" in capsys.readouterr().err
     assert cli(["build", "--round", "2", "--dry-run"]) == 0
     plan = capsys.readouterr().out
-    assert "distill       pools=sft model=checkpoints/grpo-iter1 samples/row=4" in plan
+    # the `released` preset (generate_reasoning_thinker.py): one near-greedy attempt per item
+    assert "distill       pools=sft model=checkpoints/grpo-iter1 samples/row=1" in plan
     assert "against mathvista/testmini (Hub)" in plan and "caption" not in plan
     assert cli(["build", "--round", "9", "--dry-run"]) == 2
     assert "no card for round 9" in capsys.readouterr().err

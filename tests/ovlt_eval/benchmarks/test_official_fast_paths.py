@@ -66,7 +66,12 @@ def test_quick_values_equal_the_parser(s):
 
 
 LEADING_SYMBOL = ["x", "ab", "thequestioncannotbeanswered.", "a(1)", "b_{1}", "x-x", "a^0", "t3"]
-NOT_LEADING = ["e", "ee", "E3", "dx", "diagram", "tr(1)", "floor(2.5)", "gcd(4,6)", "5a", "{a}"]
+# shapes met in published outputs: a "d" that is no differential, "e" times symbols, a bracket
+# or dollar before a symbol, "<image2>"
+LEADING_SYMBOL += ["d92", "d\\sqrt{7}", "d)", "d", "<image2>", "{noneoftheabove}", "(a,b)"]
+LEADING_SYMBOL += ["eitdependsontheradius", "dbeetlewith6points", "$x$", "{a}", "dx", "diagram"]
+NOT_LEADING = ["e", "ee", "E3", "eE", "ed2", "dd", "tr(1)", "floor(2.5)"]
+NOT_LEADING += ["gcd(4,6)", "5a", "{e}", "(1,2)", "$2$", "{3}"]
 
 
 @needs_parser
@@ -87,7 +92,8 @@ def test_leading_symbol_rule_on_random_strings():
     rng = random.Random(7)
     checked = 0
     for _ in range(300):
-        s = rng.choice("abcfghxyzt") + "".join(rng.choice(toks) for _ in range(rng.randint(0, 6)))
+        head = rng.choice(["a", "b", "x", "t", "d", "d1", "d(", "ex", "{a", "(b", "$x", "<"])
+        s = head + "".join(rng.choice(toks) for _ in range(rng.randint(0, 6)))
         if mo._leads_with_symbol(s):
             checked += 1
             assert _parsed(s) is None, s
