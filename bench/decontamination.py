@@ -279,10 +279,10 @@ def distances(seed: int = 0) -> None:
         return bin(int(a) ^ int(b)).count("1")
 
     print(
-        "| perturbation | pHash to original: median / max | image_match to original: "
-        "median / max | nearest other MathVision image (image_match): min |"
+        f"| perturbation ({len(ims)} MathVision images) | pHash to original: median / max | "
+        "pHash > 6 (old limit) | image_match to original: median / max | original the closest |"
     )
-    print("|---|---|---|---|")
+    print("|---|---|---|---|---|")
     for kind in (*IMAGE_KINDS, "heavy"):
         old, new, other = [], [], []
         for i, im in enumerate(ims):
@@ -291,9 +291,10 @@ def distances(seed: int = 0) -> None:
             found = dict(index.search([row_print(b)], 100.0)[0])
             new.append(index.distance(row_print(b), i))
             other.append(min(d for j, d in found.items() if j != i))
+        closest = sum(n < o for n, o in zip(new, other, strict=True))
         print(
-            f"| {kind} | {np.median(old):.0f} / {max(old)} | {np.median(new):.1f} / "
-            f"{max(new):.1f} | {min(other):.1f} |"
+            f"| {kind} | {np.median(old):.0f} / {max(old)} | {sum(x > 6 for x in old)} | "
+            f"{np.median(new):.1f} / {max(new):.1f} | {closest} |"
         )
     tabs = sorted((TABMWP / "tables").glob("*.png"))
     near = [min(d for _, d in index.search([row_print(p.read_bytes())], 100.0)[0]) for p in tabs]

@@ -7,7 +7,9 @@ For each dev file in ../shared/calibration/mathvision, in the same run:
     symbolic workers), i.e. what `ovlt_eval.grading` costs;
   * `plain`: a per-item `math_verify.parse(gold)` / `parse(response)` / `verify` loop.
 Prints items/s of each and the ratios to the plain loop, plus how many verifier calls reached
-the symbolic worker processes.
+the symbolic worker processes. Each file is scored twice: as published, and rewritten as
+R1-style replies (`<think>response</think> … <answer>model_answer</answer>`), the long
+chain-of-thought shape OpenVLThinker writes and the reference protocol grades with mathruler.
 
     .venv/bin/python bench/score_throughput.py [--shared PATH] [--limit N]
 """
@@ -71,6 +73,17 @@ def forget_predictions() -> None:
         value.cache_clear()
 
 
+def _reply(row: dict, tagged: bool) -> str:
+    """The published response, or (tagged) the same text as an R1-style reasoning reply with
+    the published answer in an answer tag — what OpenVLThinker writes and the reference
+    protocol reads (so mathruler runs on every item)."""
+    if not tagged:
+        return row["response"]
+    return (
+        f"<think>\n{row['response']}\n</think>\nSo:\n<answer>{row.get('model_answer', '')}</answer>"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=str(REPO.parent / "shared"))
@@ -94,10 +107,14 @@ def main() -> int:
         "| score ratio | ours ratio | worker calls |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for path in sorted((shared / "calibration/mathvision").glob("*.jsonl")):
+    for path, tagged in [
+        (p, t)
+        for t in (False, True)
+        for p in sorted((shared / "calibration/mathvision").glob("*.jsonl"))
+    ]:
         rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
         known = {it.id for it in items}
-        preds = {str(r["id"]): r["response"] for r in rows if str(r["id"]) in known}
+        preds = {str(r["id"]): _reply(r, tagged) for r in rows if str(r["id"]) in known}
         forget_predictions()
         calls_before = pool().stats["calls"]
         ours = corrected_only(bench, items, preds)
@@ -109,7 +126,7 @@ def main() -> int:
         plain = plain_math_verify(items, preds)
         n = len(items)
         print(
-            f"| {path.stem} | {n} | {n / full:.0f} | {n / ours:.0f} | {n / plain:.0f} "
+            f"| {path.stem}{' (R1 tags)' if tagged else ''} | {n} | {n / full:.0f} | {n / ours:.0f} | {n / plain:.0f} "
             f"| {plain / full:.1f}x | {plain / ours:.1f}x | {calls} |"
         )
     threads_figure()

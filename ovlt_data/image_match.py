@@ -3,7 +3,8 @@
 A 64-bit pHash is not enough for that (measured on the 304 MathVision testmini images, see
 bench/decontamination.py): line drawings are mostly white, so most of pHash's DCT coefficients
 sit next to the median and flip under JPEG; and a crop of a few percent shifts every
-coefficient. One item resized to 82 % and re-saved as JPEG was 14 bits away (limit 6).
+coefficient. The planted-item check found an item resized to 82 % and re-saved as JPEG 14 bits
+away (limit 6); here, crops of 1-5 % put a third of the images more than 6 bits away.
 
 Instead, an alignment-searching thumbnail match, in two steps:
 - every image becomes a grey thumbnail squashed to a square (a crop of the original is a crop
@@ -42,7 +43,7 @@ _STEPS = range(5)  # 0 .. 4 px = 0 .. 6.25 % off each side
 def _cell_matrices(n: int) -> np.ndarray:
     """(25, n, SIDE): row k of matrix (a, b) averages the pixels of cell k of the span that
     leaves a px before and b px after, pixels weighted by their overlap with the cell. A crop
-    window is then A[t, b] @ thumb @ A[l, r].T: 625 windows in one matrix product."""
+    window is then A[t, b] @ thumb @ A[l, r].T."""
     out = np.zeros((len(_STEPS) ** 2, n, SIDE))
     px = np.arange(SIDE)
     for i, (a, b) in enumerate((a, b) for a in _STEPS for b in _STEPS):

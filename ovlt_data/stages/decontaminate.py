@@ -247,8 +247,10 @@ class BenchIndex:
         self.entries: list[BenchEntry] = []
         self.by_text: dict[str, list[int]] = defaultdict(list)
         self.by_shingle: dict[str, list[int]] = defaultdict(list)
-        self.prints: list[bytes] = []  # benchmark image fingerprints
-        self.print_entry: list[int] = []  # fingerprint -> entry
+        # distinct benchmark image fingerprints (MathVerse shows one figure in five versions)
+        self.prints: list[bytes] = []
+        self.print_entries: list[list[int]] = []  # fingerprint -> the entries showing it
+        self._print_ids: dict[bytes, int] = {}
         self.entry_prints: dict[int, list[int]] = defaultdict(list)
         self.cache = cache
         self._images = None
@@ -287,9 +289,13 @@ class BenchIndex:
             for s in e.shingles:
                 self.by_shingle[s].append(idx)
         for local_idx, p in prints:
-            self.entry_prints[base + local_idx].append(len(self.prints))
-            self.prints.append(p)
-            self.print_entry.append(base + local_idx)
+            j = self._print_ids.get(p)
+            if j is None:
+                j = self._print_ids[p] = len(self.prints)
+                self.prints.append(p)
+                self.print_entries.append([])
+            self.print_entries[j].append(base + local_idx)
+            self.entry_prints[base + local_idx].append(j)
         self._images = None
         self._similar = {}
         return n_items
@@ -511,8 +517,8 @@ class Decontaminate(Stage):
         near: dict[int, float] = {}
         for rp in row_prints:
             for j, d in found.get(rp, ()):
-                e_i = idx.print_entry[j]
-                near[e_i] = min(d, near.get(e_i, 1e9))
+                for e_i in idx.print_entries[j]:
+                    near[e_i] = min(d, near.get(e_i, 1e9))
         ev = sorted(self.evidence(row, row_prints, near), key=Evidence.rank)
         if ev:
             best = ev[0]

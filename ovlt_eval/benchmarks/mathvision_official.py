@@ -59,7 +59,13 @@ _PARSER_ENV = "OVLT_MATHV_LATEX2SYMPY2"
 
 def parser_dir() -> Path | None:
     """The folder holding MATH-V's latex2sympy2 1.9.1 and its ANTLR 4.7.2 runtime, or None."""
-    env = os.environ.get(_PARSER_ENV)
+    return _parser_dir(os.environ.get(_PARSER_ENV) or "")
+
+
+@lru_cache(maxsize=8)
+def _parser_dir(env: str) -> Path | None:
+    # Looked up once per setting, not once per scored item (two stat calls each); a folder
+    # installed while the process runs is seen by the next process.
     folder = Path(env) if env else Path(sys.prefix) / "mathv-latex2sympy2"
     if (folder / "latex2sympy2.py").is_file() and (folder / "antlr4").is_dir():
         return folder
@@ -321,7 +327,7 @@ def _evaluate(s: str) -> tuple[object, str]:
     quick = _quick_value(s)
     if quick is not _UNKNOWN:
         return quick, "ok"
-    if _leads_with_symbol(s):
+    if _leads_with_symbol(s) or _UNIT_TAIL.fullmatch(s):
         return None, "ok"
     return _parse_eval(s)
 
@@ -359,6 +365,15 @@ def _leads_with_symbol(s: str) -> bool:
         and not s.startswith(tuple(_LETTER_WORDS))
     )
 
+
+# A number followed by a unit the grammar reads as a symbol ("12\\mathrm{~cm}^{2}",
+# "$30^{\\circ}$", "5{cm}", "90\\degree"): the whole string parses, so the longest-prefix
+# quirk does not apply, and the symbol raises: no value. (Not "\\%": "$20\\%$" is 0.2.)
+_UNIT_TAIL = re.compile(
+    r"\$?[ ]*-?(?:[0-9]+(?:\.[0-9]+)?|\\frac\{[0-9]+\}\{[0-9]+\})[ ]*"
+    r"(?:\\mathrm\{[~ ]*[A-Za-z][A-Za-z~ ]*\}|\{[a-z]+\}|\^\{?\\circ\}?|\\degree)"
+    r"(?:\^\{?[0-9]+\}?)?[ ]*\$?"
+)
 
 _UNKNOWN = object()
 # ASCII digits only: int("٣") is 3, but the parser rejects it.

@@ -256,6 +256,9 @@ def reference_match(
 
 @lru_cache(maxsize=65536)
 def _mathruler(given: str, truth: str, timeout_s: float) -> Verdict:
+    decided = _mathruler_without_sympy(given, truth)
+    if decided is not None:
+        return Verdict(decided, "ok", "mathruler")
     from ovlt_eval.grading.timeout import run_symbolic
 
     reply = run_symbolic({"op": "mathruler_grade", "given": given, "truth": truth}, timeout_s)
@@ -266,6 +269,57 @@ def _mathruler(given: str, truth: str, timeout_s: float) -> Verdict:
         return Verdict(False, "timeout", "mathruler")
     # mathruler itself never raises (bare excepts); this is the worker failing (memory limit)
     return Verdict(False, "unparseable", str(reply.get("detail", "")))
+
+
+# Past this length the string steps of grade_answer (pylatexenc, regexes) also go to a worker.
+_IN_PROCESS_CHARS = 2000
+_CANONICAL_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
+def _mathruler_without_sympy(given: str, truth: str) -> bool | None:
+    """mathruler's `grade_answer(given, truth)` where it is decided before sympy; None where
+    sympy (`are_equal_under_sympy`) would run, which only a worker process may do.
+
+    The steps are mathruler's own functions, called in grade_answer's order
+    (mathruler/grader.py:255-301 in mathruler 0.1.0, pinned); only the sympy call is replaced,
+    by its one outcome that needs no sympy: two different canonical integers are not equal.
+    tests/ovlt_eval/grading/test_policy.py checks this against grade_answer itself."""
+    if len(given) + len(truth) > _IN_PROCESS_CHARS:
+        return None
+    try:
+        from mathruler import grader
+        from mathruler.math_normalize import normalize_answer
+
+        if normalize_answer(truth) == normalize_answer(given):
+            return True
+        truth_n = grader._normalize(truth)
+        given_n = grader._normalize(given)
+        if truth_n is None:
+            return False
+        if truth_n == given_n:
+            return True
+        if len(given_n) == 0:
+            return False
+        truth_elems = grader.split_tuple(truth_n)
+        given_elems = grader.split_tuple(given_n)
+        if len(truth_elems) > 1 and (truth_n[0] != given_n[0] or truth_n[-1] != given_n[-1]):
+            return False
+        if len(truth_elems) != len(given_elems):
+            return False
+        for t, g in zip(truth_elems, given_elems, strict=True):
+            if grader._is_frac(t) and grader._is_frac(g):
+                ok = t == g
+            elif grader._str_is_int(t) != grader._str_is_int(g):
+                ok = False
+            elif _CANONICAL_INT.fullmatch(t) and _CANONICAL_INT.fullmatch(g):
+                ok = t == g  # sympy: (t)-(g) is a nonzero integer unless the same
+            else:
+                return None
+            if not ok:
+                return False
+        return True
+    except Exception:  # noqa: BLE001 - let the worker give the published behaviour
+        return None
 
 
 # --------------------------------------------------------------------------- registry

@@ -61,7 +61,7 @@ def test_benchmark_index_part_is_cached_by_content(tmp_path, monkeypatch):
     warm = BenchIndex(cache)
     assert warm.add_benchmark(ref) == n > 0
     assert warm.entries == fresh.entries and warm.prints == fresh.prints
-    assert warm.print_entry == fresh.print_entry and len(warm.prints) > 0
+    assert warm.print_entries == fresh.print_entries and len(warm.prints) > 0
     assert dict(warm.by_shingle) == dict(fresh.by_shingle) and dict(warm.by_text) == dict(
         fresh.by_text
     )

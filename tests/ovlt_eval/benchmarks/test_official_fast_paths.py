@@ -168,3 +168,34 @@ def test_option_matching_helpers_equal_their_regexes():
         assert _contains_word(text, opt) == bool(found), (text, opt)
         led = re.match(re.escape(opt) + r"(?:[ ,;:!]|$)(?!\d)", text)
         assert _leads_with(text, opt) == bool(led), (text, opt)
+
+
+UNIT_TAILS = ["12\\mathrm{~cm}", "$3.5 \\mathrm{~m}^{2}$", "$30^{\\circ}$", "45^\\circ", "5{cm}"]
+UNIT_TAILS += ["90\\degree", "\\frac{1}{2}\\mathrm{~cm}^{2}", "-4 \\mathrm{~kg}", "7{m}^2"]
+
+
+@needs_parser
+@pytest.mark.parametrize("s", UNIT_TAILS)
+def test_number_with_unit_symbol_is_none_without_parsing(s):
+    assert mo._UNIT_TAIL.fullmatch(s)
+    assert _parsed(s) is None
+
+
+@needs_parser
+def test_unit_tail_rule_on_random_strings():
+    # Every string the rule claims has no value in MATH-V's parser; "$20\\%$" (0.2) and a
+    # bare number are never claimed.
+    rng = random.Random(11)
+    units = ["\\mathrm{~cm}", "\\mathrm{ m}", "{cm}", "{kg}", "^{\\circ}", "^\\circ", "\\degree"]
+    nums = ["0", "12", "3.25", "-7", "\\frac{3}{4}", "100"]
+    claimed = 0
+    for _ in range(60):
+        s = rng.choice(nums) + rng.choice(["", " "]) + rng.choice(units)
+        s += rng.choice(["", "^2", "^{3}"])
+        if rng.random() < 0.4:
+            s = f"${s}$"
+        if mo._UNIT_TAIL.fullmatch(s):
+            claimed += 1
+            assert _parsed(s) is None, s
+    assert claimed > 40
+    assert not mo._UNIT_TAIL.fullmatch("$20\\%$") and not mo._UNIT_TAIL.fullmatch("12")

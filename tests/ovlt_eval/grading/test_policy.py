@@ -105,3 +105,32 @@ def test_registry_names_every_consumer():
     assert all(p.version and p.description for p in POLICIES.values())
     with pytest.raises(UserError, match="unknown answer policy"):
         get_policy("nope")
+
+
+def _corpus_pairs():
+    numbers = ["5", "05", "-3", "0", "12", "1,000", "1000", "2.5", "2.50", "7.0", "1e3"]
+    exprs = ["\\frac{1}{2}", "1/2", "2/4", "0.5", "\\sqrt{2}", "(1,2)", "(1, 2)", "[1,2]", "x+1"]
+    words = ["A", "(B)", "yes", "No", "5 cm", "10%", "\\text{blue}", "3 or 4", "1 and 2", ""]
+    hostile = ["9" * 400, "1e999999", "\\frac{", "{{{", "^{2}", "((1,2),3)", "- 5", "5,"]
+    values = numbers + exprs + words + hostile
+    return [(a, b) for a in values for b in values]
+
+
+def test_in_process_steps_equal_grade_answer():
+    # Every pair decided without sympy gets grade_answer's own verdict (mathruler 0.1.0).
+    from mathruler.grader import grade_answer
+
+    from ovlt_eval.grading.policy import _mathruler_without_sympy
+
+    decided = 0
+    for given, truth in _corpus_pairs():
+        got = _mathruler_without_sympy(given, truth)
+        if got is None:
+            continue
+        decided += 1
+        try:
+            expected = grade_answer(given, truth)
+        except Exception:  # noqa: BLE001 - mathruler itself raised: never decided here
+            raise AssertionError((given, truth, got)) from None
+        assert got == expected, (given, truth)
+    assert decided > 500  # most pairs never need sympy
