@@ -274,6 +274,7 @@ def _mathruler(given: str, truth: str, timeout_s: float) -> Verdict:
 # Past this length the string steps of grade_answer (pylatexenc, regexes) also go to a worker.
 _IN_PROCESS_CHARS = 2000
 _CANONICAL_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")
+_LETTER = re.compile(r"[a-z]")
 
 
 def _mathruler_without_sympy(given: str, truth: str) -> bool | None:
@@ -282,7 +283,8 @@ def _mathruler_without_sympy(given: str, truth: str) -> bool | None:
 
     The steps are mathruler's own functions, called in grade_answer's order
     (mathruler/grader.py:255-301 in mathruler 0.1.0, pinned); only the sympy call is replaced,
-    by its one outcome that needs no sympy: two different canonical integers are not equal.
+    by the outcomes that need no sympy: its own `should_allow_eval` refusal (False), and two
+    different canonical integers or two different single letters (False).
     tests/ovlt_eval/grading/test_policy.py checks this against grade_answer itself."""
     if len(given) + len(truth) > _IN_PROCESS_CHARS:
         return None
@@ -311,8 +313,12 @@ def _mathruler_without_sympy(given: str, truth: str) -> bool | None:
                 ok = t == g
             elif grader._str_is_int(t) != grader._str_is_int(g):
                 ok = False
+            elif not grader.should_allow_eval(f"({t})-({g})"):
+                ok = False  # are_equal_under_sympy refuses before parsing: False
             elif _CANONICAL_INT.fullmatch(t) and _CANONICAL_INT.fullmatch(g):
                 ok = t == g  # sympy: (t)-(g) is a nonzero integer unless the same
+            elif _LETTER.fullmatch(t) and _LETTER.fullmatch(g):
+                ok = t == g  # sympy: c - a, two free symbols, never simplifies to 0
             else:
                 return None
             if not ok:

@@ -134,3 +134,19 @@ def test_in_process_steps_equal_grade_answer():
             raise AssertionError((given, truth, got)) from None
         assert got == expected, (given, truth)
     assert decided > 500  # most pairs never need sympy
+
+
+def test_single_letters_decided_in_process_equal_grade_answer():
+    # Letter answers ("C" vs "a") are the commonest reference comparison on multiple-choice
+    # items; every pair of letters, both cases, against grade_answer itself.
+    import string
+
+    from mathruler.grader import grade_answer
+
+    from ovlt_eval.grading.policy import _mathruler_without_sympy
+
+    letters = string.ascii_letters
+    for a in letters:
+        for b in letters:
+            got = _mathruler_without_sympy(a, b)
+            assert got is not None and got == grade_answer(a, b), (a, b)
