@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/data_build.py [--sizes 1000 10000] [--out /tmp/ovlt_bench]
 
-A loopback OpenAI-compatible server (ovlt_data.loopback, separate process) answers instantly, so
-model time is ~0 and the figures measure the factory itself. Each size runs in a fresh child
-process (peak RSS is per build): a cold build on an empty cache, then the same build again on the
+A loopback OpenAI-compatible server (ovlt_eval.testing.openai_server's teacher replies, in a
+separate process) answers instantly, so model time is ~0 and the figures measure the factory
+itself. Each size runs in a fresh child process (peak RSS is per build): a cold build on an empty cache, then the same build again on the
 warm cache. Targets: >= 200 items/s end to end; peak RSS at 10k <= 1.5 x at 1k (streaming);
 the warm rebuild >= 10 x faster than the cold one.
 """
@@ -122,7 +122,7 @@ def main() -> int:
         return 0
     decon = not a.no_decontamination and (SHARED / "mathvision").exists()
     server = subprocess.Popen(
-        [sys.executable, "-m", "ovlt_data.loopback", "--port", "0"],
+        [sys.executable, "-m", "ovlt_eval.testing.openai_server", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

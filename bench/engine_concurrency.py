@@ -1,6 +1,6 @@
 """Throughput of the `openai` engine: concurrency 128 vs one request at a time.
 
-A loopback OpenAI-compatible server (ovlt_eval.testing.faulty_server, no faults), in its own
+A loopback OpenAI-compatible server (ovlt_eval.testing.openai_server, no faults), in its own
 process as a real server would be, answers every chat completion after a fixed 100 ms. 1,000
 requests go through the engine at concurrency 128; the one-at-a-time side (the reference
 evaluation's pattern: a loop over items) is timed on a subset and extrapolated to 1,000, as
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from ovlt_eval.engines import GenerationRequest, SamplingParams, get_engine
-from ovlt_eval.testing.faulty_server import FaultyServer
+from ovlt_eval.testing.openai_server import OpenAIServer
 
 
 def _requests(n: int) -> list[GenerationRequest]:
@@ -50,25 +50,29 @@ def _timed(base_url: str, requests, concurrency: int) -> tuple[float, float, int
 
 def _start_server(latency: float, in_process: bool):
     if in_process:
-        server = FaultyServer(latency=latency).start()
+        server = OpenAIServer(latency=latency).start()
         return server.base_url, server.stop
     repo = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "ovlt_eval.testing.faulty_server",
+            "ovlt_eval.testing.openai_server",
             "--port",
             "0",
             "--latency",
             str(latency),
+            "--replies",
+            "echo",
+            "--model",
+            "fake-model",
         ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=repo,
         env=dict(os.environ, PYTHONPATH=str(repo)),
     )
-    base_url = proc.stdout.readline().split()[1]  # "serving http://127.0.0.1:PORT/v1 ..."
+    base_url = proc.stdout.readline().strip()  # the server's first line is its URL
 
     def stop() -> None:
         proc.terminate()

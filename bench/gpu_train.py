@@ -86,7 +86,7 @@ def build_model(out: Path, tiny: bool = False) -> Path:
 
 def make_data(root: Path, n: int) -> tuple[Path, Path]:
     from ovlt_train.data import write_jsonl
-    from tests.ovlt_train.synthetic import draw_items, grpo_rows, sft_rows
+    from ovlt_train.synthetic_items import draw_items, grpo_rows, sft_rows
 
     items = draw_items(root, n, size=448)
     rows = sft_rows(items)

@@ -1,7 +1,8 @@
 """Round cards: the YAML recipe of a build, validated with pydantic at the edge.
 
 A mistake in a card is one line that names the field (`UserError`), raised before any model call.
-Strings may use `${VAR}` / `${VAR:-default}` so a card can point at machine-local paths.
+Strings may use `${VAR}` / `${VAR:-default}` so a card can point at machine-local paths; reading,
+expansion, `--set` overrides and the error format are `card_io`'s, shared with the training cards.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ovlt_data.card_io import apply_overrides, expand_env, format_validation_error, read_card
 from ovlt_eval.errors import UserError
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "cards" / "rounds"
@@ -94,45 +95,6 @@ class Card(_Strict):
         return hashlib.sha256(blob).hexdigest()
 
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _expand(value: Any, where: str) -> Any:
-    if isinstance(value, str):
-
-        def sub(m: re.Match) -> str:
-            name, default = m.group(1), m.group(2)
-            got = os.environ.get(name)
-            if got is None or got == "":
-                if default is None:
-                    raise UserError(f"card field {where}: environment variable {name} is not set")
-                return default
-            return got
-
-        return _ENV.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
-def _loc(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(card)"
-
-
-def format_validation_error(err: ValidationError, what: str) -> str:
-    e = err.errors()[0]
-    more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        msg = "unknown field"
-    return f"{what}: field {_loc(tuple(e['loc']))}: {msg}{more}"
-
-
 def card_path_for_round(n: int) -> Path:
     path = CARDS_DIR / f"round{n}.yaml"
     if not path.exists():
@@ -141,29 +103,16 @@ def card_path_for_round(n: int) -> Path:
     return path
 
 
-def load_card(card: str | os.PathLike | dict | Card) -> Card:
+def load_card(card: str | os.PathLike | dict | Card, overrides: list[str] | None = None) -> Card:
     """Parse and validate a card; every error is one UserError line naming the field."""
     if isinstance(card, Card):
         return card
-    what = "card"
     if isinstance(card, dict):
-        raw = card
+        what = "card"
+        raw = apply_overrides(expand_env(card), overrides or [])
     else:
-        import yaml
-
-        path = Path(card)
-        what = f"card {path}"
-        if not path.is_file():
-            raise UserError(f"card not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise UserError(f"{what}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{what}: expected a mapping at the top level")
-    raw = _expand(raw, "")
+        what = f"card {Path(card)}"
+        raw = read_card(card, overrides)
     from ovlt_data.card_presets import resolve_presets
 
     raw = resolve_presets(raw, what)

@@ -16,50 +16,94 @@ import json
 import sys
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ovlt-data", description="OpenVLThinker data factory")
-    sub = p.add_subparsers(dest="command", metavar="{build,merge,export,inspect,diff}")
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help; descriptions keep their line breaks."""
 
-    b = sub.add_parser("build", help="build a round from its card")
-    which = b.add_mutually_exclusive_group(required=True)
-    which.add_argument("--round", type=int, help="cards/rounds/roundN.yaml")
-    which.add_argument("--card", help="path to a card YAML")
-    b.add_argument(
-        "--out", default="out/data", help="output root (DIR/<name>/<version>/); default out/data"
+
+def _parser() -> argparse.ArgumentParser:
+    from ovlt_data.export import FORMATS
+
+    p = argparse.ArgumentParser(
+        prog="ovlt-data",
+        description="OpenVLThinker data factory: build, merge, export, inspect and diff "
+        "versioned data rounds.",
+        epilog="ovlt-data COMMAND --help describes each command.",
+        formatter_class=_Help,
     )
-    b.add_argument("--cache", help="SQLite call cache (default DIR/cache.sqlite)")
-    b.add_argument("--limit", type=int, help="at most N rows per source")
-    b.add_argument("--shard", help="I/N: build only this slice (join with `ovlt-data merge`)")
+    commands = ["build", "merge", "export", "inspect", "diff"]
+    sub = p.add_subparsers(dest="command", metavar="{" + ",".join(commands) + "}")
+
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=description, formatter_class=_Help)
+
+    b = command(
+        "build",
+        "build a round from its card",
+        "Build a versioned dataset (OUT/<name>/<version>/) from a round card. Re-running a build "
+        "replays the model-call cache: same card, same rows, same fingerprint.",
+    )
+    which = b.add_mutually_exclusive_group(required=True)
+    which.add_argument("--round", type=int, help="build cards/rounds/roundN.yaml")
+    which.add_argument("--card", help="path to a round card (YAML)")
+    b.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a card field (dotted keys, list indexes as numbers, YAML values); "
+        "repeatable",
+    )
+    b.add_argument("--out", default="out/data", help="output root: OUT/<name>/<version>/")
+    b.add_argument("--cache", help="SQLite model-call cache (default: OUT/cache.sqlite)")
+    b.add_argument("--limit", type=int, help="at most N rows per source (default: all)")
+    b.add_argument(
+        "--shard", metavar="I/N", help="build only slice I of N (join them with `ovlt-data merge`)"
+    )
     b.add_argument("--dry-run", action="store_true", help="print the plan; call no model")
     b.add_argument(
         "--push-to-hub", action="store_true", help="push the version as one commit tagged round-N"
     )
-    b.add_argument("--repo-id", help="Hub dataset repo OWNER/NAME")
-    b.add_argument("--private", action="store_true")
+    b.add_argument("--repo-id", metavar="OWNER/NAME", help="Hub dataset repo for --push-to-hub")
+    b.add_argument("--private", action="store_true", help="create the Hub repo as private")
     b.add_argument(
         "--force", action="store_true", help="replace an existing version / move an existing tag"
     )
-    b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    m = sub.add_parser("merge", help="join the shards of one build")
-    m.add_argument("shards", nargs="+")
-    m.add_argument("--out", help="merged version folder (default: next to the shards)")
-    m.add_argument("--force", action="store_true")
-
-    e = sub.add_parser("export", help="export a version for a trainer")
-    e.add_argument("dir")
-    e.add_argument(
-        "--format", required=True, choices=["trl-sft", "trl-grpo", "llamafactory", "easyr1"]
+    m = command(
+        "merge",
+        "join the shards of one build",
+        "Join the shard folders of one `build --shard` run into one version "
+        "(the same fingerprint as an unsharded build).",
     )
-    e.add_argument("--out", required=True)
+    m.add_argument("shards", nargs="+", help="the shard folders, every one of the build")
+    m.add_argument("--out", help="merged version folder (default: next to the shards)")
+    m.add_argument("--force", action="store_true", help="replace an existing merged folder")
 
-    i = sub.add_parser("inspect", help="what a version holds and how it was made")
-    i.add_argument("dir")
-    i.add_argument("--json", action="store_true", help="print the manifest")
+    e = command(
+        "export", "export a version for a trainer", "Write a version in a trainer's format."
+    )
+    e.add_argument("dir", help="a built version folder")
+    e.add_argument("--format", required=True, choices=list(FORMATS), help="the trainer's format")
+    e.add_argument("--out", required=True, help="folder for the exported files")
 
-    d = sub.add_parser("diff", help="what changed between two versions")
-    d.add_argument("a")
-    d.add_argument("b")
+    i = command(
+        "inspect",
+        "what a version holds and how it was made",
+        "Rows per config, stages and drops, models, cache use and the fingerprint of a version.",
+    )
+    i.add_argument("dir", help="a built version folder")
+    i.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
+
+    d = command(
+        "diff",
+        "what changed between two versions",
+        "Only what differs between two versions: card fields, code, models, rows per config "
+        "(added / removed / changed ids) and drop reasons.",
+    )
+    d.add_argument("a", help="the first version folder (A)")
+    d.add_argument("b", help="the second version folder (B)")
     return p
 
 
@@ -88,6 +132,30 @@ def _format_plan(plan: dict) -> str:
     return "\n".join(lines)
 
 
+def build_summary(version_dir) -> str:
+    """The end of `ovlt-data build`: rows per config, new or cached model calls, time, where."""
+    from ovlt_data.artifact import read_manifest
+
+    m = read_manifest(version_dir)
+    counts = m["stats"]["counts"]
+    cache = m.get("cache", {})
+    hits, misses = cache.get("hits", 0), cache.get("misses", 0)
+    how = (
+        "built"
+        if misses
+        else ("reused from the cache (no model call)" if hits else "built (no model call)")
+    )
+    width = max(len(c) for c in counts)
+    lines = [
+        f"{m['name']} {m['version']} (round {m['round']}): {how} in {m['build_seconds']:.1f} s",
+        *(f"  {c:<{width}}  {n:>7} rows" for c, n in counts.items()),
+        f"  model calls: {misses} made, {hits} reused from the cache",
+        f"  fingerprint {m['fingerprint'][:16]}",
+        f"{version_dir}",  # last, alone: scripts take the folder from the last line
+    ]
+    return "\n".join(lines)
+
+
 def _run(args) -> int:
     if args.command == "build":
         from ovlt_data.build import build, plan
@@ -99,7 +167,7 @@ def _run(args) -> int:
 
             raise UserError("--limit must be >= 1")
         if args.dry_run:
-            print(_format_plan(plan(card, limit=args.limit)))
+            print(_format_plan(plan(card, limit=args.limit, overrides=args.overrides)))
             return 0
         if args.push_to_hub:
             from ovlt_data.hub import check_repo_id
@@ -113,8 +181,9 @@ def _run(args) -> int:
             cache_path=args.cache,
             force=args.force,
             progress=not args.no_progress and sys.stderr.isatty(),
+            overrides=args.overrides,
         )
-        print(out)
+        print(build_summary(out))
         if args.push_to_hub:
             from ovlt_data.hub import push
 

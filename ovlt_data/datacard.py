@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from ovlt_data.schema import CONFIGS
+from ovlt_eval.atomic import write_atomic
 
 TASK_CATEGORIES = ["visual-question-answering", "image-text-to-text"]
 
@@ -89,12 +90,6 @@ def plot_figures(root: Path, stats: dict[str, Any], cache=None) -> list[str]:
         (root / "figures" / f"{name}.png").write_bytes(png)
         out.append(f"figures/{name}.png")
     return out
-
-
-def _words(w: dict[str, Any]) -> str:
-    if not w.get("n"):
-        return "none kept"
-    return f"n={w['n']}, mean {w['mean']}, median {w['median']}, max {w['max']}"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -199,4 +194,4 @@ SFT trace words: {stats["sft_words"]}
 
 Check each upstream licence before redistributing; this card inherits their terms.
 """
-    (root / "README.md").write_text(text)
+    write_atomic(root / "README.md", text)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ovlt_data.artifact import iter_config, read_manifest
 from ovlt_data.released_formats import IMAGE_PLACEHOLDER, render_format_prompt
+from ovlt_eval.atomic import atomic_open, write_json_atomic
 from ovlt_eval.errors import UserError
 
 FORMATS = ("trl-sft", "trl-grpo", "llamafactory", "easyr1")
@@ -173,7 +174,7 @@ def export_llamafactory(version_dir: Path, out: Path, name: str) -> list[Path]:
     img_dir.mkdir(exist_ok=True)
     data_path = out / f"{name}_sft.json"
     n = 0
-    with data_path.open("w") as fh:
+    with atomic_open(data_path, "w", encoding="utf-8") as fh:
         fh.write("[\n")
         for r in iter_config(version_dir, "sft", ["images", "prompt", "response"]):
             paths = []
@@ -206,7 +207,7 @@ def export_llamafactory(version_dir: Path, out: Path, name: str) -> list[Path]:
         }
     }
     info_path = out / "dataset_info.json"
-    info_path.write_text(json.dumps(info, indent=2))
+    write_json_atomic(info_path, info)
     return [data_path, info_path]
 
 

@@ -45,11 +45,29 @@ def plan_push(version_dir, repo_id: str | None, private: bool = False) -> PushPl
 def push(
     version_dir, repo_id: str | None, *, private: bool = False, force: bool = False, api=None
 ) -> str:
-    """One commit with every file of the version (stale data files deleted), then the tag."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    """One commit with every file of the version (stale data files deleted), then the tag.
+
+    A Hub that cannot be reached or refuses is one UserError line, not the client's traceback:
+    the version is built, and pushing again is safe (same files, same commit message)."""
+    from huggingface_hub import HfApi
 
     plan = plan_push(version_dir, repo_id, private)
     api = api or HfApi()
+    try:
+        return _push(plan, api, force)
+    except UserError:
+        raise
+    except Exception as e:  # the Hub client's errors vary (httpx, requests, HfHubHTTPError)
+        detail = " ".join(str(e).split())[:200] or type(e).__name__
+        raise UserError(
+            f"cannot push to the Hub ({type(e).__name__}: {detail}); "
+            f"{version_dir} is built: run the push again when the Hub is reachable"
+        ) from None
+
+
+def _push(plan: PushPlan, api, force: bool) -> str:
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
     api.create_repo(plan.repo_id, repo_type="dataset", private=plan.private, exist_ok=True)
     tags = {t.name for t in api.list_repo_refs(plan.repo_id, repo_type="dataset").tags}
     if plan.tag in tags and not force:

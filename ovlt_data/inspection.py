@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 from ovlt_data.artifact import iter_config, read_manifest
 from ovlt_data.schema import CONFIGS
@@ -103,14 +105,40 @@ def _ids(version_dir, config) -> dict[str, str]:
     return out
 
 
+def changed_fields(a: Any, b: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted field, A's value, B's value) for every leaf that differs; lists compare by index."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in list(dict.fromkeys([*a, *b])):
+            sub = f"{path}.{k}" if path else str(k)
+            out += changed_fields(a.get(k, _ABSENT), b.get(k, _ABSENT), sub)
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        pairs = enumerate(zip(a, b, strict=True))
+        return [x for i, (p, q) in pairs for x in changed_fields(p, q, f"{path}[{i}]")]
+    return [] if a == b else [(path, a, b)]
+
+
+_ABSENT = "(absent)"
+
+
+def _short(v: Any, width: int = 60) -> str:
+    text = json.dumps(v, default=str) if v is not _ABSENT else _ABSENT
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def diff_versions(a, b, show: int = 5) -> str:
+    """Only what changed between two versions: card fields, code, models, rows, drop reasons."""
     ma, mb = read_manifest(Path(a)), read_manifest(Path(b))
     out = [f"A: {ma['name']} {ma['version']}  {a}", f"B: {mb['name']} {mb['version']}  {b}"]
     if ma["fingerprint"] == mb["fingerprint"]:
         out.append("identical data (same fingerprint)")
-    out.append(
-        f"card: {'same' if ma['card_sha256'] == mb['card_sha256'] else 'changed'}; code {ma['code_version']} -> {mb['code_version']}"
-    )
+    if ma["card_sha256"] != mb["card_sha256"]:
+        fields = changed_fields(ma.get("card", {}), mb.get("card", {}))
+        out.append(f"card fields changed ({len(fields)}):")
+        out += [f"  {f}: {_short(x)} -> {_short(y)}" for f, x, y in fields]
+    if ma.get("code_version") != mb.get("code_version"):
+        out.append(f"code: {ma.get('code_version')} -> {mb.get('code_version')}")
     for role in sorted(set(ma["models"]) | set(mb["models"])):
         x, y = ma["models"].get(role), mb["models"].get(role)
         if x != y:
@@ -125,6 +153,8 @@ def diff_versions(a, b, show: int = 5) -> str:
         ia, ib = _ids(a, c), _ids(b, c)
         added, removed = sorted(set(ib) - set(ia)), sorted(set(ia) - set(ib))
         changed = sorted(i for i in set(ia) & set(ib) if ia[i] != ib[i])
+        if not (added or removed or changed):
+            continue  # only what changed
         rows.append(
             [c, len(ia), len(ib), f"{len(ib) - len(ia):+d}", len(added), len(removed), len(changed)]
         )
@@ -147,7 +177,10 @@ def diff_versions(a, b, show: int = 5) -> str:
                         ", ".join(note) + (" ..." if len(ids) > show else ""),
                     ]
                 )
-    out += ["", _table(["config", "A", "B", "delta", "added", "removed", "changed"], rows)]
+    if rows:
+        out += ["", _table(["config", "A", "B", "delta", "added", "removed", "changed"], rows)]
+    else:
+        out.append("rows: no row added, removed or changed")
     sa = {s["stage"]: s for s in ma["stages"]}
     sb = {s["stage"]: s for s in mb["stages"]}
     drows = []

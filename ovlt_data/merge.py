@@ -7,13 +7,13 @@ the same order — and the same fingerprint — as a build without shards.
 from __future__ import annotations
 
 import heapq
-import json
 import shutil
 from collections import Counter
 from pathlib import Path
 
 from ovlt_data.artifact import VersionWriter, iter_config, read_manifest
 from ovlt_data.schema import CONFIGS
+from ovlt_eval.atomic import write_json_atomic
 from ovlt_eval.errors import UserError
 
 
@@ -75,7 +75,7 @@ def merge(shard_dirs, out=None, force: bool = False) -> Path:
     from ovlt_data.datacard import plot_figures, write_readme
 
     manifest["figures"] = plot_figures(staging, stats)
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str))
+    write_json_atomic(staging / "manifest.json", manifest, indent=1)
     write_readme(staging, {**manifest, "stats": stats})
     if final.exists():
         shutil.rmtree(final)

@@ -5,3 +5,15 @@ imported inside the functions that need them.
 """
 
 __version__ = "0.1.0"
+
+# The Python API, loaded on first use so that `import ovlt_eval` stays light.
+_API = ("evaluate", "EvalResult", "Judge")
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from ovlt_eval import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ovlt_eval' has no attribute {name!r}")

@@ -35,7 +35,11 @@ def _banner(text: str) -> None:
     print(f"\n=== {text} ===", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+# Its four sections; a caller that runs more (ovlt_train.demo) numbers them within its own.
+SECTIONS = 4
+
+
+def main(argv: list[str] | None = None, *, first: int = 1, total: int = SECTIONS) -> int:
     from ovlt_eval.cli import main as ovlt_eval
 
     parser = argparse.ArgumentParser(
@@ -52,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     out = Path(args.out)
 
-    _banner("1/3  tiny model")
+    _banner(f"{first}/{total}  tiny model")
     model = tiny_model(Path(args.cache))
     print(model)
 
-    _banner("2/3  ovlt-eval run --engine hf on the bundled MATH-Vision sample (40 items)")
+    _banner(
+        f"{first + 1}/{total}  ovlt-eval run --engine hf on the bundled MATH-Vision sample (40 items)"
+    )
     from ovlt_eval.testing.tiny_model import IMAGE_MAX_PIXELS as TINY_MAX_PIXELS
 
     run_dir = out / "tiny-mathvision"
@@ -86,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     compare = [str(run_dir)]
     if PREDICTIONS.is_file():
-        _banner("3/3  ovlt-eval score on the bundled predictions sample (no model)")
+        _banner(
+            f"{first + 2}/{total}  ovlt-eval score on the bundled predictions sample (no model)"
+        )
         score_dir = out / "score-mathvision"
         score_argv = [
             "score", "--bench", "mathvision", "--split", "testmini", "--data", str(SAMPLE),
@@ -98,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             return rc
         compare.append(str(score_dir))
     else:
-        _banner(f"3/3  skipped: no bundled predictions at {PREDICTIONS}")
+        _banner(f"{first + 2}/{total}  skipped: no bundled predictions at {PREDICTIONS}")
 
-    _banner("ovlt-eval compare")
+    _banner(f"{first + 3}/{total}  ovlt-eval compare")
     ovlt_eval(["compare", *compare])
     print(
         "\nNOTE: the tiny model has random weights and writes random text, so its score means "

@@ -1,5 +1,8 @@
 """Training cards: YAML recipes validated by pydantic, with `--set key=value` overrides.
 
+Read by `ovlt_data.card_io`, the loader every card shares (environment expansion, overrides,
+one-line errors).
+
 A card names every knob that can move a result; CLI flags only override it. Errors are one
 line naming the field (`UserError`), never a pydantic traceback.
 """
@@ -9,9 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+# read_yaml / apply_overrides are re-exported: the loop composes cards from them
+from ovlt_data.card_io import (  # noqa: F401
+    apply_overrides,
+    format_validation_error,
+    read_card,
+    read_yaml,
+)
 from ovlt_data.released_formats import MATH_FORMAT_SUFFIX
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading.types import AnswerKind
@@ -216,7 +225,9 @@ class LoopCard(_Card):
     # each `ovlt-train sft|grpo` under it (multi-GPU); [python] = a fresh process per step.
     launcher: list[str] | None = None
     benches: list[str] = Field(default_factory=lambda: ["mathvista", "mathverse", "mathvision"])
-    eval_args: list[str] = Field(default_factory=list)  # extra `ovlt-eval run` flags
+    # Keyword arguments of `ovlt_eval.evaluate` (engine, data, limit, dtype, max_pixels, …;
+    # `sampling`: SamplingParams fields such as max_tokens); profile/protocol override the loop's.
+    eval_options: dict[str, Any] = Field(default_factory=dict)
     eval_after: list[Literal["sft", "grpo"]] = Field(default_factory=lambda: ["sft", "grpo"])
     eval_base: bool = True  # the base model is row 0 of the table
 
@@ -227,100 +238,16 @@ class LoopCard(_Card):
 CardT = TypeVar("CardT", bound=_Card)
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
-    """`a.b=1` style overrides onto a nested dict (values parsed as YAML scalars)."""
-    items = overrides.items() if isinstance(overrides, dict) else []
-    if isinstance(overrides, list):
-        parsed = []
-        for item in overrides:
-            key, sep, value = item.partition("=")
-            if not sep or not key.strip():
-                raise UserError(f"--set expects key=value, got {item!r}")
-            parsed.append((key.strip(), _parse_value(value)))
-        items = parsed
-    out = dict(raw)
-    for key, value in items:
-        _set_path(out, key.split("."), value, key)
-    return out
-
-
-def _set_path(node: Any, parts: list[str], value: Any, key: str) -> None:
-    """Set node[a][b]… = value; integer parts index lists (`stages.2.mode=image`)."""
-    head, rest = parts[0], parts[1:]
-    if isinstance(node, list):
-        try:
-            index = int(head)
-            node[index]  # noqa: B018 — bounds check
-        except (ValueError, IndexError):
-            raise UserError(
-                f"--set {key}: '{head}' is not an index of a list of {len(node)}"
-            ) from None
-        if not rest:
-            node[index] = value
-            return
-        child = node[index]
-        child = (
-            dict(child)
-            if isinstance(child, dict)
-            else list(child)
-            if isinstance(child, list)
-            else {}
-        )
-        node[index] = child
-        _set_path(child, rest, value, key)
-        return
-    if not rest:
-        node[head] = value
-        return
-    child = node.get(head)
-    child = (
-        dict(child) if isinstance(child, dict) else list(child) if isinstance(child, list) else {}
-    )
-    node[head] = child
-    _set_path(child, rest, value, key)
-
-
-def _one_line(err: ValidationError, where: str) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(card)"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    extra = f" (+{err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{where}: field '{loc}': {msg}{extra}"
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"card not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise UserError(f"{p}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{p}: a card must be a mapping of field: value")
-    return data
-
-
 def load_card(
     cls: type[CardT],
     path: str | Path | None,
     overrides: list[str] | dict[str, Any] | None = None,
 ) -> CardT:
-    raw = read_yaml(path) if path else {}
-    raw = apply_overrides(raw, overrides or [])
+    raw = read_card(path, overrides)
     try:
         return cls.model_validate(raw)
     except ValidationError as err:
-        raise UserError(_one_line(err, str(path) if path else cls.__name__)) from None
+        raise UserError(format_validation_error(err, str(path) if path else cls.__name__)) from None
 
 
 def card_dict(card: BaseModel) -> dict[str, Any]:

@@ -15,13 +15,22 @@ import logging
 import sys
 
 
-def _common(p: argparse.ArgumentParser, card_default: str) -> None:
-    p.add_argument(
-        "--data",
-        help="local dir/file or Hub id, optional @config / @split / @revision / @rev:config",
-    )
-    p.add_argument("--model", help="model directory or Hub id")
-    p.add_argument("--card", default=card_default, help=f"training card (default {card_default})")
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's default in --help, where there is one to show (not None / off / empty)
+    and the help text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" not in text
+            and action.default not in (None, False, [], argparse.SUPPRESS)
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
         dest="overrides",
@@ -30,7 +39,33 @@ def _common(p: argparse.ArgumentParser, card_default: str) -> None:
         metavar="KEY=VALUE",
         help="override a card field (dotted keys, YAML values); repeatable",
     )
-    p.add_argument("--out", default=None, help="output checkpoint directory")
+
+
+def _no_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bars at all (trainer, model loading, datasets, data build, eval)",
+    )
+
+
+def _common(p: argparse.ArgumentParser, kind: str) -> None:
+    card_default = f"cards/train/{kind}.yaml"
+    p.add_argument(
+        "--data",
+        help="training data: a local dir/file or Hub id, optional @config / @split / @revision "
+        "/ @rev:config (required unless --print-config)",
+    )
+    p.add_argument(
+        "--model", help="model directory or Hub id to start from (required unless --print-config)"
+    )
+    p.add_argument("--card", default=card_default, help="training card (YAML)")
+    _overrides(p)
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"output checkpoint directory (default: checkpoints/{kind}-<model name>)",
+    )
     p.add_argument(
         "--print-config",
         action="store_true",
@@ -43,36 +78,61 @@ def _common(p: argparse.ArgumentParser, card_default: str) -> None:
         metavar="N",
         help="with --print-config: resolve for N processes (default: $WORLD_SIZE or 1)",
     )
+    _no_progress(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ovlt-train", description="OpenVLThinker training: trl SFT / GRPO and the round loop"
+        prog="ovlt-train",
+        description="OpenVLThinker training: trl SFT / GRPO and the round loop",
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log INFO messages (default: warnings only)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="{sft,grpo,loop}")
     sft = sub.add_parser(
-        "sft", help="supervised fine-tuning on a round's SFT data (trl SFTTrainer)"
+        "sft",
+        help="supervised fine-tuning on a round's SFT data (trl SFTTrainer)",
+        description="Supervised fine-tuning on a round's SFT data (trl SFTTrainer); the "
+        "checkpoint folder holds weights, processor, chat template and ovlt_train.json.",
+        formatter_class=HelpFormatter,
     )
-    _common(sft, "cards/train/sft.yaml")
-    grpo = sub.add_parser("grpo", help="GRPO with the verifier reward (trl GRPOTrainer)")
-    _common(grpo, "cards/train/grpo.yaml")
+    _common(sft, "sft")
+    grpo = sub.add_parser(
+        "grpo",
+        help="GRPO with the verifier reward (trl GRPOTrainer)",
+        description="GRPO with the verifier reward (trl GRPOTrainer), one checkpoint folder "
+        "per curriculum stage under --out.",
+        formatter_class=HelpFormatter,
+    )
+    _common(grpo, "grpo")
     grpo.add_argument(
         "--curriculum",
         default=None,
-        help="stages in order, e.g. medium,hard (configs grpo_medium, grpo_hard)",
+        help="stages in order, e.g. medium,hard (configs grpo_medium, grpo_hard); default: "
+        "the card's curriculum, or the one stage --data names",
     )
     loop = sub.add_parser(
-        "loop", help="data → SFT → GRPO medium → hard → eval, for several rounds; resumable"
+        "loop",
+        help="data → SFT → GRPO medium → hard → eval, for several rounds; resumable",
+        description="The self-improvement rounds: data → SFT → GRPO medium → hard → eval. "
+        "Resumable: run the same command again and every finished step is skipped.",
+        formatter_class=HelpFormatter,
     )
-    loop.add_argument("--card", default="cards/loop.yaml")
     loop.add_argument(
-        "--rounds", type=int, default=None, help="number of rounds (overrides the card)"
+        "--card",
+        default="cards/loop.yaml",
+        help="loop card (YAML): base model, work dir, data / training cards, benches",
     )
-    loop.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    loop.add_argument(
+        "--rounds", type=int, default=None, help="number of rounds (default: the card's)"
+    )
+    _overrides(loop)
     loop.add_argument(
         "--dry-run", action="store_true", help="print the plan and each step's state, run nothing"
     )
+    _no_progress(loop)
     return parser
 
 
@@ -115,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             card_path=args.card,
             overrides=args.overrides,
             out_dir=args.out,
+            progress=not args.no_progress,
         )
         print(f"ovlt-train sft: checkpoint at {out}")
     elif args.command == "grpo":
@@ -127,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
             overrides=args.overrides,
             out_dir=args.out,
             curriculum=args.curriculum,
+            progress=not args.no_progress,
         )
         print(f"ovlt-train grpo: checkpoint at {out}")
     elif args.command == "loop":
@@ -135,7 +197,12 @@ def run(args: argparse.Namespace) -> int:
         overrides = list(args.overrides)
         if args.rounds is not None:
             overrides.append(f"rounds={args.rounds}")
-        run_loop(card_path=args.card, overrides=overrides, dry_run=args.dry_run)
+        run_loop(
+            card_path=args.card,
+            overrides=overrides,
+            dry_run=args.dry_run,
+            progress=not args.no_progress,
+        )
     return 0
 
 
@@ -151,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if getattr(args, "no_progress", False):
+        from ovlt_train.trainer_logging import silence_progress
+
+        silence_progress()
     try:
         return run(args)
     except UserError as err:

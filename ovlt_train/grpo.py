@@ -44,6 +44,7 @@ from ovlt_train.data import (
     with_format_prompt,
 )
 from ovlt_train.model_io import (
+    fit_precision,
     freeze_modules,
     load_model,
     load_processor,
@@ -59,6 +60,7 @@ from ovlt_train.runinfo import (
     loss_curve,
     world_size,
 )
+from ovlt_train.trainer_logging import route_logs
 from ovlt_train.trl_config import config_json, make_config
 
 log = logging.getLogger(__name__)
@@ -227,7 +229,13 @@ def stage_stats(log_history: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_grpo_stage(
-    *, model: str, spec: DataSpec, card: GRPOCard, stage: CurriculumStage, out: Path
+    *,
+    model: str,
+    spec: DataSpec,
+    card: GRPOCard,
+    stage: CurriculumStage,
+    out: Path,
+    progress: bool = True,
 ) -> Path:
     processor = load_processor(
         model, max_pixels=card.image_max_pixels, min_pixels=card.image_min_pixels
@@ -259,6 +267,7 @@ def run_grpo_stage(
         train_dataset=dataset,
         processing_class=processor,
     )
+    route_logs(trainer, out, progress=progress)
     result = trainer.train()
     record = base_record(
         "grpo",
@@ -292,9 +301,35 @@ def run_grpo(
     overrides: list[str] | dict[str, Any] | None = None,
     out_dir: str | Path | None = None,
     curriculum: str | None = None,
+    progress: bool = True,
 ) -> Path:
-    """Run the curriculum stages in order; a finished stage (its record exists) is skipped."""
-    card = load_card(GRPOCard, card_path, overrides)
+    """Run the curriculum stages in order; return the final checkpoint (see run_curriculum)."""
+    stages = run_curriculum(
+        data=data,
+        model=model,
+        card_path=card_path,
+        overrides=overrides,
+        out_dir=out_dir,
+        curriculum=curriculum,
+        progress=progress,
+    )
+    return Path(stages[-1]["checkpoint"])
+
+
+def run_curriculum(
+    *,
+    data: str,
+    model: str,
+    card_path: str | Path | None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    curriculum: str | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run the curriculum stages in order, each into `out_dir/<config>`; a finished stage (its
+    record exists) is skipped. Returns, per stage, its config and checkpoint, and `skipped` (why)
+    for a stage with too little data (the model passes through); also written to stages.json."""
+    card = fit_precision(load_card(GRPOCard, card_path, overrides), "grpo")
     spec = parse_spec(data)
     stages = plan_stages(card, spec, curriculum)
     if not stages:
@@ -316,6 +351,7 @@ def run_grpo(
                     card=card,
                     stage=stage,
                     out=out,
+                    progress=progress,
                 )
             except StageSkipped as why:
                 print(f"ovlt-train grpo: stage {stage.config} skipped: {why}", file=sys.stderr)
@@ -327,7 +363,7 @@ def run_grpo(
         (root / "stages.json").write_text(
             json.dumps({"stages": done, "final": current}, indent=2) + "\n"
         )
-    return Path(current)
+    return done
 
 
 def print_grpo_config(

@@ -76,8 +76,9 @@ def plan(card: LoopCard) -> list[Step]:
 
 
 class LoopRunner:
-    def __init__(self, card: LoopCard, manifest: Manifest):
+    def __init__(self, card: LoopCard, manifest: Manifest, *, progress: bool = True):
         self.card = card
+        self.progress = progress  # the trainers' bars (data build and eval run quiet here)
         self.m = manifest
         self.work = manifest.work_dir
 
@@ -100,7 +101,6 @@ class LoopRunner:
         generator = self.output_of(step.needs[0]) if step.needs else None
         out, info = build_round_data(
             card_path=self.card.card_for_round(step.round),
-            round_number=step.round,
             out_dir=self.step_dir(step),
             generator_checkpoint=generator,
             generator_version=self.m.step(step.needs[0]).get("version", "") if step.needs else "",
@@ -115,62 +115,56 @@ class LoopRunner:
         )
         return str(out), info
 
-    def _train(self, argv: list[str]) -> None:
-        """One `ovlt-train` command: in this process, or under the card's launcher (accelerate)."""
+    def _train(self, kind: str, **kwargs: Any) -> list[dict[str, Any]] | None:
+        """One training step: the trainer's function in this process, or — with the card's
+        launcher (accelerate, a fresh python) — `ovlt-train` in the processes it starts, since a
+        multi-GPU run can only be started as a command. GRPO returns its stages."""
         if self.card.launcher:
-            import subprocess
-            import sys
+            _launch(self.card.launcher, training_argv(kind, progress=self.progress, **kwargs))
+            return None
+        kwargs["progress"] = self.progress
+        if kind == "sft":
+            from ovlt_train.sft import run_sft
 
-            cmd = [*self.card.launcher, "-m", "ovlt_train.cli", *argv]
-            if self.card.launcher[0] == "python":
-                cmd = [sys.executable, "-m", "ovlt_train.cli", *argv]
-            rc = subprocess.run(cmd).returncode
-        else:
-            from ovlt_train.cli import main
-
-            rc = main(argv)
+            run_sft(**kwargs)
             _free_accelerator_memory()
-        if rc != 0:
-            raise UserError(f"`ovlt-train {argv[0]}` failed (exit {rc}); its message is above")
+            return None
+        from ovlt_train.grpo import run_curriculum
 
-    @staticmethod
-    def _sets(overrides: dict[str, Any]) -> list[str]:
-        import json
-
-        out = []
-        for key, value in overrides.items():
-            out += ["--set", f"{key}={json.dumps(value)}"]
-        return out
+        stages = run_curriculum(**kwargs)
+        _free_accelerator_memory()
+        return stages
 
     def run_sft(self, step: Step) -> tuple[str, dict[str, Any]]:
         data_dir = self.output_of(step.needs[0])
         out = self.step_dir(step)
-        argv = ["sft", "--data", f"{data_dir}@sft", "--model", self.card.base_model]
-        argv += [
-            "--card",
-            self.card.sft_card,
-            "--out",
-            str(out),
-            *self._sets(self.card.sft_overrides),
-        ]
-        self._train(argv)
+        self._train(
+            "sft",
+            data=f"{data_dir}@sft",
+            model=self.card.base_model,
+            card_path=self.card.sft_card,
+            overrides=self.card.sft_overrides,
+            out_dir=str(out),
+        )
         return str(out), _train_summary(out)
 
     def run_grpo(self, step: Step) -> tuple[str, dict[str, Any]]:
-        import json
-
         init, data_dir = self.output_of(step.needs[0]), self.output_of(step.needs[1])
-        root = self.step_dir(step)
-        argv = ["grpo", "--data", f"{data_dir}@{step.config}", "--model", init]
-        argv += [
-            "--card",
-            self.card.grpo_card,
-            "--out",
-            str(root),
-            *self._sets(self.card.grpo_overrides),
-        ]
-        self._train(argv)
-        (stage,) = json.loads((root / "stages.json").read_text())["stages"]
+        # The round's folder: the stage writes its checkpoint to round<i>/<config> (the trainer
+        # names a stage's folder after its config), beside round<i>/sft and round<i>/data.
+        root = self.work / f"round{step.round}"
+        stages = self._train(
+            "grpo",
+            data=f"{data_dir}@{step.config}",
+            model=init,
+            card_path=self.card.grpo_card,
+            overrides=self.card.grpo_overrides,
+            out_dir=str(root),
+            curriculum=step.config,
+        )
+        if stages is None:  # launched: the trainer's record of the stage it ran
+            stages = json.loads((root / "stages.json").read_text())["stages"]
+        (stage,) = stages
         if "skipped" in stage:
             return init, {"skipped": stage["skipped"]}
         return stage["checkpoint"], _train_summary(stage["checkpoint"])
@@ -185,7 +179,7 @@ class LoopRunner:
             model=model,
             benches=self.card.benches,
             out_dir=out,
-            extra_args=self.card.eval_args,
+            options=self.card.eval_options,
             profile=eval_profile(step.target or ""),
         )
         return str(out), {"label": step.label, "scores": scores}
@@ -238,6 +232,32 @@ class LoopRunner:
             )
 
 
+def training_argv(kind: str, *, progress: bool = True, **kwargs: Any) -> list[str]:
+    """The `ovlt-train sft|grpo` command line for a launched step (the same keyword arguments
+    as the in-process call)."""
+    flags = {"data": "--data", "model": "--model", "card_path": "--card", "out_dir": "--out"}
+    argv = [kind]
+    for key, flag in flags.items():
+        argv += [flag, str(kwargs[key])]
+    if kwargs.get("curriculum"):
+        argv += ["--curriculum", kwargs["curriculum"]]
+    for key, value in (kwargs.get("overrides") or {}).items():
+        argv += ["--set", f"{key}={json.dumps(value)}"]
+    if not progress:
+        argv.append("--no-progress")
+    return argv
+
+
+def _launch(launcher: list[str], argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    prefix = [sys.executable] if launcher[0] == "python" else list(launcher)
+    rc = subprocess.run([*prefix, "-m", "ovlt_train.cli", *argv]).returncode
+    if rc != 0:
+        raise UserError(f"`ovlt-train {argv[0]}` failed (exit {rc}); its message is above")
+
+
 def _free_accelerator_memory() -> None:
     import gc
 
@@ -252,8 +272,6 @@ def _free_accelerator_memory() -> None:
 
 
 def _train_summary(out: str | Path) -> dict[str, Any]:
-    import json
-
     rec = json.loads((Path(out) / "ovlt_train.json").read_text())
     keep = ("train_loss", "global_steps", "n_examples", "n_prompts", "stats", "resolved")
     return {k: rec[k] for k in keep if k in rec}
@@ -274,7 +292,11 @@ def load_loop_card(path: str | Path, overrides: list[str] | None) -> LoopCard:
 
 
 def run_loop(
-    *, card_path: str | Path, overrides: list[str] | None = None, dry_run: bool = False
+    *,
+    card_path: str | Path,
+    overrides: list[str] | None = None,
+    dry_run: bool = False,
+    progress: bool = True,
 ) -> Path:
     card = load_loop_card(card_path, overrides)
     steps = plan(card)
@@ -291,10 +313,16 @@ def run_loop(
         manifest = Manifest.open(
             work, name=card.name, card=card_dict(card), card_digest=digest(identity)
         )
-        LoopRunner(card, manifest).run(steps)
-        from ovlt_train.summary import write_summary
+        LoopRunner(card, manifest, progress=progress).run(steps)
+        from ovlt_train.summary import is_random_model, write_summary
 
-        table = write_summary(manifest, steps, card.benches)
+        table = write_summary(
+            manifest,
+            steps,
+            card.benches,
+            k=int(card.eval_options.get("n", 1)),
+            random=is_random_model(card.base_model),
+        )
     print(table)
     return manifest.path
 

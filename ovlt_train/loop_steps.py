@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,6 @@ def round_data_card(
 def build_round_data(
     *,
     card_path: str,
-    round_number: int,
     out_dir: Path,
     generator_checkpoint: str | None,
     generator_version: str = "",
@@ -70,18 +68,14 @@ def build_round_data(
         generator_options=generator_options or {},
         overrides=overrides or {},
     )
-    # Relative paths inside a card are relative to the card file, and the data factory resolves
-    # a dict card's paths against the working directory: build from the card's folder.
-    out_dir, cache_path = (
-        Path(out_dir).resolve(),
-        Path(cache_path).resolve() if cache_path else None,
+    # Relative paths inside the card keep meaning what they mean in its file (its own folder).
+    version = build(
+        card,
+        out_dir,
+        cache_path=cache_path,
+        force=True,
+        base_dir=Path(card_path).resolve().parent,
     )
-    here = os.getcwd()
-    os.chdir(Path(card_path).resolve().parent)
-    try:
-        version = build(card, out_dir, cache_path=cache_path, force=True)
-    finally:
-        os.chdir(here)
     manifest = json.loads((Path(version) / "manifest.json").read_text())
     info = {
         "data_card": card_path,
@@ -92,19 +86,10 @@ def build_round_data(
     return Path(version), info
 
 
-def _accuracy(summary: dict[str, Any]) -> float | None:
-    """A fraction, from the counts (the summary's `accuracy` is a percentage)."""
-    n, correct = summary.get("n"), summary.get("correct")
-    if isinstance(n, int) and n > 0 and isinstance(correct, int):
-        return correct / n
-    value = summary.get("accuracy")
-    return None if value is None else float(value) / 100.0
-
-
 # As the reference evaluates: the base model with eval_qwen.py (the `\boxed{}` instruction),
 # every checkpoint with eval_openvlthinker.py (`<answer>` tags), both scored by the authors'
 # rule (`--protocol reference`), so the loop's table can be set beside the paper's.
-# `--profile` / `--protocol` in the loop card's `eval_args` override these (they come later).
+# `profile` / `protocol` in the loop card's `eval_options` override these.
 BASE_PROFILE = "qwen"
 CHECKPOINT_PROFILE = "openvlthinker"
 LOOP_PROTOCOL = "reference"
@@ -152,27 +137,42 @@ def eval_profile(target: str) -> str:
     return BASE_PROFILE if target == "base" else CHECKPOINT_PROFILE
 
 
-def eval_runs(
-    *, model: str, benches: list[str], out_dir: Path, extra_args: list[str], profile: str
-) -> list[tuple[list[str], list[BenchSpec], Path]]:
-    """The `ovlt-eval run` calls for `benches`: one per split, each with its own run directory.
+def eval_calls(
+    *, benches: list[str], out_dir: Path, options: dict[str, Any], profile: str
+) -> list[tuple[dict[str, Any], list[BenchSpec]]]:
+    """The `ovlt_eval.evaluate` calls for `benches`: one per split, each with its own run
+    directory, as keyword arguments (the model aside).
 
     One split (the usual case) writes into `out_dir` as a plain `ovlt-eval run` would; with
-    several (e.g. MathVision testmini and test), each split gets `out_dir/<split>/`.
+    several (e.g. MathVision testmini and test), each split gets `out_dir/<split>/`. The card's
+    `eval_options` win over the loop's profile and protocol.
     """
+    from ovlt_eval.engines.types import SamplingParams
+
     specs = parse_benches(benches)
     by_split: dict[str, list[BenchSpec]] = {}
     for spec in specs:
         by_split.setdefault(spec.split, []).append(spec)
+    options = dict(options)
+    sampling = options.pop("sampling", None)
+    if isinstance(sampling, dict):
+        try:
+            sampling = SamplingParams(**sampling)
+        except TypeError as err:
+            raise UserError(f"loop card: field eval_options.sampling: {err}") from None
     calls = []
     for split, group in by_split.items():
-        where = out_dir if len(by_split) == 1 else out_dir / split
-        argv = ["run", "--model", str(model), "--out", str(where), "--no-progress"]
-        argv += ["--split", split, "--profile", profile, "--protocol", LOOP_PROTOCOL]
-        for spec in group:
-            argv += ["--bench", spec.name]
-        argv += list(extra_args)  # the card's own flags win (argparse keeps the last)
-        calls.append((argv, group, where))
+        kwargs = {"profile": profile, "protocol": LOOP_PROTOCOL, "progress": False, **options}
+        names = [spec.name for spec in group]
+        if isinstance(kwargs.get("data"), dict):  # {bench: path}: this call's benches only
+            kwargs["data"] = {b: d for b, d in kwargs["data"].items() if b in names} or None
+        kwargs.update(
+            benches=names,
+            split=split,
+            sampling=sampling,
+            out=out_dir if len(by_split) == 1 else out_dir / split,
+        )
+        calls.append((kwargs, group))
     return calls
 
 
@@ -181,52 +181,35 @@ def evaluate(
     model: str,
     benches: list[str],
     out_dir: Path,
-    extra_args: list[str],
+    options: dict[str, Any],
     profile: str = CHECKPOINT_PROFILE,
 ) -> dict[str, Any]:
-    """`ovlt-eval run` on the benches (in-process; resumable in its own run directories)."""
-    from ovlt_eval.cli import main as eval_main
+    """`ovlt_eval.evaluate` on the benches (in-process; resumable in its own run directories).
+    Accuracies are percentages, as everywhere in ovlt."""
+    from ovlt_eval import evaluate as run_eval
 
     scores: dict[str, Any] = {}
-    for argv, group, where in eval_runs(
-        model=model, benches=benches, out_dir=Path(out_dir), extra_args=extra_args, profile=profile
+    for kwargs, group in eval_calls(
+        benches=benches, out_dir=Path(out_dir), options=options, profile=profile
     ):
-        rc = eval_main(argv)
-        if rc != 0:
-            raise UserError(f"ovlt-eval run failed for {model} (exit {rc}); see its message above")
+        # A key neither evaluate() nor the engine takes is the engine registry's one-line error.
+        results = run_eval(str(model), **kwargs)
         for spec in group:
-            path = (
-                where / "summary.json"
-                if len(group) == 1
-                else where / f"{spec.name}-{spec.split}" / "summary.json"
-            )
-            if not path.is_file():
+            result = results.get(spec.name)
+            if result is None:
                 scores[spec.key] = None
                 continue
-            summary = json.loads(path.read_text())
+            figures = result.summary.get("run", {})
             scores[spec.key] = {
-                "accuracy": _accuracy(summary),
-                "protocol": summary.get("protocol"),
-                # all three protocols, as fractions, where the summary has them
-                **{
-                    key: None if summary.get(key) is None else float(summary[key]) / 100.0
-                    for key in ("accuracy_reference", "accuracy_official", "accuracy_corrected")
-                },
+                "accuracy": result.accuracy,
+                "protocol": result.protocol,
+                # all three protocols, where the summary has them
+                **{f"accuracy_{name}": value for name, value in result.by_protocol.items()},
+                "n": result.n,
                 "split": spec.split,
-                "profile": profile_of(argv),
-                "items": summary.get("run", {}).get("items"),
-                "no_answer_rate": summary.get("run", {}).get("no_answer_rate"),
-                "summary": str(path),
+                "profile": kwargs["profile"],
+                "items": figures.get("items"),
+                "no_answer_rate": figures.get("no_answer_rate"),
+                "summary": str(result.summary_path),
             }
     return scores
-
-
-def profile_of(argv: list[str]) -> str | None:
-    """The `--profile` that `ovlt-eval run` will use: the last one given."""
-    found = None
-    for i, arg in enumerate(argv):
-        if arg == "--profile" and i + 1 < len(argv):
-            found = argv[i + 1]
-        elif arg.startswith("--profile="):
-            found = arg.split("=", 1)[1]
-    return found

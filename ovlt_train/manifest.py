@@ -31,18 +31,9 @@ def digest(obj: Any) -> str:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w") as fh:
-        json.dump(data, fh, indent=2, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    from ovlt_eval.atomic import write_json_atomic  # the one atomic writer (fsync, rename)
+
+    write_json_atomic(path, data)
 
 
 def output_version(path: str | Path, inputs: dict[str, str]) -> str:

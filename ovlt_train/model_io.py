@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +63,29 @@ def set_image_pixels(processor: Any, *, max_pixels: int | None, min_pixels: int 
     ip.size = size
 
 
+def bf16_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def fit_precision(card: Any, command: str) -> Any:
+    """The card as it can train here: bf16 (the cards' default, the paper's GPUs) falls back to
+    float32 on a machine without it, with a one-line note — transformers would refuse to start."""
+    if not card.bf16 or bf16_available():
+        return card
+    print(
+        f"ovlt-train {command}: note: no bf16 on this machine (it needs a CUDA GPU with bf16); "
+        "training in float32 (set bf16=false to say so)",
+        file=sys.stderr,
+    )
+    return card.model_copy(update={"bf16": False})
+
+
 def torch_dtype(bf16: bool):
     import torch
 
-    if bf16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    if bf16 and not torch.cuda.is_available():
-        return torch.bfloat16
-    return torch.float32
+    return torch.bfloat16 if bf16 else torch.float32
 
 
 def load_model(model: str, *, dtype=None, attn_implementation: str | None = None):

@@ -11,6 +11,7 @@ from ovlt_train.cards import SFTCard, card_dict, load_card
 from ovlt_train.data import load_training_data, parse_spec
 from ovlt_train.lengths import check_lengths
 from ovlt_train.model_io import (
+    fit_precision,
     freeze_modules,
     load_model,
     load_processor,
@@ -24,6 +25,7 @@ from ovlt_train.runinfo import (
     loss_curve,
     world_size,
 )
+from ovlt_train.trainer_logging import route_logs
 from ovlt_train.trl_config import config_json, make_config
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,9 @@ def run_sft(
     card_path: str | Path | None,
     overrides: list[str] | dict[str, Any] | None = None,
     out_dir: str | Path | None = None,
+    progress: bool = True,
 ) -> Path:
-    card = load_card(SFTCard, card_path, overrides)
+    card = fit_precision(load_card(SFTCard, card_path, overrides), "sft")
     spec = parse_spec(data, default_config="sft")
     out = Path(out_dir or f"checkpoints/sft-{Path(model).name}")
     processor = load_processor(
@@ -121,6 +124,7 @@ def run_sft(
                 "set assistant_only_loss=false to train on the whole sequence"
             ) from None
         raise
+    route_logs(trainer, out, progress=progress)
     result = trainer.train()
     record = base_record(
         "sft",

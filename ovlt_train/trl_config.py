@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 from ovlt_eval.errors import UserError
@@ -17,7 +18,13 @@ NO_GPU_NOTE = (
 def make_config(cls: type, kwargs: dict[str, Any], *, for_print: bool = False):
     """(config, note): note is None unless the config had to be resolved for printing only."""
     try:
-        return cls(**kwargs), None
+        with warnings.catch_warnings():
+            # transformers 5 renames gradient_checkpointing* to activation_checkpointing* and warns
+            # on every config; trl's configs still document the old names, which work until v6.
+            warnings.filterwarnings(
+                "ignore", message=r"`gradient_checkpointing", category=FutureWarning
+            )
+            return cls(**kwargs), None
     except ValueError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if for_print and kwargs.get("bf16") and "bf16" in first and not kwargs.get("use_cpu"):

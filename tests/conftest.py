@@ -20,6 +20,12 @@ Use them by naming them as test arguments (both are session-scoped: built/starte
 from __future__ import annotations
 
 import os
+
+# The suite is offline by design: without these, a Hub load that must fail (no cache) retries
+# the network for ~20 s first. Set before `datasets` / `huggingface_hub` read them at import.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
 import socket
 import subprocess
 import sys

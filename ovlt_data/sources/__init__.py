@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ovlt_data.card_io import format_validation_error
 from ovlt_data.schema import Example, Rejected
 from ovlt_eval.errors import UserError
 
@@ -21,7 +22,9 @@ from ovlt_eval.errors import UserError
 @dataclass(frozen=True)
 class SourceContext:
     max_pixels: int
-    base_dir: Path  # relative paths in a card resolve against the card's folder
+    # relative paths in a card resolve against the card's folder (None: a dict card, which
+    # has none), else the bundled data: `card_io.resolve_card_path`
+    base_dir: Path | None
     # the build's cache: sources that render items (synthetic) keep them there, so a rebuild
     # reads the bytes instead of drawing and encoding them again
     cache_path: Path | None = None
@@ -40,16 +43,12 @@ class SourceKind:
     describe: str = ""
 
     def validate_options(self, options: dict[str, Any], where: str) -> BaseModel:
-        from ovlt_data.card import format_validation_error
-
+        # `where` is "<what>: field <path>": the option's field is named under that path
+        what, _, prefix = where.partition(": field ")
         try:
             return self.options_model.model_validate(options)
         except ValidationError as e:
-            raise UserError(
-                format_validation_error(e, where.split(": field ")[0]).replace(
-                    "field ", f"field {where.split(': field ')[-1]}.", 1
-                )
-            ) from None
+            raise UserError(format_validation_error(e, what, prefix)) from None
 
 
 _KINDS: dict[str, SourceKind] = {}

@@ -1,9 +1,9 @@
 """`hub`: the paper's training sources on the Hugging Face Hub, loaded lazily with `datasets`.
 
 The catalogue records, per source, the Hub id, config, split, field mapping and licence as read
-in /work/shared/SOURCES.md (dataset cards and the authors' code). Fields marked `verified=False`
-were not read on a card: check `load_dataset(...).features` before a real build. Offline, opening
-one of these is a one-line UserError.
+on the dataset cards and in the authors' code (the project's source notes, SOURCES.md). Fields
+marked `verified=False` were not read on a card: check `load_dataset(...).features` before a real
+build. Offline, opening one of these is a one-line UserError.
 """
 
 from __future__ import annotations

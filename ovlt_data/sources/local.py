@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from ovlt_data.card_io import resolve_card_path
 from ovlt_data.sources import SourceContext, SourceKind, register_source
 from ovlt_data.sources.mapping import FieldMap, map_record
 from ovlt_eval.errors import UserError
@@ -23,8 +23,7 @@ class LocalOptions(BaseModel):
 
 
 def _resolve(path: str, ctx: SourceContext) -> Path:
-    p = Path(os.path.expanduser(path))
-    return p if p.is_absolute() else (ctx.base_dir / p)
+    return resolve_card_path(path, ctx.base_dir)
 
 
 def _records(path: Path):

@@ -1,7 +1,9 @@
 """Stages registry. A stage maps a batch of rows to the same rows, each kept or marked dropped
 with a reason (datatrove-style: nothing disappears, dropped rows go to the `rejected` split).
 
-Each stage applies to the rows of its pools (`sft` and/or `grpo`); others pass through.
+Each stage applies to the rows of its pools (`sft` and/or `grpo`); others pass through. The
+build knows stages only through this interface: `prepare()` before the first row, `requires()`
+for the card check, `report()` for the manifest.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ovlt_data.card_io import format_validation_error
 from ovlt_data.schema import Row
 from ovlt_eval.errors import UserError
 
@@ -59,8 +62,22 @@ class Stage:
         self.pools = tuple(params.pools or self.default_pools)
         self.stats = StageStats()
 
+    # set by the stage that splits grpo rows into medium / hard: a grpo source needs one
+    splits_grpo = False
+
     def model_role(self) -> str | None:
         return getattr(self.params, "model", None)
+
+    def requires(self) -> str | None:
+        """The stage whose output this one reads: it must come earlier, on the same pools."""
+        return None
+
+    def prepare(self) -> None:
+        """Hook: work done once before any row or model call (e.g. loading benchmark indexes)."""
+
+    def report(self) -> dict[str, Any]:
+        """Hook: sections this stage adds to the version's manifest, after the rows are done."""
+        return {}
 
     def calls_per_row(self) -> int:
         return 0
@@ -106,17 +123,11 @@ class StageKind:
     describe: str = ""
 
     def validate_params(self, params: dict[str, Any], where: str) -> StageParams:
+        what, _, prefix = where.partition(": field ")  # "<what>: field stages[i]"
         try:
             return self.params_model.model_validate(params)
         except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            msg = (
-                "unknown field"
-                if err["type"] == "extra_forbidden"
-                else err["msg"].removeprefix("Value error, ")
-            )
-            raise UserError(f"{where}.{loc}: {msg}") from None
+            raise UserError(format_validation_error(e, what, prefix)) from None
 
 
 _KINDS: dict[str, StageKind] = {}

@@ -43,6 +43,10 @@ def bucket(rate: float, p: DifficultyParams) -> str:
 class Difficulty(Stage):
     name = "difficulty"
     default_pools = ("grpo",)
+    splits_grpo = True
+
+    def requires(self) -> str | None:
+        return "verify" if self.params.model == "reuse" else None  # grades verify's samples
 
     def calls_per_row(self) -> int:
         return 0 if self.params.model == "reuse" else self.params.k

@@ -56,6 +56,9 @@ class Distill(Stage):
     name = "distill"
     default_pools = ("sft",)
 
+    def requires(self) -> str | None:
+        return "caption" if self.params.mode == "caption" else None
+
     def calls_per_row(self) -> int:
         return self.params.k
 

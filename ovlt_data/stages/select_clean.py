@@ -52,6 +52,9 @@ class Select(Stage):
     name = "select"
     default_pools = ("sft",)
 
+    def requires(self) -> str | None:
+        return "verify"
+
     def apply(self, rows: list[Row]) -> list[Row]:
         out = []
         for r in rows:
@@ -97,6 +100,9 @@ class CleanParams(StageParams):
 class Clean(Stage):
     name = "clean"
     default_pools = ("sft",)
+
+    def requires(self) -> str | None:
+        return "select"
 
     def __init__(self, params, ctx):
         super().__init__(params, ctx)

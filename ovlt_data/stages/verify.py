@@ -83,10 +83,6 @@ def grade_batch(
     return out
 
 
-def grade_samples(ex: Example, outputs, cache=None):
-    return grade_batch([(ex, tuple(outputs))], cache)[0]
-
-
 class VerifyParams(StageParams):
     policy: PolicyName = "corrected"
 
@@ -94,6 +90,9 @@ class VerifyParams(StageParams):
 class Verify(Stage):
     name = "verify"
     default_pools = ("sft",)
+
+    def requires(self) -> str | None:
+        return "distill"
 
     def __init__(self, params, ctx):
         super().__init__(params, ctx)

@@ -17,7 +17,6 @@ Writes DIR/samples.jsonl (one line per item of the split) and DIR/summary.json.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -154,8 +153,8 @@ def _published_extractions(bench, predictions) -> int | None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    from ovlt_eval.atomic import write_atomic
+
     # A response may hold lone surrogates (invalid UTF-8 escapes in its JSON): written as
     # "\udcff" they stay valid JSON escapes and read back as the same string.
-    tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
-    os.replace(tmp, path)
+    write_atomic(path, text, errors="backslashreplace")

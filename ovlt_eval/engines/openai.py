@@ -13,10 +13,8 @@ that rejects the extras (400/422 naming them) gets the request again without the
 that ignores `n` (returns fewer choices) gets the missing samples as single calls with seeds
 `seed + i`; also recorded in `describe()`.
 
-The wire format is spoken directly (see `http11.py`: a lean keep-alive client for `http://`,
-`httpx2` for `https://`): the `openai` SDK's per-request validation cost about 2 ms of CPU and a
-general-purpose client about 0.9 ms, which capped throughput at high concurrency on small
-machines.
+The wire format is spoken directly over `aiohttp` (see `transport.py`), without the `openai`
+SDK, whose per-request validation cost about 2 ms of CPU.
 
 Images: the server's processor decides the pixel limits (a served checkpoint uses its own
 processor, which for an `ovlt-train` checkpoint carries the training budget; serve it with the
@@ -36,14 +34,14 @@ import os
 import queue
 import random
 import threading
-import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ovlt_eval.engines.http11 import TransportError, make_pools, ssl_context
 from ovlt_eval.engines.images import ImageError
 from ovlt_eval.engines.pixels import data_url_within, resolve_pixel_limits
+from ovlt_eval.engines.transport import Transport, TransportError
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
 
@@ -213,14 +211,11 @@ class OpenAIEngine:
 
     async def _run(self, requests: Iterable[GenerationRequest], emit) -> None:
         headers = {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
-        self._pools = {
-            url: make_pools(
-                url, headers=headers, timeout=self.timeout, concurrency=self.concurrency
-            )
+        self._transports = {
+            url: Transport(url, headers=headers, timeout=self.timeout, connections=self.concurrency)
             for url in self.base_urls
         }
         self._sem = asyncio.Semaphore(self.concurrency)
-        self._pool_rr = 0
         pending: set[asyncio.Task] = set()
         try:
             it = iter(requests)
@@ -243,9 +238,8 @@ class OpenAIEngine:
             for task in pending:  # only left when cancelled: the consumer stopped early
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            for pools in self._pools.values():
-                for pool in pools:
-                    await pool.aclose()
+            for transport in self._transports.values():
+                await transport.aclose()
 
     async def _one(self, req: GenerationRequest) -> GenerationResult:
         try:
@@ -320,12 +314,8 @@ class OpenAIEngine:
             try:
                 async with self._sem:
                     self.stats["http_calls"] += 1
-                    self._pool_rr += 1
-                    pools = self._pools[url]
                     payload = json.dumps(body).encode()
-                    resp = await pools[self._pool_rr % len(pools)].post(
-                        "/chat/completions", payload
-                    )
+                    resp = await self._transports[url].post("/chat/completions", payload)
                 status = resp.status
                 if status < 400:
                     reply = resp.json()
@@ -396,32 +386,41 @@ class OpenAIEngine:
     # ----- preflight -----
 
     def _preflight(self) -> None:
-        import httpx2
+        # On a loop of its own in a worker thread: the caller may already run an event loop
+        # (a notebook), where asyncio.run would refuse.
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            replies = worker.submit(asyncio.run, self._fetch_models()).result()
+        for url, resp in replies:
+            self._check_models_reply(url, resp)
 
+    async def _fetch_models(self) -> list[tuple[str, Any]]:
         headers = {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
-        with httpx2.Client(
-            timeout=httpx2.Timeout(10.0), headers=headers, verify=ssl_context()
-        ) as client:
-            for url in self.base_urls:
+        replies = []
+        for url in self.base_urls:
+            transport = Transport(url, headers=headers, timeout=10.0, connections=1)
+            try:
                 resp = None
                 for attempt in range(3):
                     try:
-                        resp = client.get(f"{url}/models")
-                    except httpx2.TransportError as err:
+                        resp = await transport.get("/models")
+                    except TransportError as err:
                         if attempt == 2:
                             raise UserError(
                                 f"cannot reach the OpenAI-compatible endpoint {_safe_url(url)} "
-                                f"({type(err).__name__}: {_short(err) or 'no detail'}); is the server "
-                                "running, and is --base-url right (it usually ends in /v1)?"
+                                f"({_short(err) or 'no detail'}); is the server running, and is "
+                                "--base-url right (it usually ends in /v1)?"
                             ) from None
                     else:
-                        if resp.status_code not in _RETRYABLE_STATUS and resp.status_code < 500:
+                        if resp.status not in _RETRYABLE_STATUS and resp.status < 500:
                             break
-                    time.sleep(0.2 * (attempt + 1))
-                self._check_models_reply(url, resp)
+                    await asyncio.sleep(0.2 * (attempt + 1))
+            finally:
+                await transport.aclose()
+            replies.append((url, resp))
+        return replies
 
     def _check_models_reply(self, url: str, resp) -> None:
-        status = resp.status_code
+        status = resp.status
         if status in (401, 403):
             raise UserError(
                 f"{_safe_url(url)} refused the API key (HTTP {status}); "
@@ -496,8 +495,7 @@ def _status_detail(resp, limit: int = 300) -> str:
         text = resp.text
     except Exception:  # undecodable body
         text = ""
-    status = getattr(resp, "status", None) or getattr(resp, "status_code", "?")
-    text = " ".join(text.split()) or f"HTTP {status}"
+    text = " ".join(text.split()) or f"HTTP {resp.status}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -12,6 +12,7 @@ Statuses: "ok", "no_answer", "timeout", "unparseable".
 Light to import: sympy / Math-Verify only ever load in the symbolic worker processes.
 """
 
+from ovlt_eval.grading.extract import extract_answer
 from ovlt_eval.grading.grade import grade
 from ovlt_eval.grading.types import AnswerKind, Extraction, Graded, Status, Verdict
 from ovlt_eval.grading.verify import DEFAULT_TIMEOUT_S, KINDS, verify
@@ -29,11 +30,3 @@ __all__ = [
     "verify",
 ]
 
-
-def __getattr__(name: str):
-    # extract.py is owned elsewhere and may be mid-edit; import it only when asked for.
-    if name == "extract_answer":
-        from ovlt_eval.grading.extract import extract_answer
-
-        return extract_answer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -204,10 +204,10 @@ def write_card(out_dir: Path, card: EvalCard) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write beside `path`, then rename: a reader never sees a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write beside `path`, fsync, then rename: a reader never sees a half-written file."""
+    from ovlt_eval.atomic import write_atomic
+
+    write_atomic(path, text)
 
 
 def settings_diff(old: RunSettings, new: RunSettings) -> list[str]:

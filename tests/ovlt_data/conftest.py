@@ -1,6 +1,6 @@
 import pytest
 
-from ovlt_data.loopback import serve
+from ovlt_eval.testing.openai_server import serve
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from ovlt_data.card_io import resolve_card_path
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 DEMO = REPO / "cards" / "rounds" / "demo.yaml"
@@ -43,5 +45,5 @@ def demo_card(
                 if b["data"].startswith("${")
                 else b["data"]
             )
-            b["data"] = str((DEMO.parent / data).resolve())
+            b["data"] = str(resolve_card_path(data, DEMO.parent).resolve())
     return card

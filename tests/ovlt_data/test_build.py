@@ -147,6 +147,13 @@ def test_cli_inspect_diff_and_errors(built, loopback, capsys, tmp_path):
     assert cli(["diff", str(d), str(out / "demo" / "v2")]) == 0
     text = capsys.readouterr().out
     assert "model reasoner" in text and "changed" in text
+    # the card fields that changed, and nothing about the fields that did not
+    assert 'version: "v1" -> "v2"' in text and "models.reasoner.sampling.seed: 0 -> 7" in text
+    assert "card fields changed (2)" in text and "models.policy" not in text
+    assert cli(["diff", str(d), str(d)]) == 0
+    same = capsys.readouterr().out
+    assert "identical data" in same and "no row added, removed or changed" in same
+    assert "card fields" not in same and "code:" not in same
     assert cli(["export", str(d), "--format", "easyr1", "--out", str(tmp_path / "e")]) == 0
     assert "grpo_hard.parquet" in capsys.readouterr().out
     assert cli(["build", "--card", str(tmp_path / "nope.yaml")]) == 2
@@ -162,6 +169,25 @@ def test_cli_inspect_diff_and_errors(built, loopback, capsys, tmp_path):
     assert "no card for round 9" in capsys.readouterr().err
     assert cli(["build", "--round", "1", "--push-to-hub", "--repo-id", "bad"]) == 2
     assert "OWNER/NAME" in capsys.readouterr().err
+
+
+def test_cli_build_ends_with_a_summary(built, loopback, capsys, tmp_path):
+    import yaml
+
+    out, d = built
+    card = tmp_path / "demo.yaml"
+    card.write_text(yaml.safe_dump(_card(loopback)))
+    argv = ["build", "--card", str(card), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert cli([*argv, "--cache", str(out / "cache.sqlite")]) == 0  # the built one's cache
+    lines = capsys.readouterr().out.strip().splitlines()
+    counts = read_manifest(d)["stats"]["counts"]
+    assert lines[0].startswith("demo v1 (round 1): reused from the cache (no model call) in ")
+    for config, n in counts.items():
+        assert any(line.split() == [config, str(n), "rows"] for line in lines), (config, lines)
+    assert "0 made" in "\n".join(lines)
+    assert lines[-1] == str(tmp_path / "o" / "demo" / "v1")  # the folder, alone, last
+    assert cli([*argv, "--force", "--cache", str(tmp_path / "fresh.sqlite")]) == 0
+    assert ": built in " in capsys.readouterr().out
 
 
 def test_bad_rows_are_rejected_and_the_build_goes_on(loopback, tmp_path):

@@ -18,7 +18,7 @@ import random
 import pytest
 from PIL import Image
 
-from ovlt_data.stages.decontaminate import answer_forms, norm_text
+from ovlt_data.bench_index import answer_forms, norm_text
 
 from .helpers import REPO, SHARED
 

@@ -14,16 +14,12 @@ import random
 import pytest
 from PIL import Image, ImageDraw
 
+from ovlt_data.bench_index import answer_forms, informative
 from ovlt_data.image_match import ImageIndex, bench_print, row_print
 from ovlt_data.images import load_image
 from ovlt_data.schema import Example, Row
 from ovlt_data.stages import BuildContext
-from ovlt_data.stages.decontaminate import (
-    Decontaminate,
-    DecontaminateParams,
-    answer_forms,
-    informative,
-)
+from ovlt_data.stages.decontaminate import Decontaminate, DecontaminateParams
 
 LETTERS5 = ["A", "B", "C", "D", "E"]
 

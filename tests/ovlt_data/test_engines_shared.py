@@ -8,9 +8,9 @@ from ovlt_data.artifact import read_manifest
 from ovlt_data.build import build
 from ovlt_data.cache import CallCache
 from ovlt_data.card import ModelSpec
-from ovlt_data.loopback import serve
 from ovlt_data.models import open_models
 from ovlt_eval.errors import UserError
+from ovlt_eval.testing.openai_server import serve
 
 from .helpers import demo_card
 

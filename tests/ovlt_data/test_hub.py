@@ -86,3 +86,15 @@ def test_existing_tag_is_refused_without_force_and_moved_with_it(version):
     api = RecordingHubApi(tags=["round-1"])
     push(version, "me/ovlt-demo", api=api, force=True)
     assert [c[0] for c in api.calls] == ["create_repo", "create_commit", "delete_tag", "create_tag"]
+
+
+def test_an_unreachable_hub_is_one_line(version):
+    """The real Hub client against a port where nothing listens: no traceback, one line."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint="http://127.0.0.1:9", token="hf_not_a_token")
+    with pytest.raises(UserError) as e:
+        push(version, "me/ovlt-demo", api=api)
+    msg = str(e.value)
+    assert "\n" not in msg and "cannot push to the Hub" in msg and str(version) in msg
+    assert "hf_not_a_token" not in msg

@@ -15,8 +15,8 @@ import yaml
 
 from ovlt_data.artifact import iter_config, read_manifest
 from ovlt_data.build import build
-from ovlt_data.loopback import serve
 from ovlt_data.schema import CONFIGS
+from ovlt_eval.testing.openai_server import serve
 
 from .helpers import REPO, demo_card
 

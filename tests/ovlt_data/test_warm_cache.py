@@ -13,11 +13,11 @@ import pytest
 from ovlt_data import datacard
 from ovlt_data.arrow_rows import table as arrow_table
 from ovlt_data.artifact import arrow_schema, iter_config, read_manifest
+from ovlt_data.bench_index import BenchIndex, BenchmarkRef
 from ovlt_data.build import build
 from ovlt_data.cache import CallCache
 from ovlt_data.schema import Row
 from ovlt_data.sources import SourceContext, get_source_kind, synthetic
-from ovlt_data.stages.decontaminate import BenchIndex, BenchmarkRef
 
 from .helpers import SHARED, demo_card
 

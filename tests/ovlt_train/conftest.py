@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ovlt_train.data import write_jsonl
-from tests.ovlt_train.synthetic import draw_items, grpo_rows, sft_rows
+from ovlt_train.synthetic_items import draw_items, grpo_rows, sft_rows
 
 # The SFT recipe the tests use: the card's shape with CPU-sized numbers (fp32, tiny images,
 # a learning rate a 1 MB random model needs). 32 items x 20 epochs / batch 8 = 80 steps.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.ovlt_train.synthetic import draw_items, question, reasoning
+from ovlt_train.synthetic_items import draw_items, question, reasoning
 
 TRAIN_FILE = "data/train-00000-of-00001.parquet"
 TEST_FILE = "data/test-00000-of-00001.parquet"

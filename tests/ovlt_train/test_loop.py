@@ -43,11 +43,11 @@ def test_plan_follows_the_paper_order():
 
 def test_loop_card_errors_are_one_line(tmp_path, capsys):
     assert main(["loop", "--card", str(DEMO), "--set", "rounds=0"]) == 2
-    assert "field 'rounds'" in capsys.readouterr().err
+    assert "field rounds:" in capsys.readouterr().err
     assert main(["loop", "--card", str(DEMO), "--set", "sft_card=nope.yaml"]) == 2
     assert "card not found: nope.yaml" in capsys.readouterr().err
     assert main(["loop", "--card", str(DEMO), "--set", "sft_overrides={lr: 1}"]) == 2
-    assert "field 'lr': unknown field" in capsys.readouterr().err
+    assert "field lr: unknown field" in capsys.readouterr().err
 
 
 def test_manifest_refuses_another_card_and_writes_atomically(tmp_path):
@@ -165,37 +165,58 @@ def test_bench_specs_pick_splits_and_typos_fail_before_training(capsys):
 
 def test_base_is_evaluated_with_qwen_and_checkpoints_with_openvlthinker_under_reference(tmp_path):
     # eval_qwen.py evaluates the base model, eval_openvlthinker.py the checkpoints.
-    from ovlt_train.loop_steps import eval_profile, eval_runs, profile_of
+    from ovlt_eval.engines.types import SamplingParams
+    from ovlt_train.loop_steps import eval_calls, eval_profile
 
     assert eval_profile("base") == "qwen" and eval_profile("r1.grpo_hard") == "openvlthinker"
-    calls = eval_runs(
-        model="m",
+    calls = eval_calls(
         benches=["mathvista", "mathvision", "mathvision:test"],
         out_dir=tmp_path,
-        extra_args=["--limit", "3"],
+        options={"limit": 3, "sampling": {"max_tokens": 5}},
         profile="qwen",
     )
-    assert [(where.name, [s.key for s in group]) for _, group, where in calls] == [
-        ("testmini", ["mathvista", "mathvision"]),
-        ("test", ["mathvision:test"]),
+    assert [(kw["out"], kw["split"], kw["benches"]) for kw, _ in calls] == [
+        (tmp_path / "testmini", "testmini", ["mathvista", "mathvision"]),
+        (tmp_path / "test", "test", ["mathvision"]),
     ]
-    for argv, _, _ in calls:
-        assert argv[argv.index("--protocol") + 1] == "reference"
-        assert profile_of(argv) == "qwen"
+    assert [[s.key for s in group] for _, group in calls] == [
+        ["mathvista", "mathvision"],
+        ["mathvision:test"],
+    ]
+    for kwargs, _ in calls:
+        assert kwargs["protocol"] == "reference" and kwargs["profile"] == "qwen"
+        assert kwargs["limit"] == 3 and kwargs["sampling"] == SamplingParams(max_tokens=5)
     # one split: the run directory is out_dir itself, as before
-    ((argv, _, where),) = eval_runs(
-        model="m", benches=["mathvision"], out_dir=tmp_path, extra_args=[], profile="qwen"
+    ((kwargs, _),) = eval_calls(
+        benches=["mathvision"], out_dir=tmp_path, options={}, profile="qwen"
     )
-    assert where == tmp_path
-    # the card's own --profile wins (it comes last)
-    ((argv, _, _),) = eval_runs(
-        model="m",
-        benches=["mathvision"],
-        out_dir=tmp_path,
-        extra_args=["--profile", "plain"],
-        profile="qwen",
+    assert kwargs["out"] == tmp_path and kwargs["sampling"] is None
+    # the card's own profile wins
+    ((kwargs, _),) = eval_calls(
+        benches=["mathvision"], out_dir=tmp_path, options={"profile": "plain"}, profile="qwen"
     )
-    assert profile_of(argv) == "plain"
+    assert kwargs["profile"] == "plain"
+
+
+def test_an_eval_option_evaluate_does_not_take_is_one_line(tiny_model_dir, tmp_path):
+    from ovlt_eval.errors import UserError
+    from ovlt_train.loop_steps import evaluate
+
+    sample = str(REPO / "ovlt_eval/demo_data/mathvision_sample")
+    with pytest.raises(UserError, match="unexpected keyword argument 'max_tokenz'"):
+        evaluate(
+            model=str(tiny_model_dir),
+            benches=["mathvision"],
+            out_dir=tmp_path,
+            options={"data": sample, "limit": 1, "max_tokenz": 4},
+        )
+    with pytest.raises(UserError, match="eval_options.sampling"):
+        evaluate(
+            model=str(tiny_model_dir),
+            benches=["mathvision"],
+            out_dir=tmp_path,
+            options={"sampling": {"max_tokenz": 4}},
+        )
 
 
 def test_evaluate_scores_testmini_and_the_full_test_split_with_all_three_protocols(
@@ -213,12 +234,12 @@ def test_evaluate_scores_testmini_and_the_full_test_split_with_all_three_protoco
     from ovlt_train.loop_steps import evaluate
 
     out = tmp_path / "eval-base"
-    extra = ["--data", str(data), "--max-tokens", "2", "--max-pixels", "3136", "--engine", "hf"]
+    options = {"data": str(data), "sampling": {"max_tokens": 2}, "max_pixels": 3136}
     scores = evaluate(
         model=str(tiny_model_dir),
         benches=["mathvision", "mathvision:test"],
         out_dir=out,
-        extra_args=extra,
+        options={**options, "engine": "hf"},
         profile="qwen",
     )
     assert set(scores) == {"mathvision", "mathvision:test"}
@@ -229,6 +250,6 @@ def test_evaluate_scores_testmini_and_the_full_test_split_with_all_three_protoco
         assert summary["protocol"] == "reference" and card["settings"]["profile"] == "qwen"
         got = scores[key]
         assert got["split"] == split and got["profile"] == "qwen" and got["protocol"] == "reference"
+        assert got["n"] == 2 and got["accuracy"] == summary["accuracy"]  # percentages, as there
         for name in ("reference", "official", "corrected"):
-            value = summary[f"accuracy_{name}"]
-            assert got[f"accuracy_{name}"] == (None if value is None else value / 100)
+            assert got[f"accuracy_{name}"] == summary[f"accuracy_{name}"]

@@ -107,7 +107,7 @@ def test_easyr1_rows_become_prompt_and_solution_train_split_only(released):
 
 
 def test_a_row_whose_placeholders_miscount_its_images_is_dropped_not_fatal(tmp_path, caplog):
-    from tests.ovlt_train.synthetic import draw_items
+    from ovlt_train.synthetic_items import draw_items
 
     items = draw_items(tmp_path, 3)
     rows = [

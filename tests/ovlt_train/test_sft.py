@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from ovlt_train.cli import main
 from tests.ovlt_train.conftest import REPO, SFT_TEST_SETTINGS
-from tests.ovlt_train.synthetic import answer_tag_share, greedy_texts
+from ovlt_train.synthetic_items import answer_tag_share, greedy_texts
 
 
 def test_sft_learns_the_answer_format(sft_run, train_data, tiny_model_dir):
@@ -74,9 +74,9 @@ def test_max_length_that_cuts_image_tokens_is_an_error_before_training(
 @pytest.mark.parametrize(
     ("setting", "needle"),
     [
-        ("learnin_rate=1e-5", "field 'learnin_rate': unknown field"),
-        ("learning_rate=-1", "field 'learning_rate'"),
-        ("preset=papers", "field 'preset'"),
+        ("learnin_rate=1e-5", "field learnin_rate: unknown field"),
+        ("learning_rate=-1", "field learning_rate:"),
+        ("preset=papers", "field preset:"),
         ("global_batch_size=7", "global batch 7 is not a multiple of per-device batch 2"),
     ],
 )

@@ -432,7 +432,7 @@ def test_hub_loading_asks_for_the_references_config(tmp_path, monkeypatch, bench
 
 def test_run_hallusionbench_under_the_reference_protocol(hallusion_file, tmp_path, capsys):
     from ovlt_eval.cli import main
-    from tests.ovlt_eval.runs.fake_openai import FakeOpenAI
+    from ovlt_eval.testing.openai_server import OpenAIServer
 
     answers = {"VD_illusion_0_0_0": "<answer>Yes</answer>", "VD_illusion_0_1_0": "<answer>Yes"}
 
@@ -441,7 +441,7 @@ def test_run_hallusionbench_under_the_reference_protocol(hallusion_file, tmp_pat
         return answers.pop(next(iter(answers)))
 
     out = tmp_path / "run"
-    with FakeOpenAI(model) as server:
+    with OpenAIServer(replies=model) as server:
         argv = [
             "run", "--bench", "hallusionbench", "--data", str(hallusion_file), "--out", str(out),
             "--engine", "openai", "--base-url", server.base_url, "--model", server.model,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ovlt_eval.cli import main
-from tests.ovlt_eval.runs.fake_openai import FakeOpenAI
+from ovlt_eval.testing.openai_server import OpenAIServer
 from tests.ovlt_eval.runs.scripted import MATHVISION_TESTMINI, Script
 
 pytestmark = pytest.mark.skipif(
@@ -23,7 +23,7 @@ def two_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     always_right = lambda prompt: f"<answer>{Script(items).item_for(prompt)[1].gold}</answer>"  # noqa: E731
     for name, responder in (("scripted", Script(items)), ("oracle", always_right)):
-        with FakeOpenAI(responder, model=f"model-{name}") as server:
+        with OpenAIServer(replies=responder, model=f"model-{name}") as server:
             argv = [
                 "run", "--bench", "mathvision", "--data", str(MATHVISION_TESTMINI), "--limit", "12",
                 "--engine", "openai", "--base-url", server.base_url, "--model", f"model-{name}",

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ovlt_eval.cli import main
-from tests.ovlt_eval.runs.fake_openai import FakeOpenAI
+from ovlt_eval.testing.openai_server import OpenAIServer
 from tests.ovlt_eval.runs.scripted import MATHVERSE_TEXT_ONLY, MATHVISION_TESTMINI, Script
 
 REPO = Path(__file__).resolve().parents[3]
@@ -128,7 +128,7 @@ def _wait_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 60)
 def test_sigkill_twice_then_resume_equals_one_uninterrupted_run(tmp_path):
     limit = 18
     gate = GatedScript(Script(mathvision_items()))
-    with FakeOpenAI(gate, latency_s=0.01) as server:
+    with OpenAIServer(replies=gate, latency=0.01) as server:
         base = ["--engine", "openai", "--base-url", server.base_url, "--model", server.model]
         base += ["--limit", str(limit), "--concurrency", "2", "--max-tokens", "64"]
         env = dict(os.environ, OPENAI_API_KEY=SECRET, OMP_NUM_THREADS="1")
@@ -162,7 +162,7 @@ def test_sigkill_twice_then_resume_equals_one_uninterrupted_run(tmp_path):
         rc = main(run_args(tmp_path / "straight", *base))
         assert rc == 0
         # (the in-process run has no key set: no Authorization header, or "Bearer EMPTY")
-        assert {f"Bearer {SECRET}"} == server.auth_headers - {"", "Bearer EMPTY"}
+        assert {f"Bearer {SECRET}"} == server.stats.authorization - {"", "Bearer EMPTY"}
 
     killed = read_lines(samples)
     straight = read_lines(tmp_path / "straight" / "samples.jsonl")
@@ -185,7 +185,7 @@ def test_sigkill_twice_then_resume_equals_one_uninterrupted_run(tmp_path):
 
 def test_ctrl_c_leaves_a_resumable_run(tmp_path):
     gate = GatedScript(Script(mathvision_items()))
-    with FakeOpenAI(gate) as server:
+    with OpenAIServer(replies=gate) as server:
         base = [
             "--engine",
             "openai",
@@ -222,7 +222,7 @@ def test_failed_requests_are_error_items_and_are_retried_on_resume(tmp_path, cap
     def fail(prompt: str):
         return 400 if broken["on"] and prompt in poisoned else None
 
-    with FakeOpenAI(Script(items), fail=fail) as server:
+    with OpenAIServer(replies=Script(items), fail=fail) as server:
         args = [
             "--engine",
             "openai",
@@ -255,7 +255,7 @@ def test_failed_requests_are_error_items_and_are_retried_on_resume(tmp_path, cap
 
 
 def test_resume_with_other_settings_refuses_unless_overwrite(tmp_path, capsys):
-    with FakeOpenAI(Script(mathvision_items())) as server:
+    with OpenAIServer(replies=Script(mathvision_items())) as server:
         args = [
             "--engine",
             "openai",
@@ -282,7 +282,7 @@ def test_resume_with_other_settings_refuses_unless_overwrite(tmp_path, capsys):
 def test_several_benches_and_pass_at_k(tmp_path, capsys):
     items = mathvision_items()
 
-    with FakeOpenAI(Script(items)) as server:
+    with OpenAIServer(replies=Script(items)) as server:
         args = ["run", "--engine", "openai", "--base-url", server.base_url, "--model", server.model]
         args += ["--bench", "mathvision", "--data", f"mathvision={MATHVISION_TESTMINI}"]
         args += ["--bench", "mathverse", "--data", f"mathverse={MATHVERSE_TEXT_ONLY}"]
@@ -384,7 +384,7 @@ def test_run_records_both_protocols_and_summarises_them_side_by_side(tmp_path):
                 return f"The answer is ({it.gold}) {option}"
         return "The answer is 987654."
 
-    with FakeOpenAI(respond, model="m") as server:
+    with OpenAIServer(replies=respond, model="m") as server:
         argv = run_args(tmp_path, "--engine", "openai", "--base-url", server.base_url)
         rc = main([*argv, "--model", "m", "--limit", "12"])
     assert rc == 0
@@ -416,7 +416,7 @@ def test_run_protocol_flag_picks_the_headline_and_is_part_of_the_run_identity(tm
                 return f"The answer is ({it.gold}) {it.choices['ABCDE'.index(it.gold)]}"
         return "The answer is 987654."
 
-    with FakeOpenAI(respond, model="m") as server:
+    with OpenAIServer(replies=respond, model="m") as server:
         argv = [*run_args(tmp_path, "--engine", "openai", "--base-url", server.base_url)]
         argv += ["--model", "m", "--limit", "12"]
         assert main([*argv, "--protocol", "corrected"]) == 0

@@ -11,7 +11,7 @@ import pytest
 from ovlt_eval.engines import GenerationRequest, SamplingParams, get_engine
 from ovlt_eval.errors import UserError
 from ovlt_eval.profiles import get_profile
-from ovlt_eval.testing.faulty_server import FAULT_KINDS, FaultyServer
+from ovlt_eval.testing.openai_server import FAULT_KINDS, OpenAIServer
 
 
 def _text_requests(n_requests: int, n: int = 1, seed: int | None = 0) -> list[GenerationRequest]:
@@ -27,7 +27,7 @@ def _text_requests(n_requests: int, n: int = 1, seed: int | None = 0) -> list[Ge
     ]
 
 
-def _engine(server: FaultyServer, **options):
+def _engine(server: OpenAIServer, **options):
     options = {"model": server.model, "base_urls": [server.base_url], **options}
     return get_engine("openai", **options)
 
@@ -92,7 +92,7 @@ def test_openai_engine_matches_in_process_hf_engine(tiny_server, tiny_model_dir,
 
 
 def test_faults_are_retried_and_nothing_is_lost():
-    with FaultyServer(fault_rate=0.6, faults_per_request=2, slow_s=3.0) as server:
+    with OpenAIServer(fault_rate=0.6, faults_per_request=2, slow_s=3.0) as server:
         engine = _engine(server, timeout=0.5, backoff_base=0.01, backoff_max=0.05, concurrency=16)
         requests = _text_requests(60, n=2)
         results = list(engine.generate(requests))
@@ -109,7 +109,7 @@ def test_faults_are_retried_and_nothing_is_lost():
 
 
 def test_a_request_that_keeps_failing_becomes_an_error_result():
-    with FaultyServer(fault_rate=1.0, faults_per_request=100, fault_kinds=("500",)) as server:
+    with OpenAIServer(fault_rate=1.0, faults_per_request=100, fault_kinds=("500",)) as server:
         engine = _engine(server, max_retries=2, backoff_base=0.01, backoff_max=0.02)
         results = list(engine.generate(_text_requests(5)))
     assert len(results) == 5
@@ -119,7 +119,7 @@ def test_a_request_that_keeps_failing_becomes_an_error_result():
 
 
 def test_concurrency_is_bounded():
-    with FaultyServer(latency=0.05) as server:
+    with OpenAIServer(latency=0.05) as server:
         engine = _engine(server, concurrency=8)
         results = list(engine.generate(_text_requests(48)))
     assert len(results) == 48 and all(r.status == "ok" for r in results)
@@ -127,7 +127,7 @@ def test_concurrency_is_bounded():
 
 
 def test_several_base_urls_share_the_load():
-    with FaultyServer(latency=0.02) as a, FaultyServer(latency=0.02) as b:
+    with OpenAIServer(latency=0.02) as a, OpenAIServer(latency=0.02) as b:
         engine = get_engine(
             "openai", model=a.model, base_urls=[a.base_url, b.base_url], concurrency=8
         )
@@ -138,13 +138,13 @@ def test_several_base_urls_share_the_load():
 
 
 def test_n_is_sent_when_honoured_and_emulated_with_seeds_when_ignored():
-    with FaultyServer() as server:
+    with OpenAIServer() as server:
         engine = _engine(server)
         results = list(engine.generate(_text_requests(3, n=3, seed=7)))
         assert server.stats.requests == 3  # one call per request
     assert all(len(r.outputs) == 3 for r in results)
 
-    with FaultyServer(honor_n=False) as server:
+    with OpenAIServer(honor_n=False) as server:
         engine = _engine(server)
         results = list(engine.generate(_text_requests(3, n=3, seed=7)))
     for result in results:
@@ -153,7 +153,7 @@ def test_n_is_sent_when_honoured_and_emulated_with_seeds_when_ignored():
 
 
 def test_rejected_extra_sampling_fields_are_dropped_and_recorded():
-    with FaultyServer(reject_fields=("top_k", "repetition_penalty")) as server:
+    with OpenAIServer(reject_fields=("top_k", "repetition_penalty")) as server:
         engine = _engine(server)
         results = list(engine.generate(_text_requests(4)))
     assert all(r.status == "ok" for r in results)
@@ -164,7 +164,7 @@ def test_rejected_extra_sampling_fields_are_dropped_and_recorded():
 def test_unreadable_image_is_an_error_result_not_a_crash(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image")
-    with FaultyServer() as server:
+    with OpenAIServer() as server:
         engine = _engine(server, max_pixels=256 * 256)
         request = GenerationRequest(
             id="x", messages=({"role": "user", "content": [{"type": "image", "image": str(bad)}]},)
@@ -191,7 +191,7 @@ def test_unreachable_endpoint_is_a_one_line_user_error():
 
 
 def test_unknown_model_and_missing_url_are_user_errors():
-    with FaultyServer() as server:
+    with OpenAIServer() as server:
         with pytest.raises(UserError, match="not served"):
             get_engine("openai", model="no-such-model", base_urls=[server.base_url])
     with pytest.raises(UserError, match="--base-url"):
@@ -201,7 +201,7 @@ def test_unknown_model_and_missing_url_are_user_errors():
 def test_api_key_is_used_but_never_described(monkeypatch):
     secret = "sk-ovlt-test-7d1c0ffee"
     monkeypatch.setenv("OVLT_TEST_API_KEY", secret)
-    with FaultyServer() as server:
+    with OpenAIServer() as server:
         engine = _engine(server, api_key_env="OVLT_TEST_API_KEY")
         results = list(engine.generate(_text_requests(2)))
     assert all(r.status == "ok" for r in results)
@@ -223,7 +223,7 @@ def test_stopping_early_cancels_what_is_in_flight():
     # A consumer that stops (Ctrl-C, a crash downstream) must not leave the run going on.
     import time
 
-    with FaultyServer(latency=0.2) as server:
+    with OpenAIServer(latency=0.2) as server:
         engine = _engine(server, concurrency=4)
         start = time.monotonic()
         results = engine.generate(_text_requests(200))

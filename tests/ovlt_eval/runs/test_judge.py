@@ -9,7 +9,7 @@ import pytest
 
 from ovlt_eval.cli import main
 from ovlt_eval.runs.judge_prompts import clean_extraction, parse_judgement
-from tests.ovlt_eval.runs.fake_openai import FakeOpenAI
+from ovlt_eval.testing.openai_server import OpenAIServer
 from tests.ovlt_eval.runs.scripted import (
     MATHVERSE_TEXT_ONLY,
     MATHVISION_TESTMINI,
@@ -70,7 +70,10 @@ def test_judge_rechecks_only_rule_negatives_and_records_its_verdict(
 ):
     items = _load(bench, path)[:9]
     judge = RuleJudge(items)
-    with FakeOpenAI(Script(items)) as gen, FakeOpenAI(judge, model="judge-1") as jserver:
+    with (
+        OpenAIServer(replies=Script(items)) as gen,
+        OpenAIServer(replies=judge, model="judge-1") as jserver,
+    ):
         argv = [
             "run", "--bench", bench, "--data", str(path), "--limit", "9", "--out", str(tmp_path),
             "--engine", "openai", "--base-url", gen.base_url, "--model", gen.model, "--no-progress",

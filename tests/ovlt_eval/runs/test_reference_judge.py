@@ -18,7 +18,7 @@ from ovlt_eval.runs.judge_prompts import (
     mathverse_reference_prompt,
     parse_reference_judgement,
 )
-from tests.ovlt_eval.runs.fake_openai import FakeOpenAI
+from ovlt_eval.testing.openai_server import OpenAIServer
 from tests.ovlt_eval.runs.scripted import MATHVERSE_TEXT_ONLY, Script
 
 REFERENCE_REPO = Path("/work/.mirror/yihedeng9+OpenVLThinker/repo")
@@ -129,7 +129,7 @@ def test_reference_judge_over_a_run(tmp_path, capsys):
     script = Script(items)
     # item 3 is rules-correct (i % 3 == 0): the judge overrules it; item 4 (wrong) is garbled
     judge = ReferenceJudge(items, overrule=3, garble=4)
-    with FakeOpenAI(script) as gen, FakeOpenAI(judge, model="gpt-4") as jserver:
+    with OpenAIServer(replies=script) as gen, OpenAIServer(replies=judge, model="gpt-4") as jserver:
         argv = [
             "run", "--bench", "mathverse", "--split", "testmini_text_only",
             "--data", str(MATHVERSE_TEXT_ONLY), "--limit", "9", "--out", str(tmp_path),

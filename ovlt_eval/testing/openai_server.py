@@ -1,22 +1,29 @@
-"""A fast OpenAI-compatible server on loopback that can misbehave on purpose.
+"""The one OpenAI-compatible test server: a real HTTP server on loopback, configurable.
 
-For tests and benches of the `openai` engine: `/v1/chat/completions` answers after a fixed
-`latency` with text that echoes the request (so a test can check every answer belongs to its
-request), `/v1/models` lists `model`, `/health` says ok. Faults are deterministic: a fraction
-`fault_rate` of distinct requests (chosen by a hash of the body) first fail `faults_per_request`
-times, each time with one of `fault_kinds`:
+For tests, benches and the demo (standard library only; asyncio in one background thread).
+`/v1/chat/completions` answers with, per choice:
 
-- "500": HTTP 500;  "429": HTTP 429 with `Retry-After: 0`;
-- "drop": the connection is closed without an answer;
-- "slow": the answer comes only after `slow_s` seconds (set it above the client's timeout).
+- `replies="echo"` (default): `<think>echo seed=S i=I</think><answer>LAST USER TEXT</answer>`,
+  so a test can check every answer belongs to its request;
+- `replies="teacher"`: the demo's deterministic stand-in for a captioner / reasoner
+  (`teacher_reply`): R1-like traces, some answers right and some wrong, so every data stage
+  has work; a resumed build that asks again gets the same text;
+- `replies=callable(prompt_text) -> str`: scripted answers (runs in a worker thread, so it may
+  block; raising ConnectionAbortedError drops the connection, any other exception is a 400).
 
-Only chat completions are faulted; `/v1/models` always answers, so a client's preflight passes.
-Standard library only (asyncio), one thread:
+`/v1/models` lists `model` (so a client's preflight passes), `/health` says ok. Knobs: a fixed
+`latency` per completion; `fail(prompt_text) -> HTTP status | None` (scripted faults); a
+`fault_rate` of distinct requests (by a hash of the body) that first fail `faults_per_request`
+times with one of `fault_kinds` ("500"; "429" with `Retry-After: 0`; "drop": the connection
+closes unanswered; "slow": the answer comes after `slow_s`); `honor_n=False` (one choice
+whatever `n`); `reject_fields` (422 on those request fields, as strict servers do); `chunked`
+bodies; `keep_alive=False`. `stats` counts what happened; `prompts` and `stats.authorization`
+record what clients sent.
 
-    with FaultyServer(latency=0.1) as server:
+    with OpenAIServer(latency=0.1) as server:
         server.base_url  # "http://127.0.0.1:PORT/v1"
 
-    python -m ovlt_eval.testing.faulty_server --port 8011 --latency 0.1
+    python -m ovlt_eval.testing.openai_server --replies teacher --port 0   # prints the URL
 """
 
 from __future__ import annotations
@@ -25,12 +32,16 @@ import argparse
 import asyncio
 import hashlib
 import json
+import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 FAULT_KINDS = ("500", "429", "drop", "slow")
+REPLIES = ("echo", "teacher")
 
 
 @dataclass
@@ -44,12 +55,14 @@ class ServerStats:
     connections: int = 0
 
 
-class FaultyServer:
+class OpenAIServer:
     def __init__(
         self,
         *,
+        replies: str | Callable[[str], str] = "echo",
         model: str = "fake-model",
         latency: float = 0.0,
+        fail: Callable[[str], int | None] | None = None,
         fault_rate: float = 0.0,
         faults_per_request: int = 1,
         fault_kinds: tuple[str, ...] = FAULT_KINDS,
@@ -64,8 +77,12 @@ class FaultyServer:
         unknown = set(fault_kinds) - set(FAULT_KINDS)
         if unknown:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+        if isinstance(replies, str) and replies not in REPLIES:
+            raise ValueError(f"unknown replies {replies!r}; known: {REPLIES} or a callable")
+        self.replies = replies
         self.model = model
         self.latency = latency
+        self.fail = fail
         self.fault_rate = fault_rate
         self.faults_per_request = faults_per_request
         self.fault_kinds = tuple(fault_kinds)
@@ -77,12 +94,16 @@ class FaultyServer:
         self.host = host
         self.port = port
         self.stats = ServerStats()
+        self.prompts: list[str] = []  # prompt texts of the completions answered
         self._attempts: Counter = Counter()
         self._in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
+        # Scripted replies may block (a test gating requests): they get threads of their own,
+        # as many as a thread-per-request server would give them.
+        self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="openai-server-reply")
 
     @property
     def base_url(self) -> str:
@@ -90,11 +111,11 @@ class FaultyServer:
 
     # ----- lifecycle -----
 
-    def start(self) -> FaultyServer:
-        self._thread = threading.Thread(target=self._serve, name="faulty-server", daemon=True)
+    def start(self) -> OpenAIServer:
+        self._thread = threading.Thread(target=self._serve, name="openai-server", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
-            raise RuntimeError("faulty server did not start")
+            raise RuntimeError("the test server did not start")
         return self
 
     def stop(self) -> None:
@@ -103,6 +124,9 @@ class FaultyServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    shutdown = stop  # the name `http.server` servers use, which callers of `serve()` know
 
     async def _shutdown(self) -> None:
         self._server.close()
@@ -112,7 +136,7 @@ class FaultyServer:
             task.cancel()
         await asyncio.gather(*handlers, return_exceptions=True)
 
-    def __enter__(self) -> FaultyServer:
+    def __enter__(self) -> OpenAIServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -151,8 +175,8 @@ class FaultyServer:
                 body = await reader.readexactly(int(headers.get("content-length", 0) or 0))
                 if "authorization" in headers:
                     self.stats.authorization.add(headers["authorization"])
-                keep = await self._route(method, path.split("?")[0], body, writer)
-                if not keep:
+                keep = await self._route(method, path.split("?")[0].rstrip("/"), body, writer)
+                if not keep or headers.get("connection", "").lower() == "close":
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.CancelledError):
             pass
@@ -164,7 +188,7 @@ class FaultyServer:
         if method == "GET" and path in ("/health", "/v1/health"):
             return await self._send(writer, 200, {"status": "ok"})
         if method == "GET" and path == "/v1/models":
-            data = [{"id": self.model, "object": "model", "owned_by": "faulty-server"}]
+            data = [{"id": self.model, "object": "model", "owned_by": "ovlt"}]
             return await self._send(writer, 200, {"object": "list", "data": data})
         if method == "POST" and path == "/v1/chat/completions":
             self._in_flight += 1
@@ -206,30 +230,57 @@ class FaultyServer:
             )
         if self.latency:
             await asyncio.sleep(self.latency)
+        messages = req.get("messages") or []
+        text = prompt_text(messages)
+        status = self.fail(text) if self.fail else None
+        if status:
+            return await self._send(
+                writer, status, {"error": {"message": f"scripted failure {status}"}}
+            )
         n = int(req.get("n") or 1) if self.honor_n else 1
-        text = _last_user_text(req.get("messages") or [])
-        seed = req.get("seed")
+        try:
+            contents = await self._replies(messages, text, n, req.get("seed"))
+        except ConnectionAbortedError:
+            writer.transport.abort()
+            return False
+        except Exception as err:  # a bug in a test's script: fail fast, not retried
+            return await self._send(writer, 400, {"error": {"message": f"replies failed: {err!r}"}})
+        self.prompts.append(text)
         choices = [
             {
                 "index": i,
                 "finish_reason": "stop",
-                "message": {
-                    "role": "assistant",
-                    "content": f"<think>echo seed={seed} i={i}</think><answer>{text}</answer>",
-                },
+                "message": {"role": "assistant", "content": content},
             }
-            for i in range(n)
+            for i, content in enumerate(contents)
         ]
+        prompt_tokens = len(text.split())
+        completion_tokens = sum(len(c.split()) for c in contents)
         reply = {
             "id": key[:16],
             "object": "chat.completion",
             "created": int(time.time()),
             "model": req.get("model", self.model),
             "choices": choices,
-            "usage": {"prompt_tokens": 1, "completion_tokens": 7, "total_tokens": 8},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
         }
         self.stats.ok += 1
         return await self._send(writer, 200, reply)
+
+    async def _replies(self, messages: list, text: str, n: int, seed) -> list[str]:
+        if self.replies == "teacher":
+            return [teacher_reply(messages, i, seed) for i in range(n)]
+        if self.replies == "echo":
+            last = last_user_text(messages)
+            return [
+                f"<think>echo seed={seed} i={i}</think><answer>{last}</answer>" for i in range(n)
+            ]
+        loop = asyncio.get_running_loop()
+        return [await loop.run_in_executor(self._pool, self.replies, text) for _ in range(n)]
 
     async def _send(self, writer, status: int, payload: dict, headers: dict | None = None) -> bool:
         return await _write(
@@ -245,7 +296,36 @@ class FaultyServer:
         return self.fault_kinds[(int(key[8:12], 16) + attempt) % len(self.fault_kinds)]
 
 
-def _last_user_text(messages: list) -> str:
+def serve(
+    port: int = 0, latency: float = 0.0, model: str = "loopback", **options
+) -> tuple[OpenAIServer, str]:
+    """A started teacher-mode server (the demo's round-1 stand-in) and its URL; `.stop()` it."""
+    server = OpenAIServer(
+        replies=options.pop("replies", "teacher"),
+        model=model,
+        latency=latency,
+        port=port,
+        **options,
+    ).start()
+    return server, server.base_url
+
+
+# ----- replies -----
+
+
+def prompt_text(messages: list) -> str:
+    """Every text part of every message, one per line (what scripted replies are asked)."""
+    parts = []
+    for msg in messages:
+        content = msg.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(p.get("text", "") for p in content if p.get("type") == "text")
+    return "\n".join(parts)
+
+
+def last_user_text(messages: list) -> str:
     for message in reversed(messages):
         content = message.get("content")
         if isinstance(content, str):
@@ -257,8 +337,50 @@ def _last_user_text(messages: list) -> str:
     return ""
 
 
+FILLER = (
+    "First I look at the figure and note the relevant quantities. Then I relate them to what "
+    "the question asks, step by step, checking each value I read. "
+).split()
+
+
+def teacher_reply(messages: list, index: int, seed) -> str:
+    """A deterministic function of (messages, choice index, seed): the data factory's cache,
+    fingerprints and demo depend on these exact texts, so change them only on purpose."""
+    blob = json.dumps(messages, sort_keys=True) + f"|{index}|{seed}"
+    rng = random.Random(hashlib.sha256(blob.encode()).hexdigest())
+    text = " ".join(
+        p.get("text", "")
+        for m in messages
+        for p in (
+            m.get("content")
+            if isinstance(m.get("content"), list)
+            else [{"text": m.get("content") or ""}]
+        )
+        if isinstance(p, dict)
+    )
+    if "detailed description" in text:
+        return f"The image shows a simple figure with shapes, labels and numbers (view {rng.randint(0, 9)})."
+    if "Choices:" in text:
+        letters = [c for c in "ABCDE" if f"({c})" in text] or ["A"]
+        answer = rng.choice(letters)
+    else:
+        answer = str(rng.randint(1, 9))
+    n = rng.choice((20, 40, 80, 160, 700))  # a few traces exceed the 500-word limit
+    body = " ".join(FILLER[i % len(FILLER)] for i in range(n))
+    reflect = (
+        " Wait, let me double-check the reading. It is consistent." if rng.random() < 0.5 else ""
+    )
+    # the OpenVLThinker reply format: a conclusion, then the answer tag the reward reads
+    return (
+        f"<think>\n{body}{reflect}\n</think>\nSo the final answer is \\boxed{{{answer}}}.\n"
+        f"<answer>{answer}</answer>"
+    )
+
+
+# ----- the wire -----
+
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 422: "Unprocessable Entity"}
-_REASONS |= {429: "Too Many Requests", 500: "Internal Server Error"}
+_REASONS |= {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 async def _write(writer, status, payload, headers, *, chunked: bool, keep_alive: bool) -> bool:
@@ -287,18 +409,22 @@ async def _write(writer, status, payload, headers, *, chunked: bool, keep_alive:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8011)
-    parser.add_argument("--latency", type=float, default=0.0)
-    parser.add_argument("--fault-rate", type=float, default=0.0)
-    parser.add_argument("--model", default="fake-model")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port (default)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per completion")
+    parser.add_argument("--replies", choices=REPLIES, default="teacher", help="default: teacher")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests faulted")
+    parser.add_argument("--model", default="loopback", help="the served model id")
     args = parser.parse_args(argv)
-    server = FaultyServer(
-        model=args.model, latency=args.latency, fault_rate=args.fault_rate, port=args.port
+    server = OpenAIServer(
+        replies=args.replies,
+        model=args.model,
+        latency=args.latency,
+        fault_rate=args.fault_rate,
+        port=args.port,
     ).start()
-    print(f"serving {server.base_url} (Ctrl-C to stop)", flush=True)
+    print(server.base_url, flush=True)  # the first line is the URL: scripts read it
     try:
-        while True:
-            time.sleep(3600)
+        threading.Event().wait()
     except KeyboardInterrupt:
         server.stop()
     return 0

@@ -1,4 +1,5 @@
-"""Small trl-format datasets drawn here (PIL shapes + template reasoning), for offline tests."""
+"""Small trl-format datasets drawn offline (PIL shapes + template reasoning): for tests, the demo
+and `bench/gpu_train.py`, which must not import the test suite."""
 
 from __future__ import annotations
 

@@ -1,0 +1,175 @@
+"""Reading any card (data round, training, loop): one loader, one error format.
+
+Every card goes through `read_card`: the file must exist, be small, be YAML (safe_load only)
+and hold a mapping; `${VAR}` / `${VAR:-default}` in strings are expanded from the environment;
+`--set key=value` overrides apply on top. A pydantic error becomes one line naming the field
+(`format_validation_error`), so a mistake in any card reads the same.
+
+Lives in ovlt_data because ovlt_train imports ovlt_data (never the reverse).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ovlt_eval.errors import UserError
+
+MAX_CARD_BYTES = 1 << 20  # a card is a recipe; a larger file is a wrong path, not a card
+# Data a card may name relative to the installed packages (e.g. ovlt_eval/demo_data/...), so a
+# card copied to another folder still finds the bundled samples.
+BUNDLED_ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """A card file as a mapping; a missing, huge or malformed file is one UserError line."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"card not found: {p}")
+    if p.stat().st_size > MAX_CARD_BYTES:
+        raise UserError(f"card {p}: larger than {MAX_CARD_BYTES >> 10} KiB; is this a card?")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"card {p}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"card {p}: not UTF-8 text") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"card {p}: expected a mapping of field: value at the top level")
+    return raw
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, where: str = "") -> Any:
+    """`${VAR}` / `${VAR:-default}` in every string; an unset VAR without default is an error."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match) -> str:
+            name, default = m.group(1), m.group(2)
+            got = os.environ.get(name)
+            if got is None or got == "":
+                if default is None:
+                    raise UserError(f"card field {where}: environment variable {name} is not set")
+                return default
+            return got
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """`a.b=1` style overrides onto a nested dict (values parsed as YAML scalars); integer
+    parts index lists (`stages.2.mode=image`). The input is not modified."""
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        items = []
+        for item in overrides:
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise UserError(f"--set expects key=value, got {item!r}")
+            items.append((key.strip(), _parse_value(value)))
+    out = dict(raw)
+    for key, value in items:
+        _set_path(out, key.split("."), value, key)
+    return out
+
+
+def _copy(child: Any) -> Any:
+    return (
+        dict(child) if isinstance(child, dict) else list(child) if isinstance(child, list) else {}
+    )
+
+
+def _set_path(node: Any, parts: list[str], value: Any, key: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        try:
+            index = int(head)
+            node[index]  # noqa: B018 — bounds check
+        except (ValueError, IndexError):
+            raise UserError(
+                f"--set {key}: '{head}' is not an index of a list of {len(node)}"
+            ) from None
+        slot: Any = index
+    else:
+        slot = head
+    if not rest:
+        node[slot] = value
+        return
+    child = _copy(node[slot] if isinstance(node, list) else node.get(head))
+    node[slot] = child
+    _set_path(child, rest, value, key)
+
+
+def read_card(
+    path: str | os.PathLike | None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    *,
+    expand: bool = True,
+) -> dict[str, Any]:
+    """A card's raw mapping: file (or {} without one), environment expanded, overrides on top."""
+    raw = read_yaml(path) if path else {}
+    if expand:
+        raw = expand_env(raw)
+    return apply_overrides(raw, overrides or [])
+
+
+def field_path(loc: tuple | list) -> str:
+    """('sources', 0, 'kind') -> 'sources[0].kind'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def format_validation_error(err: ValidationError, what: str, prefix: str = "") -> str:
+    """One line naming the field: '<what>: field <prefix><loc>: <message> (+N more)'."""
+    first = err.errors()[0]
+    n = err.error_count()
+    more = f" (+{n - 1} more)" if n > 1 else ""
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    loc = field_path(tuple(first["loc"]))
+    name = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "(card)")
+    return f"{what}: field {name}: {msg}{more}"
+
+
+def resolve_card_path(value: str | os.PathLike, card_dir: str | os.PathLike | None) -> Path:
+    """A path written in a card: absolute as is; relative against the card's own folder, or,
+    when nothing is there, the packages' bundled data. Never the current directory, so a card
+    means the same wherever it is run from (a dict card has no folder: bundled data only)."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return p
+    if card_dir is not None:
+        local = Path(card_dir) / p
+        if local.exists() or not (BUNDLED_ROOT / p).exists():
+            return local
+    return BUNDLED_ROOT / p

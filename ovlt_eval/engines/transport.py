@@ -1,0 +1,97 @@
+"""The `openai` engine's HTTP: `aiohttp` for `http://` and `https://` alike.
+
+aiohttp (the client vLLM's own serving benchmark uses) keeps the client's CPU per request
+low (~0.5 ms here, with the engine's own work; httpx2 measured ~1.3–1.7 ms), which matters only
+on the loopback benches (`bench/engine_concurrency.py`, ~1,000 req/s) — a real server answers
+10–100 req/s. One session per base URL keeps connections alive; `https://` also reads proxies
+from the environment (`HTTPS_PROXY`, `NO_PROXY`), `http://` (a local server) does not.
+
+`Transport.post` returns a `Response` for every HTTP answer and raises `TransportError` for
+anything below HTTP (refused, dropped, timed out), which the engine retries.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class TransportError(Exception):
+    """The request got no HTTP answer: connection refused or dropped, or a timeout."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Transport:
+    """Keep-alive connections to one base URL (`http(s)://host:port/prefix`).
+
+    Create and use it on one running event loop (aiohttp binds its session to the loop)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: dict[str, str],
+        timeout: float,
+        connect_timeout: float | None = None,
+        connections: int = 64,
+    ):
+        import aiohttp
+
+        self._aiohttp = aiohttp
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        connect_timeout = min(timeout, 30.0) if connect_timeout is None else connect_timeout
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections, ssl=ssl_context()),
+            headers={"Content-Type": "application/json", "Accept": "application/json", **headers},
+            timeout=aiohttp.ClientTimeout(total=timeout, connect=connect_timeout),
+            trust_env=urlsplit(self.base_url).scheme == "https",
+        )
+
+    async def post(self, path: str, body: bytes) -> Response:
+        return await self._call("POST", path, body)
+
+    async def get(self, path: str) -> Response:
+        return await self._call("GET", path, None)
+
+    async def _call(self, method: str, path: str, body: bytes | None) -> Response:
+        aiohttp = self._aiohttp
+        try:
+            async with self._session.request(method, f"{self.base_url}{path}", data=body) as resp:
+                content = await resp.read()
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+                return Response(status=resp.status, headers=headers, body=content)
+        except TimeoutError:
+            raise TransportError(f"timeout after {self.timeout:g} s") from None
+        except aiohttp.ClientConnectorError as err:
+            # Says host and port only: never the headers (the API key).
+            raise TransportError(f"connect failed: {err.os_error.strerror or err}") from None
+        except (aiohttp.ClientError, OSError) as err:
+            raise TransportError(f"connection dropped ({type(err).__name__})") from None
+
+    async def aclose(self) -> None:
+        await self._session.close()
+
+
+@functools.cache
+def ssl_context():
+    # Shared: loading the CA bundle costs ~50 ms per session.
+    import ssl
+
+    return ssl.create_default_context()
