@@ -109,6 +109,7 @@ def evaluate(
         concurrency (openai); revision, dtype, batch_size, reproducible (hf/vllm);
         min_pixels, max_pixels (all).
 
+    Prints one summary line per benchmark (stdout), as `ovlt-eval run` does.
     Returns {bench: EvalResult}, in the order given. A run with items that failed after
     retries is returned with `complete=False` (calling again retries them). User mistakes raise
     `UserError` (one line, naming the options as `ovlt-eval run` spells them).

@@ -236,6 +236,7 @@ def run_grpo_stage(
     stage: CurriculumStage,
     out: Path,
     progress: bool = True,
+    note: str | None = None,
 ) -> Path:
     processor = load_processor(
         model, max_pixels=card.image_max_pixels, min_pixels=card.image_min_pixels
@@ -268,6 +269,8 @@ def run_grpo_stage(
         processing_class=processor,
     )
     route_logs(trainer, out, progress=progress)
+    if note:
+        print(f"ovlt-train grpo: {note}", file=sys.stderr)
     result = trainer.train()
     record = base_record(
         "grpo",
@@ -293,27 +296,9 @@ def run_grpo_stage(
     return save_checkpoint(trainer, processor, out, record)
 
 
-def run_grpo(
-    *,
-    data: str,
-    model: str,
-    card_path: str | Path | None,
-    overrides: list[str] | dict[str, Any] | None = None,
-    out_dir: str | Path | None = None,
-    curriculum: str | None = None,
-    progress: bool = True,
-) -> Path:
-    """Run the curriculum stages in order; return the final checkpoint (see run_curriculum)."""
-    stages = run_curriculum(
-        data=data,
-        model=model,
-        card_path=card_path,
-        overrides=overrides,
-        out_dir=out_dir,
-        curriculum=curriculum,
-        progress=progress,
-    )
-    return Path(stages[-1]["checkpoint"])
+def run_grpo(**kwargs: Any) -> Path:
+    """`run_curriculum` (the same keyword arguments), returning the final checkpoint only."""
+    return Path(run_curriculum(**kwargs)[-1]["checkpoint"])
 
 
 def run_curriculum(
@@ -329,7 +314,7 @@ def run_curriculum(
     """Run the curriculum stages in order, each into `out_dir/<config>`; a finished stage (its
     record exists) is skipped. Returns, per stage, its config and checkpoint, and `skipped` (why)
     for a stage with too little data (the model passes through); also written to stages.json."""
-    card = fit_precision(load_card(GRPOCard, card_path, overrides), "grpo")
+    card, note = fit_precision(load_card(GRPOCard, card_path, overrides))
     spec = parse_spec(data)
     stages = plan_stages(card, spec, curriculum)
     if not stages:
@@ -352,7 +337,9 @@ def run_curriculum(
                     stage=stage,
                     out=out,
                     progress=progress,
+                    note=note,
                 )
+                note = None  # said once
             except StageSkipped as why:
                 print(f"ovlt-train grpo: stage {stage.config} skipped: {why}", file=sys.stderr)
                 done.append({"config": stage.config, "checkpoint": current, "skipped": str(why)})

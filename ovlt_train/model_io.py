@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +68,18 @@ def bf16_available() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
-def fit_precision(card: Any, command: str) -> Any:
-    """The card as it can train here: bf16 (the cards' default, the paper's GPUs) falls back to
-    float32 on a machine without it, with a one-line note — transformers would refuse to start."""
+def fit_precision(card: Any) -> tuple[Any, str | None]:
+    """(the card as it can train here, a note or None): bf16 (the cards' default, the paper's
+    GPUs) falls back to float32 on a machine without it — transformers would refuse to start.
+    The caller prints the note once training is about to start, so a mistake found on the way
+    stays a single line."""
     if not card.bf16 or bf16_available():
-        return card
-    print(
-        f"ovlt-train {command}: note: no bf16 on this machine (it needs a CUDA GPU with bf16); "
-        "training in float32 (set bf16=false to say so)",
-        file=sys.stderr,
+        return card, None
+    note = (
+        "note: no bf16 on this machine (it needs a CUDA GPU with bf16); training in float32 "
+        "(set bf16=false to say so)"
     )
-    return card.model_copy(update={"bf16": False})
+    return card.model_copy(update={"bf16": False}), note
 
 
 def torch_dtype(bf16: bool):

@@ -76,4 +76,12 @@ def common_trainer_args(card: Any, out_dir: Any, per_device: int, accum: int) ->
         "save_steps": card.save_steps,
         "report_to": card.report_to,
         "remove_unused_columns": False,
+        # pinned memory only helps copies to a GPU; without one torch warns on every loader
+        "dataloader_pin_memory": _has_cuda(),
     }
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,7 @@ def run_sft(
     out_dir: str | Path | None = None,
     progress: bool = True,
 ) -> Path:
-    card = fit_precision(load_card(SFTCard, card_path, overrides), "sft")
+    card, note = fit_precision(load_card(SFTCard, card_path, overrides))
     spec = parse_spec(data, default_config="sft")
     out = Path(out_dir or f"checkpoints/sft-{Path(model).name}")
     processor = load_processor(
@@ -125,6 +126,8 @@ def run_sft(
             ) from None
         raise
     route_logs(trainer, out, progress=progress)
+    if note:
+        print(f"ovlt-train sft: {note}", file=sys.stderr)
     result = trainer.train()
     record = base_record(
         "sft",

@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from ovlt_train.cli import main
-from tests.ovlt_train.conftest import REPO, SFT_TEST_SETTINGS
 from ovlt_train.synthetic_items import answer_tag_share, greedy_texts
+from tests.ovlt_train.conftest import REPO, SFT_TEST_SETTINGS
 
 
 def test_sft_learns_the_answer_format(sft_run, train_data, tiny_model_dir):
