@@ -6,7 +6,7 @@
    (the card names everything: the tiny model at runs/tiny-model, the work dir runs/loop-demo):
    two rounds of data build → SFT from the base model → GRPO medium → hard → eval, each step
    versioned in a loop manifest and resumable. Round 1's captioner / R1 reasoner is the loopback
-   "teacher" (`ovlt_data.loopback`) on 127.0.0.1, a deterministic OpenAI-compatible stand-in,
+   "teacher" (`ovlt_eval.testing.openai_server`) on 127.0.0.1, a deterministic OpenAI-compatible stand-in,
    since no real teacher can be downloaded offline; round 2's data comes from the tiny model.
 6. `ovlt-data inspect` of the round-1 data.
 
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ovlt_data.cli import main as ovlt_data
-    from ovlt_data.loopback import serve
     from ovlt_eval import demo as eval_demo
+    from ovlt_eval.testing.openai_server import serve
     from ovlt_train.cards import LoopCard, load_card
     from ovlt_train.cli import main as ovlt_train
 

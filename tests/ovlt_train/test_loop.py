@@ -67,7 +67,7 @@ def test_manifest_refuses_another_card_and_writes_atomically(tmp_path):
 
 def _loopback() -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ovlt_data.loopback", "--port", "0"],
+        [sys.executable, "-m", "ovlt_eval.testing.openai_server", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )

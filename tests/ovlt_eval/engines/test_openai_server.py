@@ -14,7 +14,7 @@ import pytest
 from ovlt_eval.testing.openai_server import OpenAIServer, teacher_reply
 
 # The data factory's cache, fingerprints and demo depend on these exact texts (they were the
-# replies of ovlt_data/loopback.py, which this server replaced).
+# replies of the former ovlt_data/loopback.py, which this server replaced).
 TEACHER_SHA256 = "44ca220ed05976e95efd1052d6da0847badf24b2cba1ad0ebba35b7461af3aa9"
 
 
