@@ -434,11 +434,12 @@ def test_run_hallusionbench_under_the_reference_protocol(hallusion_file, tmp_pat
     from ovlt_eval.cli import main
     from ovlt_eval.testing.openai_server import OpenAIServer
 
-    answers = {"VD_illusion_0_0_0": "<answer>Yes</answer>", "VD_illusion_0_1_0": "<answer>Yes"}
-
+    # Both items ask the same question (only the image differs), so the reply cannot depend on
+    # which one is asked, nor on the order they arrive in: "Yes" to both, and the golds are
+    # "1" (Yes) and "0" (No).
     def model(prompt: str) -> str:
         assert prompt.startswith("Hint: Please answer the question requiring an answer of yes")
-        return answers.pop(next(iter(answers)))
+        return "<think>t</think><answer>Yes</answer>"
 
     out = tmp_path / "run"
     with OpenAIServer(replies=model) as server:
