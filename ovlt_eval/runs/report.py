@@ -16,6 +16,7 @@ import base64
 import html
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,29 @@ class RunResult:
         return ""
 
 
+# How deep `compare` looks under a folder for run directories (a loop's work dir holds them
+# at round*/eval-*/, a multi-benchmark run at <bench>-<split>/).
+_MAX_DEPTH = 6
+
+
+def _run_dirs(root: Path) -> list[Path]:
+    """Run directories (holding summary.json) under `root`, at any depth up to _MAX_DEPTH;
+    symlinks and hidden folders are not followed, and a run directory's own sub-folders are
+    not searched."""
+    found: list[Path] = []
+    for here, dirs, files in os.walk(root, followlinks=False):
+        depth = len(Path(here).relative_to(root).parts)
+        if SUMMARY in files and Path(here) != root:
+            found.append(Path(here))
+            dirs[:] = []
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if depth < _MAX_DEPTH else []
+    return sorted(found)
+
+
 def find_runs(paths: list[str]) -> list[RunResult]:
-    """Each path is a run directory, or a directory of `<bench>-<split>/` run directories."""
+    """Each path is a run directory, or a folder holding run directories at any depth (a
+    multi-benchmark run's `<bench>-<split>/`, a loop's `round*/eval-*/`)."""
     runs: list[RunResult] = []
     for arg in paths:
         root = Path(arg)
@@ -60,12 +82,12 @@ def find_runs(paths: list[str]) -> list[RunResult]:
         if (root / SUMMARY).is_file():
             runs.append(load_run(root, arg))
             continue
-        subs = sorted(p for p in root.iterdir() if (p / SUMMARY).is_file())
+        subs = _run_dirs(root)
         if not subs:
             raise UserError(
                 f"{arg}: no {SUMMARY} here or in its sub-directories; is the run finished?"
             )
-        runs.extend(load_run(p, str(Path(arg) / p.name)) for p in subs)
+        runs.extend(load_run(p, str(Path(arg) / p.relative_to(root))) for p in subs)
     if not runs:
         raise UserError("no runs to compare")
     return runs

@@ -132,3 +132,19 @@ def test_compare_warns_when_runs_differ_in_batch_size_or_dtype(tiny_model_dir, t
     capsys.readouterr()
     assert main(["compare", str(tmp_path / "batched"), str(tmp_path / "batched-again")]) == 0
     assert "warning" not in capsys.readouterr().out
+
+
+def test_compare_finds_run_directories_at_any_depth(two_runs, tmp_path, capsys):
+    # A loop's work dir holds its evaluations at round*/eval-*/ (issue 11: "compare finds
+    # summaries at any depth"); hidden folders and symlinks are not followed.
+    import shutil
+
+    work = tmp_path / "loop"
+    shutil.copytree(two_runs / "scripted", work / "round0" / "eval-base")
+    shutil.copytree(two_runs / "oracle", work / "round1" / "eval-grpo")
+    shutil.copytree(two_runs / "oracle", work / ".hidden" / "eval-x")
+    (work / "link").symlink_to(two_runs / "oracle", target_is_directory=True)
+    assert main(["compare", str(work)]) == 0
+    out = capsys.readouterr().out
+    assert "loop/round0/eval-base" in out and "loop/round1/eval-grpo" in out
+    assert ".hidden" not in out and "loop/link" not in out
