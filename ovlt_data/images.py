@@ -108,7 +108,3 @@ def perceptual_hash(image_or_bytes) -> int:
     else:
         im = image_or_bytes
     return int(str(imagehash.phash(im.convert("RGB"))), 16)
-
-
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()

@@ -66,23 +66,6 @@ def combined_digest(per_item: Mapping[str, Any]) -> str:
     return sha256_bytes(canonical_json(dict(sorted(per_item.items()))))
 
 
-def messages_for_hash(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Messages with every image replaced by its digest, so the prompt can be hashed."""
-    out = []
-    for msg in messages:
-        content = msg.get("content")
-        if isinstance(content, list):
-            parts = []
-            for part in content:
-                if part.get("type") == "image":
-                    parts.append({"type": "image", "sha256": image_digest(part.get("image"))})
-                else:
-                    parts.append(dict(part))
-            content = parts
-        out.append({**msg, "content": content})
-    return out
-
-
 def git_sha(start: Path | None = None) -> str | None:
     """The harness checkout's commit (with '-dirty' when modified); None when not a checkout."""
     where = start or Path(__file__).resolve().parent
