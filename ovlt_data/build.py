@@ -34,6 +34,7 @@ from ovlt_data.planning import (  # noqa: F401 — re-exported: callers import t
 from ovlt_data.sources import SourceContext, get_source_kind
 from ovlt_data.stages import BuildContext, Stage
 from ovlt_eval.atomic import write_json_atomic
+from ovlt_eval.runs.store import RunLock
 
 
 def code_version() -> str:
@@ -75,45 +76,49 @@ def build(
     if isinstance(shard, str):
         shard = Shard.parse(shard)
     final = version_dir(out, card, shard)
-    check_existing(final, card, limit, force)
-    folder = card_dir(card_arg, base_dir)
-    cache = CallCache(cache_path or Path(out) / "cache.sqlite")
-    models = open_models(card.models, cache)  # one engine per distinct model
-    stages = make_stages(card, BuildContext(card, cache, models, folder))
-    check_card(card, stages)
-    for st in stages:
-        st.prepare()  # e.g. benchmark indexes: before any model call
-    src_ctx = SourceContext(card.max_image_pixels, folder, cache.path)
-    records = prefetch(open_records(card, src_ctx, limit, shard), depth=2 * card.batch_size)
+    # two builds of one version into one --out would each replace the other's folder, both
+    # exiting 0: the second refuses while the first holds this lock (dropped if a build dies)
+    busy = f"another ovlt-data build is writing {final}; wait for it or bump `version`"
+    with RunLock(final.parent, name=f".{final.name}.lock", busy=busy):
+        check_existing(final, card, limit, force)
+        folder = card_dir(card_arg, base_dir)
+        cache = CallCache(cache_path or Path(out) / "cache.sqlite")
+        models = open_models(card.models, cache)  # one engine per distinct model
+        stages = make_stages(card, BuildContext(card, cache, models, folder))
+        check_card(card, stages)
+        for st in stages:
+            st.prepare()  # e.g. benchmark indexes: before any model call
+        src_ctx = SourceContext(card.max_image_pixels, folder, cache.path)
+        records = prefetch(open_records(card, src_ctx, limit, shard), depth=2 * card.batch_size)
 
-    # execution, into a staging folder
-    _remove_dead_staging(final)
-    staging = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    writer = VersionWriter(staging)
-    prepare_s = round(time.time() - t0, 2)
-    try:
-        run = run_stages(records, stages, writer, card.batch_size, progress)
-        fingerprint = writer.close()
-        # writing
-        stats = writer.stats.as_dict()
-        manifest = _manifest(card, limit, shard, src_ctx, models, stages, run, cache)
-        manifest["stats"] = {k: v for k, v in stats.items() if k != "sft_lengths"}
-        manifest["fingerprint"] = fingerprint
-        manifest["build_seconds"] = None  # set once the dataset card is written
-        manifest["timing_seconds"] = {
-            "prepare": prepare_s,
-            "wait_sources": round(run.wait_sources, 2),
-            "write": round(run.write, 2),
-        }
-        _write_version(staging, final, manifest, stats, cache, t0)
-    except BaseException:
+        # execution, into a staging folder
+        _remove_dead_staging(final)
+        staging = final.parent / f".{final.name}.tmp-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        cache.close()
-    return final
+        staging.mkdir(parents=True)
+        writer = VersionWriter(staging)
+        prepare_s = round(time.time() - t0, 2)
+        try:
+            run = run_stages(records, stages, writer, card.batch_size, progress)
+            fingerprint = writer.close()
+            # writing
+            stats = writer.stats.as_dict()
+            manifest = _manifest(card, limit, shard, src_ctx, models, stages, run, cache)
+            manifest["stats"] = {k: v for k, v in stats.items() if k != "sft_lengths"}
+            manifest["fingerprint"] = fingerprint
+            manifest["build_seconds"] = None  # set once the dataset card is written
+            manifest["timing_seconds"] = {
+                "prepare": prepare_s,
+                "wait_sources": round(run.wait_sources, 2),
+                "write": round(run.write, 2),
+            }
+            _write_version(staging, final, manifest, stats, cache, t0)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            cache.close()
+        return final
 
 
 def _manifest(

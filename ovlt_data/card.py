@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ovlt_data.card_io import apply_overrides, expand_env, format_validation_error, read_card
+from ovlt_data.paths import name_problem
 from ovlt_eval.errors import UserError
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "cards" / "rounds"
@@ -85,6 +86,16 @@ class Card(_Strict):
     sources: list[SourceSpec] = Field(min_length=1)
     stages: list[StageSpec] = Field(min_length=1)
     preset: str | None = None  # the card's named preset that was applied (card_presets.py)
+
+    @field_validator("name", "version")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        # `out/<name>/<version>` is replaced with --force: "." or ".." there is a sibling of
+        # --out, or --out itself, deleted
+        problem = name_problem(v)
+        if problem:
+            raise ValueError(problem)
+        return v
 
     def digest(self) -> str:
         # a card without presets keeps the digest it had before presets existed

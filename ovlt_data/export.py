@@ -23,6 +23,7 @@ import json
 from pathlib import Path
 
 from ovlt_data.artifact import iter_config, read_manifest
+from ovlt_data.paths import inside, plain_name
 from ovlt_data.released_formats import IMAGE_PLACEHOLDER, render_format_prompt
 from ovlt_eval.atomic import atomic_open, write_json_atomic
 from ovlt_eval.errors import UserError
@@ -170,16 +171,19 @@ def export_easyr1(version_dir: Path, out: Path) -> list[Path]:
 
 
 def export_llamafactory(version_dir: Path, out: Path, name: str) -> list[Path]:
+    name = plain_name(name, f"{version_dir}: manifest name/version")
+    data_path = inside(out, f"{name}_sft.json", what=f"{version_dir}: manifest name/version")
     img_dir = out / "images"
     img_dir.mkdir(exist_ok=True)
-    data_path = out / f"{name}_sft.json"
     n = 0
     with atomic_open(data_path, "w", encoding="utf-8") as fh:
         fh.write("[\n")
-        for r in iter_config(version_dir, "sft", ["images", "prompt", "response"]):
+        for r in iter_config(version_dir, "sft", ["id", "images", "prompt", "response"]):
             paths = []
             for im in r["images"]:
-                p = img_dir / im["path"]
+                # a row's image path is data from the parquet: one plain file name in images/
+                what = f"{version_dir}: row {r['id']} image path"
+                p = inside(img_dir, plain_name(im["path"], what), what=what)
                 if not p.exists():
                     p.write_bytes(im["bytes"])
                 paths.append(f"images/{im['path']}")

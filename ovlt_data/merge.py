@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from ovlt_data.artifact import VersionWriter, iter_config, read_manifest
+from ovlt_data.paths import inside, plain_name
 from ovlt_data.schema import CONFIGS
 from ovlt_eval.atomic import write_json_atomic
 from ovlt_eval.errors import UserError
@@ -32,7 +33,11 @@ def merge(shard_dirs, out=None, force: bool = False) -> Path:
         raise UserError(
             f"need shards 0..{n - 1} of {n} exactly once; got {', '.join(f'{i}/{k}' for i, k in shards)}"
         )
-    final = Path(out) if out else dirs[0].parent / first["version"]
+    if out:
+        final = Path(out)
+    else:  # the manifest's version is a string from a file, not a path: one plain name below
+        version = plain_name(first.get("version"), f"{dirs[0]}: manifest field version")
+        final = inside(dirs[0].parent, version, what=f"{dirs[0]}: manifest field version")
     if final.exists() and not force:
         raise UserError(f"{final} exists; use --force")
     staging = final.parent / f".{final.name}.merge-tmp"

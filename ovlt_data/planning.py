@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ovlt_data.card import Card, load_card
+from ovlt_data.paths import inside
 from ovlt_data.sources import SourceContext, get_source_kind
 from ovlt_data.stages import BuildContext, Stage, get_stage_kind
 from ovlt_eval.errors import UserError
@@ -53,7 +54,7 @@ def card_dir(card_arg, given: str | os.PathLike | None = None) -> Path | None:
 
 def version_dir(out: str | os.PathLike, card: Card, shard: Shard | None = None) -> Path:
     name = card.version if shard is None else f"{card.version}-shard-{shard.index}-of-{shard.count}"
-    return Path(out) / card.name / name
+    return inside(out, card.name, name, what="card name/version")
 
 
 def make_stages(card: Card, ctx: BuildContext) -> list[Stage]:

@@ -76,11 +76,12 @@ def run(args) -> int:
         raise UserError(
             f"{bench.name} has no split {args.split!r}; known: {', '.join(bench.splits)}"
         )
-    predictions = load_predictions(args.predictions, id_fields=(bench.id_field,))
-    items = bench.load(split=args.split, data=args.data)
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} exists and is not a folder")
+    _refuse_generation_run(out)
+    predictions = load_predictions(args.predictions, id_fields=(bench.id_field,))
+    items = bench.load(split=args.split, data=args.data)
     started = time.perf_counter()
     from ovlt_eval.profiles import get_profile
 
@@ -127,6 +128,20 @@ def run(args) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _refuse_generation_run(out: Path) -> None:
+    """`ovlt-eval run` keeps its generations in the same samples.jsonl this command writes:
+    scoring into a run's folder would replace them, and the resumed run would then report the
+    scored file's number as its own. A run's folder has its eval card or its lock file."""
+    from ovlt_eval.runs.card import CARD_NAME
+
+    for name in (CARD_NAME, ".lock"):
+        if (out / name).exists():
+            raise UserError(
+                f"--out {out} holds an `ovlt-eval run` ({name}); scoring would overwrite its "
+                "samples.jsonl: choose another --out"
+            )
 
 
 def _published_extractions(bench, predictions) -> int | None:

@@ -20,8 +20,13 @@ class RunLock:
     """An exclusive lock on a run directory: two processes appending to one samples.jsonl
     would interleave their work. The OS drops the lock when its process dies (even SIGKILL)."""
 
-    def __init__(self, out_dir: str | Path):
-        self.path = Path(out_dir) / ".lock"
+    def __init__(self, out_dir: str | Path, *, name: str = ".lock", busy: str | None = None):
+        # `name` / `busy`: other writers (`ovlt-data build`'s version folders) lock the same way
+        self.path = Path(out_dir) / name
+        self._busy = busy or (
+            f"another ovlt-eval run is writing to {self.path.parent}; "
+            "wait for it or choose another --out"
+        )
         self._fh = None
 
     def __enter__(self) -> RunLock:
@@ -36,9 +41,7 @@ class RunLock:
         except OSError:
             self._fh.close()
             self._fh = None
-            raise UserError(
-                f"another ovlt-eval run is writing to {self.path.parent}; wait for it or choose another --out"
-            ) from None
+            raise UserError(self._busy) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
