@@ -220,3 +220,17 @@ class Benchmark:
     ) -> str:
         """A short category for why the official and corrected verdicts differ."""
         return "extraction_differs"
+
+
+class ConfigParquetFiles:
+    """Loading for Hub datasets with one config per subset (EMMA's subjects, MMMU-Pro's
+    settings): the Hub location is (config, split), and local files are the Hub's parquet
+    shards, in a folder named after the config or directly under `--data`."""
+
+    config: str
+
+    def hub_location(self, split: str) -> tuple[str | None, str]:
+        return self.config, split
+
+    def local_names(self, split: str) -> tuple[str, ...]:
+        return (f"{self.config}/{split}-*.parquet", f"{split}-*.parquet", f"{split}.parquet")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ovlt_eval.benchmarks.base import Benchmark
+from ovlt_eval.benchmarks.base import Benchmark, ConfigParquetFiles
 from ovlt_eval.benchmarks.loading import as_text, image_entries, parse_option_list, require
 from ovlt_eval.benchmarks.reference_prompt import format_instruction
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
@@ -40,7 +40,7 @@ ALL_IMAGE_FIELDS = ("image_1", "image_2", "image_3", "image_4", "image_5")
 
 
 @dataclass(frozen=True)
-class Emma(Benchmark):
+class Emma(ConfigParquetFiles, Benchmark):
     name: str = "emma-math"
     version: str = "1"
     hub_id: str = "luckychao/EMMA"
@@ -52,16 +52,6 @@ class Emma(Benchmark):
     image_fields: tuple[str, ...] = ("image_1",)
     default_split: str = "test"
     has_official: bool = False
-
-    def hub_location(self, split: str) -> tuple[str | None, str]:
-        return self.config, split
-
-    def local_names(self, split: str) -> tuple[str, ...]:
-        return (
-            f"{self.config}/{split}-*.parquet",
-            f"{split}-*.parquet",
-            f"{split}.parquet",
-        )
 
     def to_item(self, row: dict[str, Any], base: Path | None, where: str) -> BenchItem:
         require(row, ("pid", "question", "answer"), where, self.name)

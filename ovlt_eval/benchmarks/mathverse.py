@@ -27,10 +27,9 @@ from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.loading import as_text, image_entry, require
-from ovlt_eval.benchmarks.options import is_prose, names_several_options
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
+from ovlt_eval.benchmarks.verifier_scoring import score_with_verifier
 from ovlt_eval.grading.extract import extract_answer
-from ovlt_eval.grading.verify import verify
 
 _CHOICES_BLOCK = re.compile(r"Choices\s*:\s*\n", re.IGNORECASE)
 _CHOICE_LINE = re.compile(r"^\s*\(?([A-H])\)?\s*[:.)：]\s*(.*?)\s*$")
@@ -108,16 +107,7 @@ class MathVerse(Benchmark):
         return "extraction_differs"
 
     def score_response(self, item: BenchItem, response: str) -> ScoredItem:
-        found = extract_answer(response, item.choices)
-        if found.answer is None:
-            return ScoredItem(item.id, None, False, "no_answer", found.how)
-        pred = found.answer
-        if item.kind == "multi_choice" and names_several_options(pred):
-            return ScoredItem(item.id, pred, False, "ok", found.how)
-        if is_prose(pred):
-            return ScoredItem(item.id, pred, False, "unparseable", found.how + "+prose")
-        verdict = verify(item.gold, pred, item.kind, choices=item.choices)
-        return ScoredItem(item.id, pred, verdict.correct, verdict.status, found.how)
+        return score_with_verifier(item, response)
 
 
 def parse_choices(question: str) -> tuple[str, ...] | None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ovlt_eval.benchmarks.base import Benchmark
+from ovlt_eval.benchmarks.base import Benchmark, ConfigParquetFiles
 from ovlt_eval.benchmarks.loading import as_text, image_entries, parse_option_list, require
 from ovlt_eval.benchmarks.reference_prompt import format_instruction
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
@@ -44,7 +44,7 @@ VISION_IMAGE_FIELDS = ("image",)
 
 
 @dataclass(frozen=True)
-class MMMUPro(Benchmark):
+class MMMUPro(ConfigParquetFiles, Benchmark):
     name: str = "mmmu-pro-vision"
     version: str = "1"
     hub_id: str = "MMMU/MMMU_Pro"
@@ -60,16 +60,6 @@ class MMMUPro(Benchmark):
     @property
     def image_fields(self) -> tuple[str, ...]:
         return VISION_IMAGE_FIELDS if self.vision else STANDARD_IMAGE_FIELDS
-
-    def hub_location(self, split: str) -> tuple[str | None, str]:
-        return self.config, split
-
-    def local_names(self, split: str) -> tuple[str, ...]:
-        return (
-            f"{self.config}/{split}-*.parquet",
-            f"{split}-*.parquet",
-            f"{split}.parquet",
-        )
 
     def to_item(self, row: dict[str, Any], base: Path | None, where: str) -> BenchItem:
         require(row, ("id", "options", "answer"), where, self.name)
