@@ -275,7 +275,7 @@ def _md_table(head: list[str], rows: list[list[str]]) -> str:
 
 def markdown_report(runs: list[RunResult]) -> str:
     head, rows = overview_rows(runs)
-    parts = ["## Runs", "", _md_table(head, rows)]
+    parts = ["## Runs", "", *what_is_compared(runs), "", _md_table(head, rows)]
     warnings = generation_warnings(runs)
     if warnings:
         for w in warnings:  # one quoted paragraph each
@@ -328,7 +328,27 @@ def _plots(runs: list[RunResult]) -> list[tuple[str, str]]:
             for i, r in enumerate(group):
                 cells = (r.summary.get("breakdown") or {}).get(key, {})
                 accs = [float((cells.get(v) or {}).get("accuracy") or 0.0) for v in values]
-                ax.bar([x + i * width for x in range(len(values))], accs, width, label=r.label)
+                ns = [(cells.get(v) or {}).get("n") for v in values]
+                bars = ax.bar(
+                    [x + i * width for x in range(len(values))],
+                    accs,
+                    width,
+                    label=r.label,
+                    edgecolor="black",  # an outline keeps a 0 % bar visible as a line
+                    linewidth=0.6,
+                )
+                # The value and n on every bar: a 0 % bar is otherwise indistinguishable
+                # from a category the run does not have.
+                ax.bar_label(
+                    bars,
+                    labels=[
+                        f"{a:.0f}\nn={n}" if n is not None else "—"
+                        for a, n in zip(accs, ns, strict=True)
+                    ],
+                    fontsize=6,
+                    padding=1,
+                )
+            ax.set_ylim(0, 115)  # room for the labels above a 100 % bar
             ax.set_xticks([x + 0.4 - width / 2 for x in range(len(values))])
             ax.set_xticklabels([str(v) or "(none)" for v in values], rotation=45, ha="right")
             ax.set_ylabel("accuracy %")
@@ -350,16 +370,44 @@ def _plots(runs: list[RunResult]) -> list[tuple[str, str]]:
     return images
 
 
+def what_is_compared(runs: list[RunResult]) -> list[str]:
+    """Plain sentences for the top of a report: which models on which benchmarks, and what
+    each accuracy column means, so a reader need not know the tool to read the table."""
+    models = list(dict.fromkeys(r.model or MISSING for r in runs))
+    benches = list(dict.fromkeys(r.bench for r in runs))
+    protocols = list(dict.fromkeys(str(r.summary.get("protocol") or MISSING) for r in runs))
+    sizes = ", ".join(f"{r.label}: n={_fmt(r.summary.get('n'))}" for r in runs)
+    lines = [
+        f"{len(runs)} run{'s' if len(runs) != 1 else ''} of "
+        f"{len(models)} model{'s' if len(models) != 1 else ''} ({', '.join(models)}) on "
+        f"{len(benches)} benchmark split{'s' if len(benches) != 1 else ''} "
+        f"({', '.join(benches)}); items scored per run: {sizes}.",
+        "accuracy is each run's headline protocol ("
+        + ", ".join(protocols)
+        + "); reference = the OpenVLThinker authors' script (the paper's table), official = "
+        "the benchmark's own evaluator (the leaderboards), corrected = ovlt's verifier. "
+        "All accuracies are percentages; — means the protocol was not computed for that run.",
+    ]
+    if len(benches) > 1 and len(models) > 1:
+        lines.append(
+            "Runs on different benchmarks are not comparable with each other; compare rows of "
+            "the same benchmark."
+        )
+    return lines
+
+
 def html_report(runs: list[RunResult]) -> str:
     head, rows = overview_rows(runs)
+    title = "ovlt-eval compare: " + ", ".join(dict.fromkeys(r.bench for r in runs))
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>ovlt-eval compare</title>",
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-        ".warning{color:#8a4b00}</style></head><body>",
-        "<h2>Runs</h2>",
-        _html_table(head, rows),
+        ".warning{color:#8a4b00}.what{max-width:60em}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
     ]
+    parts += [f"<p class='what'>{html.escape(line)}</p>" for line in what_is_compared(runs)]
+    parts += ["<h2>Runs</h2>", _html_table(head, rows)]
     parts += [
         f"<p class='warning'><strong>warning:</strong> {html.escape(w)}</p>"
         for w in generation_warnings(runs)

@@ -71,6 +71,59 @@ def test_compare_html_embeds_plots(two_runs, tmp_path, capsys):
     assert "response length" in html and "<table>" in html
 
 
+def test_compare_html_says_what_is_compared_and_draws_zero_bars(two_runs, tmp_path):
+    """The report has a title naming the benchmark, a sentence saying which models and how many
+    items, and every bar carries its value and n, so a 0 % category is visible."""
+    pytest.importorskip("matplotlib")
+    from ovlt_eval.runs.report import find_runs, what_is_compared
+
+    html_path = tmp_path / "report.html"
+    argv = [
+        "compare",
+        str(two_runs / "scripted"),
+        str(two_runs / "oracle"),
+        "--html",
+        str(html_path),
+    ]
+    assert main(argv) == 0
+    html = html_path.read_text()
+    assert "<title>ovlt-eval compare: mathvision-testmini</title>" in html
+    assert "<h1>ovlt-eval compare: mathvision-testmini</h1>" in html
+    assert "2 runs of 2 models (model-scripted, model-oracle)" in html
+    assert "n=12" in html
+
+    # A category the scripted model gets entirely wrong has a 0 % bar; its label is drawn.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ovlt_eval.runs import report
+
+    runs = find_runs([str(two_runs / "scripted"), str(two_runs / "oracle")])
+    zero = [
+        (key, v)
+        for key, cells in runs[0].summary["breakdown"].items()
+        for v, cell in cells.items()
+        if cell["accuracy"] == 0
+    ]
+    assert zero, "the scripted run should have a 0 % category for this test to mean anything"
+    labels: list[str] = []
+    real_close = plt.close
+
+    def keep_labels(fig):
+        labels.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        real_close(fig)
+
+    plt.close = keep_labels
+    try:
+        report._plots(runs)
+    finally:
+        plt.close = real_close
+    assert any(label.startswith("0\nn=") for label in labels)
+    assert what_is_compared(runs)[0].startswith("2 runs of 2 models")
+
+
 def test_compare_parent_directory_and_missing_dir(two_runs, capsys):
     assert main(["compare", str(two_runs)]) == 0
     out = capsys.readouterr().out
@@ -93,11 +146,17 @@ def test_compare_shows_all_three_protocols_and_a_dash_for_old_runs(two_runs, tmp
     header = next(line for line in lines if line.startswith("| run |"))
     cols = [c.strip() for c in header.split("|")]
     assert {"protocol", "reference", "official", "corrected"} <= set(cols)
-    oracle = [c.strip() for c in next(li for li in lines if "model-oracle" in li).split("|")]
+    oracle = [
+        c.strip()
+        for c in next(li for li in lines if li.startswith("|") and "model-oracle" in li).split("|")
+    ]
     fresh = json.loads((two_runs / "oracle" / "summary.json").read_text())
     for key in ("reference", "official", "corrected"):
         assert oracle[cols.index(key)] == f"{fresh[f'accuracy_{key}']:.2f}"
-    stale = [c.strip() for c in next(li for li in lines if str(old) in li).split("|")]
+    stale = [
+        c.strip()
+        for c in next(li for li in lines if li.startswith("|") and str(old) in li).split("|")
+    ]
     assert stale[cols.index("reference")] == "—"
     assert stale[cols.index("official")] == f"{summary['accuracy_official']:.2f}"
     assert "warning" not in "\n".join(lines)  # both served: no dtype/batch known, nothing to warn
