@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if getattr(args, "no_progress", False):
-        from ovlt_train.trainer_logging import silence_progress
+        from ovlt_eval.progress import silence_progress
 
         silence_progress()
     try:

@@ -50,7 +50,10 @@ def image_token_counts(processor: Any, images: list[Any]) -> list[int]:
     )
     if per_image is None:
         raise UserError(
-            "cannot count image tokens for this processor; set max_length: null to skip the check"
+            # max_length: null no longer skips the check (null means the preset's value), so
+            # the message names what is supported instead of a switch that does not exist.
+            "cannot count image tokens for this processor (it reports no image_grid_thw, "
+            "image_seq_length or num_image_tokens); ovlt-train supports Qwen2-VL-style processors"
         )
     return [int(per_image)] * len(images)
 

@@ -8,29 +8,9 @@ through the bar, PrinterCallback with print) — a hundred such lines bury the l
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 LOG_NAME = "train_log.jsonl"
-
-
-def silence_progress() -> None:
-    """`--no-progress`: no bar from any library this process uses (hub downloads, datasets'
-    map/filter, transformers' weight loading; the trainers' own bars go with `route_logs`)."""
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    os.environ["TQDM_DISABLE"] = "1"  # tqdm reads it for every bar created from now on
-    try:
-        import datasets
-
-        datasets.disable_progress_bars()
-    except ImportError:
-        pass
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
 
 
 def route_logs(trainer, out_dir: str | Path, *, progress: bool) -> Path:
