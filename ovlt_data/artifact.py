@@ -266,20 +266,66 @@ class VersionWriter:
         return top.hexdigest()
 
 
-def iter_config(version_dir: Path, config: str, columns: list[str] | None = None):
-    """Rows of one config, a row group at a time."""
+def _corrupt(path: Path, err: Exception):
+    from ovlt_eval.errors import UserError
+
+    why = " ".join(str(err).split())[:200]
+    return UserError(
+        f"{path}: corrupt or truncated parquet ({why}); rebuild or re-download the version"
+    )
+
+
+def _parquet_file(path: Path):
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:  # footer missing: the file was cut short
+        raise _corrupt(path, e) from None
+
+
+def iter_config(version_dir: Path, config: str, columns: list[str] | None = None):
+    """Rows of one config, a row group at a time."""
+    import pyarrow as pa
+
     for path in sorted((Path(version_dir) / "data" / config).glob("*.parquet")):
-        pf = pq.ParquetFile(path)
+        pf = _parquet_file(path)
         for i in range(pf.num_row_groups):
-            yield from pf.read_row_group(i, columns=columns).to_pylist()
+            try:
+                group = pf.read_row_group(i, columns=columns)
+            except (pa.ArrowException, OSError) as e:  # a damaged page inside the file
+                raise _corrupt(path, e) from None
+            yield from group.to_pylist()
+
+
+def check_data(version_dir: Path, manifest: dict[str, Any]) -> None:
+    """Every config's parquet files open (footers intact) and hold the rows the manifest counts:
+    a download or copy cut short is named, never summarised as if it were whole."""
+    from ovlt_eval.errors import UserError
+
+    counts = manifest["stats"]["counts"]
+    for config in CONFIGS:
+        files = sorted((Path(version_dir) / "data" / config).glob("*.parquet"))
+        rows = sum(_parquet_file(p).metadata.num_rows for p in files)
+        want = counts.get(config)
+        if want is not None and rows != want:
+            raise UserError(
+                f"{version_dir}: data/{config} holds {rows} rows, the manifest says {want}: "
+                "files are missing or were replaced; rebuild or re-download the version"
+            )
 
 
 def read_manifest(version_dir: Path) -> dict[str, Any]:
     from ovlt_eval.errors import UserError
 
+    from ovlt_data.manifest_check import check_manifest
+
     path = Path(version_dir) / "manifest.json"
     if not path.is_file():
         raise UserError(f"{version_dir}: not a built version (no manifest.json)")
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as e:  # cut short, edited, or not JSON at all
+        raise UserError(f"{path}: not a valid manifest (not JSON: {e})") from None
+    return check_manifest(data, str(path))

@@ -36,6 +36,10 @@ from ovlt_data.stages import BuildContext, Stage
 from ovlt_eval.atomic import write_json_atomic
 from ovlt_eval.runs.store import RunLock
 
+# the share of a build's model requests that may fail (their rows dropped as `model_error`)
+# before the build is refused: above it, the server or the card is wrong, not one odd item
+MAX_ERROR_RATE = 0.1
+
 
 def code_version() -> str:
     try:
@@ -65,11 +69,14 @@ def build(
     progress: bool = False,
     overrides: list[str] | None = None,
     base_dir: str | os.PathLike | None = None,
+    max_error_rate: float = MAX_ERROR_RATE,
 ) -> Path:
     """Build a card; return the version folder. Same card + same cache -> same fingerprint.
 
     `overrides`: `--set key=value` onto the card. `base_dir`: where a dict card's relative
-    paths resolve (a card file's are its own folder's)."""
+    paths resolve (a card file's are its own folder's). `max_error_rate`: the share of model
+    requests that may fail (rows dropped as `model_error`) before the build is refused."""
+    check_error_rate_option(max_error_rate)
     t0 = time.time()
     # planning: nothing is called or written until the card, stages and target are checked
     card = load_card(card_arg, overrides)
@@ -97,9 +104,11 @@ def build(
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         writer = VersionWriter(staging)
+        errors = _ModelErrors(writer, models)
         prepare_s = round(time.time() - t0, 2)
         try:
-            run = run_stages(records, stages, writer, card.batch_size, progress)
+            run = run_stages(records, stages, errors, card.batch_size, progress)
+            errors.check(cache.hits + cache.misses, max_error_rate, final, stages)
             fingerprint = writer.close()
             # writing
             stats = writer.stats.as_dict()
@@ -119,6 +128,55 @@ def build(
         finally:
             cache.close()
         return final
+
+
+def check_error_rate_option(rate: float) -> None:
+    from ovlt_eval.errors import UserError
+
+    if not 0.0 <= rate <= 1.0:
+        raise UserError(f"--max-error-rate {rate}: must be between 0 and 1")
+
+
+class _ModelErrors:
+    """The writer, counting rows a model request failed for (`model_error` drops, never cached,
+    so a re-run retries them) and keeping the first failure's text: a build whose requests all
+    (or mostly) failed must not be installed and reported as built."""
+
+    def __init__(self, writer: VersionWriter, models: dict[str, Any]):
+        self.writer = writer
+        self.models = models  # role -> CachedModel, to name the failing model
+        self.failed = 0
+        self.first: str | None = None
+
+    def add(self, config: str, rec: dict[str, Any]) -> None:
+        if config == "rejected" and rec.get("reject_reason") == "model_error":
+            self.failed += 1
+            if self.first is None:
+                self.first = f"{rec.get('reject_stage')}: {rec.get('reject_detail') or 'no detail'}"
+        self.writer.add(config, rec)
+
+    def check(self, requests: int, max_rate: float, final: Path, stages: list[Stage]) -> None:
+        """Raise (nothing installed; the successful calls stay cached) above `max_rate`."""
+        from ovlt_eval.errors import UserError
+
+        if not self.failed or not requests or self.failed / requests <= max_rate:
+            return
+        stage, _, detail = (self.first or "").partition(": ")
+        role = next((st.model_role() for st in stages if st.name == stage), None)
+        model = self.models.get(role)
+        who = f"stage {stage}, model {role} ({model.spec.model})" if model else f"stage {stage}"
+        first = f"{who}: {' '.join(detail.split())[:300]}"
+        if self.failed >= requests:
+            raise UserError(
+                f"all {requests} model requests failed (first error: {first}); {final} was not "
+                "written: re-run once the model server answers (failures are never cached)"
+            )
+        raise UserError(
+            f"{self.failed} of {requests} model requests failed ({self.failed / requests:.0%} > "
+            f"--max-error-rate {max_rate:g}; first error: {first}); {final} was not written: "
+            "re-run to retry the failed ones (the others are cached), or accept them with "
+            "--max-error-rate 1"
+        )
 
 
 def _manifest(
@@ -174,7 +232,9 @@ def _manifest(
         "misses": cache.misses,
         "engine_requests": {role: m.calls for role, m in models.items()},
     }
-    return manifest
+    from ovlt_eval.redact import redact  # the card as its `${VAR}` template, URLs masked
+
+    return redact(manifest)
 
 
 def _write_version(

@@ -14,9 +14,12 @@ index part by its files' bytes; a dataset-card figure by its aggregated numbers)
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -77,12 +80,17 @@ class CallCache:
         source generator does when the build's prefetch thread takes it over."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(
-            str(self.path), timeout=60, isolation_level=None, check_same_thread=not any_thread
-        )
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        with self._disk_errors():
+            self.db = sqlite3.connect(
+                str(self.path), timeout=60, isolation_level=None, check_same_thread=not any_thread
+            )
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
+            except BaseException:
+                self.db.close()
+                raise
         self.hits = 0
         self.misses = 0
 
@@ -98,12 +106,36 @@ class CallCache:
         connection is left usable."""
         if not rows:
             return
-        self.db.execute("BEGIN")
+        with self._disk_errors():
+            self.db.execute("BEGIN")
+            try:
+                self.db.executemany(sql, rows)
+                self.db.execute("COMMIT")
+            except BaseException:
+                # SQLite has already rolled back after a full disk or I/O error; a second
+                # ROLLBACK would raise "cannot rollback" and hide the real cause.
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+
+    # SQLite reports a full or read-only disk as OperationalError text: make it the OSError it
+    # is (errno + path), so the CLIs print one line (ovlt_eval.errors.storage_error).
+    _DISK_MESSAGES = (
+        ("database or disk is full", errno.ENOSPC),
+        ("readonly database", errno.EROFS),
+        ("unable to open database file", errno.EACCES),
+    )
+
+    @contextlib.contextmanager
+    def _disk_errors(self):
         try:
-            self.db.executemany(sql, rows)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            yield
+        except sqlite3.OperationalError as err:
+            for text, code in self._DISK_MESSAGES:
+                if text in str(err):
+                    raise OSError(
+                        code, f"{os.strerror(code)} (SQLite: {err})", str(self.path)
+                    ) from err
             raise
 
     def get_many(self, keys: list[str]) -> dict[str, str]:
@@ -144,7 +176,8 @@ class CallCache:
         return row[0] if row else None
 
     def blob_put(self, key: str, data: bytes) -> None:
-        self.db.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (key, data))
+        with self._disk_errors():
+            self.db.execute("INSERT OR REPLACE INTO blobs VALUES (?, ?)", (key, data))
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]

@@ -13,7 +13,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ovlt_data.card_io import apply_overrides, expand_env, format_validation_error, read_card
 from ovlt_data.paths import name_problem
@@ -41,6 +48,9 @@ class ModelSpec(_Strict):
     revision: str = "main"  # part of every cache key: bump it when the weights change
     options: dict[str, Any] = {}  # passed to get_engine (base_urls, batch_size, dtype, ...)
     sampling: SamplingSpec = SamplingSpec()
+    # openai: seconds one HTTP attempt may take (None: 60 + 0.1 x max_tokens); a call's retries
+    # together stop after 3 x this, and the row is a model_error the next build retries
+    request_timeout: float | None = Field(None, gt=0, allow_inf_nan=False)
 
     @field_validator("engine")
     @classmethod
@@ -48,6 +58,18 @@ class ModelSpec(_Strict):
         if v not in ("openai", "hf", "vllm"):
             raise ValueError(f"unknown engine '{v}' (known: openai, hf, vllm)")
         return v
+
+    @model_validator(mode="after")
+    def _timeout_is_for_servers(self) -> ModelSpec:
+        if self.request_timeout is not None and self.engine != "openai":
+            raise ValueError(f"request_timeout is for engine openai, not '{self.engine}'")
+        return self
+
+    def engine_options(self) -> dict[str, Any]:
+        """What `get_engine` is opened with, besides the model."""
+        if self.request_timeout is None:
+            return dict(self.options)
+        return {**self.options, "request_timeout": self.request_timeout}
 
 
 class SourceSpec(BaseModel):
@@ -98,11 +120,12 @@ class Card(_Strict):
         return v
 
     def digest(self) -> str:
-        # a card without presets keeps the digest it had before presets existed
-        blob = json.dumps(
-            self.model_dump(mode="json", exclude={"preset"} if self.preset is None else None),
-            sort_keys=True,
-        ).encode()
+        # a card without presets keeps the digest it had before presets existed; a timeout
+        # changes how long a build waits, not what it builds, so it never enters the digest
+        exclude: dict[str, Any] = {"models": {"__all__": {"request_timeout"}}}
+        if self.preset is None:
+            exclude["preset"] = True
+        blob = json.dumps(self.model_dump(mode="json", exclude=exclude), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
 
 

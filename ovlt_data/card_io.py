@@ -18,8 +18,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from ovlt_eval.errors import UserError
+from ovlt_eval.redact import remember_template
 
 MAX_CARD_BYTES = 1 << 20  # a card is a recipe; a larger file is a wrong path, not a card
+# YAML aliases share one node, but everything after the parser (env expansion, overrides,
+# pydantic) walks the card as a tree: a 10-line alias bomb is billions of nodes there. A card
+# is refused when its tree, aliases expanded, would exceed this many nodes.
+MAX_CARD_NODES = 200_000
 # Data a card may name relative to the installed packages (e.g. ovlt_eval/demo_data/...), so a
 # card copied to another folder still finds the bundled samples.
 BUNDLED_ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +40,7 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     if p.stat().st_size > MAX_CARD_BYTES:
         raise UserError(f"card {p}: larger than {MAX_CARD_BYTES >> 10} KiB; is this a card?")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        raw = _load_bounded(p.read_text(encoding="utf-8"), p)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -49,23 +54,77 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return raw
 
 
+def _load_bounded(text: str, p: Path) -> Any:
+    """`yaml.safe_load`, refusing before construction a card whose expanded tree is too big
+    (an alias bomb), recursive (`&a [*a]`) or nested too deep for Python's recursion."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            size = _tree_size(node, {}, set(), p)
+        except RecursionError:
+            raise UserError(f"card {p}: nested too deeply; is this a card?") from None
+        if size > MAX_CARD_NODES:
+            raise UserError(
+                f"card {p}: YAML aliases expand it past {MAX_CARD_NODES} values; "
+                "is this a card? (write the repeated parts out, or use fewer aliases)"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _tree_size(node, sizes: dict[int, int], open_: set[int], p: Path) -> int:
+    """Nodes in the tree an alias-sharing YAML graph expands to; each node is counted once
+    (memoised by identity), so this is linear in the file, not in the expansion."""
+    import yaml
+
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise UserError(f"card {p}: a YAML alias refers to its own anchor (a recursive structure)")
+    open_.add(key)
+    n = 1
+    if isinstance(node, yaml.SequenceNode):
+        n += sum(_tree_size(c, sizes, open_, p) for c in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        n += sum(_tree_size(k, sizes, open_, p) + _tree_size(v, sizes, open_, p) for k, v in node.value)
+    open_.discard(key)
+    sizes[key] = n = min(n, MAX_CARD_NODES + 1)  # capped: sums stay small numbers
+    return n
+
+
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def expand_env(value: Any, where: str = "") -> Any:
-    """`${VAR}` / `${VAR:-default}` in every string; an unset VAR without default is an error."""
+    """`${VAR}` / `${VAR:-default}` in every string; an unset VAR without default is an error.
+
+    A string that took a value from the environment is remembered with its template
+    (`ovlt_eval.redact`): files record the template, never the value (it may be a key)."""
     if isinstance(value, str):
+        from_env = False
 
         def sub(m: re.Match) -> str:
+            nonlocal from_env
             name, default = m.group(1), m.group(2)
             got = os.environ.get(name)
             if got is None or got == "":
                 if default is None:
                     raise UserError(f"card field {where}: environment variable {name} is not set")
                 return default
+            from_env = True
             return got
 
-        return _ENV.sub(sub, value)
+        out = _ENV.sub(sub, value)
+        if from_env:
+            remember_template(out, value)
+        return out
     if isinstance(value, dict):
         return {k: expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
     if isinstance(value, list):

@@ -70,6 +70,14 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="replace an existing version / move an existing tag"
     )
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
+    b.add_argument(
+        "--max-error-rate",
+        type=float,
+        default=0.1,  # = ovlt_data.build.MAX_ERROR_RATE (not imported: --help stays fast)
+        metavar="R",
+        help="refuse the build (write nothing, exit 2) when more than this share of its model "
+        "requests failed; 1 accepts any",
+    )
 
     m = command(
         "merge",
@@ -146,10 +154,17 @@ def build_summary(version_dir) -> str:
         else ("reused from the cache (no model call)" if hits else "built (no model call)")
     )
     width = max(len(c) for c in counts)
+    reasons = m["stats"].get("reject_reasons", {})
+    failed = sum(n for k, n in reasons.items() if k.endswith(":model_error"))
     lines = [
         f"{m['name']} {m['version']} (round {m['round']}): {how} in {m['build_seconds']:.1f} s",
         *(f"  {c:<{width}}  {n:>7} rows" for c, n in counts.items()),
         f"  model calls: {misses} made, {hits} reused from the cache",
+        *(
+            [f"  model requests failed: {failed} (rows in `rejected`; a re-run retries them)"]
+            if failed
+            else []
+        ),
         f"  fingerprint {m['fingerprint'][:16]}",
         f"{version_dir}",  # last, alone: scripts take the folder from the last line
     ]
@@ -158,7 +173,7 @@ def build_summary(version_dir) -> str:
 
 def _run(args) -> int:
     if args.command == "build":
-        from ovlt_data.build import build, plan
+        from ovlt_data.build import build, check_error_rate_option, plan
         from ovlt_data.card import card_path_for_round
 
         card = args.card or card_path_for_round(args.round)
@@ -169,6 +184,7 @@ def _run(args) -> int:
         if args.dry_run:
             print(_format_plan(plan(card, limit=args.limit, overrides=args.overrides)))
             return 0
+        check_error_rate_option(args.max_error_rate)
         if args.push_to_hub:
             from ovlt_data.hub import check_repo_id
 
@@ -182,6 +198,7 @@ def _run(args) -> int:
             force=args.force,
             progress=not args.no_progress and sys.stderr.isatty(),
             overrides=args.overrides,
+            max_error_rate=args.max_error_rate,
         )
         print(build_summary(out))
         if args.push_to_hub:
@@ -201,14 +218,15 @@ def _run(args) -> int:
             print(p)
         return 0
     if args.command == "inspect":
-        from ovlt_data.artifact import read_manifest
+        from ovlt_data.artifact import check_data, read_manifest
         from ovlt_data.inspection import inspect_version
 
-        print(
-            json.dumps(read_manifest(args.dir), indent=1)
-            if args.json
-            else inspect_version(args.dir)
-        )
+        if args.json:
+            manifest = read_manifest(args.dir)
+            check_data(args.dir, manifest)
+            print(json.dumps(manifest, indent=1))
+        else:
+            print(inspect_version(args.dir))
         return 0
     if args.command == "diff":
         from ovlt_data.inspection import diff_versions
@@ -219,7 +237,7 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
-    from ovlt_eval.errors import UserError
+    from ovlt_eval.errors import UserError, report_storage_error
 
     parser = _parser()
     args = parser.parse_args(argv)
@@ -229,8 +247,12 @@ def main(argv=None) -> int:
     try:
         return _run(args)
     except UserError as err:
-        print(f"ovlt-data {args.command}: error: {err}", file=sys.stderr)
+        from ovlt_eval.redact import redact_text  # a message may quote a URL with its key
+
+        print(f"ovlt-data {args.command}: error: {redact_text(str(err))}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk or unwritable folder: one line; other OSErrors re-raise
+        return report_storage_error(f"ovlt-data {args.command}", err, args)
     except KeyboardInterrupt:
         print(
             "ovlt-data: interrupted; re-run the same command to resume from the cache",

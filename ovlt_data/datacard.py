@@ -9,6 +9,7 @@ import yaml
 
 from ovlt_data.schema import CONFIGS
 from ovlt_eval.atomic import write_atomic
+from ovlt_eval.redact import redact, redact_text
 
 TASK_CATEGORIES = ["visual-question-answering", "image-text-to-text"]
 
@@ -99,11 +100,15 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def write_readme(root: Path, manifest: dict[str, Any]) -> None:
+    # the README is pushed to the Hub: card templates, never `${VAR}` values or URL credentials
+    manifest = redact(manifest)
     card, stats = manifest["card"], manifest["stats"]
+    # name/version/round from the manifest's own fields: the card's may be `${VAR}` templates
+    title = {k: manifest.get(k, card.get(k)) for k in ("name", "version", "round")}
     sources = manifest["sources"]
     front = {
         "license": card.get("licence", "other"),
-        "pretty_name": f"{card['name']} {card['version']}",
+        "pretty_name": f"{title['name']} {title['version']}",
         "task_categories": TASK_CATEGORIES,
         "language": ["en"],
         "tags": ["reasoning", "multimodal", "openvlthinker", "ovlt"],
@@ -150,7 +155,7 @@ def write_readme(root: Path, manifest: dict[str, Any]) -> None:
 {yaml.safe_dump(front, sort_keys=False).strip()}
 ---
 
-# {card["name"]} — {card["version"]} (round {card["round"]})
+# {title["name"]} — {title["version"]} (round {title["round"]})
 
 {card.get("description") or ""}
 
@@ -194,4 +199,4 @@ SFT trace words: {stats["sft_words"]}
 
 Check each upstream licence before redistributing; this card inherits their terms.
 """
-    write_atomic(root / "README.md", text)
+    write_atomic(root / "README.md", redact_text(text))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ovlt_data.artifact import iter_config, read_manifest
+from ovlt_data.artifact import check_data, iter_config, read_manifest
 from ovlt_data.paths import inside, plain_name
 from ovlt_data.released_formats import IMAGE_PLACEHOLDER, render_format_prompt
 from ovlt_eval.atomic import atomic_open, write_json_atomic
@@ -218,6 +218,7 @@ def export_llamafactory(version_dir: Path, out: Path, name: str) -> list[Path]:
 def export_dataset(version_dir, fmt: str, out_dir) -> list[Path]:
     version_dir, out = Path(version_dir), Path(out_dir)
     manifest = read_manifest(version_dir)
+    check_data(version_dir, manifest)  # a truncated file: refused before anything is written
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     out.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ class PushPlan:
     private: bool
     files: tuple[tuple[str, str], ...]  # (local path, path in repo)
     commit_message: str
+    skipped: tuple[str, ...] = ()  # links and non-regular files left out (never uploaded)
 
 
 def check_repo_id(repo_id: str | None) -> str:
@@ -35,11 +36,35 @@ def plan_push(version_dir, repo_id: str | None, private: bool = False) -> PushPl
     root = Path(version_dir)
     m = read_manifest(root)
     check_repo_id(repo_id)
-    files = tuple(
-        sorted((str(p), p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file())
-    )
+    files, skipped = pushable_files(root)
     msg = f"{m['name']} {m['version']} (round {m['round']}), fingerprint {m['fingerprint'][:16]}"
-    return PushPlan(repo_id, f"round-{m['round']}", private, files, msg)
+    return PushPlan(repo_id, f"round-{m['round']}", private, files, msg, skipped)
+
+
+def pushable_files(root: Path) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """(local path, path in repo) of the regular files inside `root`, and what was left out.
+
+    A build writes no links; one found here was put there by hand or by a crafted download, and
+    its target (`~/.netrc`, a token file) must not be uploaded: links, files and folders alike
+    are left out, without following them, as is anything resolving outside `root`."""
+    import os
+    import stat
+
+    base = root.resolve()
+    files, skipped = [], []
+    for folder, dirs, names in os.walk(base, followlinks=False):
+        for d in [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            dirs.remove(d)
+            skipped.append(Path(folder, d).relative_to(base).as_posix())
+        for name in names:
+            p = Path(folder, name)
+            rel = p.relative_to(base).as_posix()
+            st = p.lstat()
+            if not stat.S_ISREG(st.st_mode) or not p.resolve().is_relative_to(base):
+                skipped.append(rel)
+                continue
+            files.append((str(root / rel), rel))
+    return tuple(sorted(files)), tuple(sorted(skipped))
 
 
 def push(

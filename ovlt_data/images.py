@@ -30,9 +30,22 @@ def _encode_pil(img) -> tuple[bytes, str]:
 def load_image(
     value: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, base_dir: str | None = None
 ) -> Image:
-    """Accept a path, bytes, a PIL image or a `datasets` image dict; raise BadImage if unusable."""
+    """Accept a path, bytes, a PIL image or a `datasets` image dict; raise BadImage if unusable.
+
+    A path must lie inside `base_dir` (the source's image folder): a row's `../secret` or
+    `/etc/passwd` is a rejected row, never read. With no `base_dir` (a Hub source, whose images
+    come as bytes or PIL images) a path is refused. The reading guards are ovlt_eval's, shared
+    with the benchmarks: regular files only, size-capped, header checked before decoding.
+    """
     from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
+
+    from ovlt_eval.engines.images import (
+        ImageError,
+        UnreadableImage,
+        checked_image_path,
+        open_checked,
+        read_image_file,
+    )
 
     data: bytes | None = None
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -47,14 +60,13 @@ def load_image(
     if isinstance(value, (bytes, bytearray)):
         data = bytes(value)
     elif isinstance(value, (str, os.PathLike)):
-        path = os.fspath(value)
-        if base_dir and not os.path.isabs(path):
-            path = os.path.join(base_dir, path)
+        path = checked_image_path(os.fspath(value), base_dir)
+        if isinstance(path, UnreadableImage):
+            raise BadImage(path.reason, f"{path.source}: {path.problem}"[:200])
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as e:
-            raise BadImage("missing_image", f"{path}: {e.strerror or e}") from None
+            data = read_image_file(path)
+        except ImageError as e:
+            raise BadImage(e.reason, str(e)[:200]) from None
     elif isinstance(value, PILImage.Image):
         w, h = value.size
         if w * h > max_pixels:
@@ -64,22 +76,14 @@ def load_image(
     else:
         raise BadImage("bad_image_value", type(value).__name__)
 
-    # Read the header first: a huge image is refused before its pixels are decoded.
+    # The header is checked first: a huge image is refused before its pixels are decoded.
     try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            w, h = im.size
-            fmt = im.format or "?"
-            if w * h > max_pixels:
-                raise BadImage("image_too_large", f"{w}x{h} > {max_pixels} pixels")
-            im.load()  # decodes: truncated / corrupt files fail here
-    except BadImage:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise BadImage("corrupt_image", str(e)[:200]) from None
-    except PILImage.DecompressionBombError as e:  # pragma: no cover - caught by max_pixels first
-        raise BadImage("image_too_large", str(e)[:200]) from None
-    if w == 0 or h == 0:
-        raise BadImage("corrupt_image", "zero-size image")
+        im = open_checked(data, max_pixels)
+    except ImageError as e:
+        raise BadImage(e.reason, str(e)[:200]) from None
+    w, h = im.size
+    fmt = im.format or "?"
+    im.close()
     return Image(data, hashlib.sha256(data).hexdigest(), w, h, fmt)
 
 

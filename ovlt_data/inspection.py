@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ovlt_data.artifact import iter_config, read_manifest
+from ovlt_data.artifact import check_data, iter_config, read_manifest
 from ovlt_data.schema import CONFIGS
 
 
@@ -20,6 +20,7 @@ def _table(header, rows) -> str:
 
 def inspect_version(version_dir) -> str:
     m = read_manifest(Path(version_dir))
+    check_data(Path(version_dir), m)  # a truncated file is reported, not summarised
     s = m["stats"]
     out = [
         f"{m['name']} {m['version']} (round {m['round']})  {version_dir}",

@@ -11,7 +11,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from ovlt_data.artifact import VersionWriter, iter_config, read_manifest
+from ovlt_data.artifact import VersionWriter, check_data, iter_config, read_manifest
 from ovlt_data.paths import inside, plain_name
 from ovlt_data.schema import CONFIGS
 from ovlt_eval.atomic import write_json_atomic
@@ -21,6 +21,8 @@ from ovlt_eval.errors import UserError
 def merge(shard_dirs, out=None, force: bool = False) -> Path:
     dirs = [Path(d) for d in shard_dirs]
     mans = [read_manifest(d) for d in dirs]
+    for d, m in zip(dirs, mans, strict=True):
+        check_data(d, m)  # a truncated shard: refused before the merge writes anything
     first = mans[0]
     for d, m in zip(dirs, mans, strict=True):
         if m["card_sha256"] != first["card_sha256"] or m.get("limit") != first.get("limit"):
@@ -43,6 +45,15 @@ def merge(shard_dirs, out=None, force: bool = False) -> Path:
     staging = final.parent / f".{final.name}.merge-tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    try:
+        return _write_merged(dirs, mans, staging, final)
+    except BaseException:  # a full disk, Ctrl-C: no stray staging folder
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_merged(dirs: list[Path], mans: list[dict], staging: Path, final: Path) -> Path:
+    first = mans[0]
     writer = VersionWriter(staging)
     for config in CONFIGS:
         streams = [iter_config(d, config) for d in dirs]

@@ -106,7 +106,9 @@ def evaluate(
     n / sampling: samples per item (pass@k when > 1); a `SamplingParams` (None: the paper's).
     overwrite: discard an existing run in `out` instead of resuming it.
     engine_options: the engine's own keyword arguments, e.g. base_urls=[...], api_key_env,
-        concurrency (openai); revision, dtype, batch_size, reproducible (hf/vllm);
+        concurrency, request_timeout (seconds per HTTP attempt; default 60 + 0.1 x max_tokens),
+        retry_budget (seconds per request, all attempts; default 3 x request_timeout) (openai);
+        revision, dtype, batch_size, reproducible (hf/vllm);
         min_pixels, max_pixels (all).
 
     Prints one summary line per benchmark (stdout), as `ovlt-eval run` does.
@@ -221,6 +223,8 @@ def summary_line(result: EvalResult) -> str:
 _ENGINE_ONLY = {
     "api_key_env": ("openai",),
     "concurrency": ("openai",),
+    "request_timeout": ("openai",),
+    "retry_budget": ("openai",),
     "dtype": ("hf", "vllm"),
 }
 
@@ -243,6 +247,11 @@ def _validate(benches, engine, options, *, n, limit, sampling, judge) -> None:
         options["base_urls"] = [base_urls]
     if engine == "openai" and not base_urls:
         raise UserError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+    if engine == "openai":  # before the benchmarks load: a key in a URL is refused at once
+        from ovlt_eval.engines.openai import check_base_url
+
+        for url in options["base_urls"]:
+            check_base_url(url)
     if engine != "openai" and base_urls:
         raise UserError(f"--base-url is for --engine openai, not {engine!r}")
     if engine == "openai" and options.get("revision"):
@@ -263,6 +272,9 @@ def _validate(benches, engine, options, *, n, limit, sampling, judge) -> None:
         value = options.get(key)
         if value is not None and value < 1:
             raise UserError(f"--{key.replace('_', '-')} must be at least 1")
+    value = options.get("request_timeout")
+    if value is not None and not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+        raise UserError(f"--request-timeout must be a positive number of seconds, got {value!r}")
     if options.get("reproducible"):
         if engine != "hf":
             raise UserError(

@@ -6,6 +6,7 @@ never a half-written one. The temp name carries the pid so concurrent writers ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -25,8 +26,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kw) -> Iterator[IO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as err:
+        # No stray temp file on any failure (a full disk, a read-only folder, Ctrl-C); a failing
+        # unlink must not hide the error that matters.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.filename == str(tmp):
+            # name the file the caller asked for, not our temp name
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
     _fsync_dir(path.parent)
 

@@ -1,5 +1,43 @@
 """User-facing errors: printed as one actionable line, exit code 2, never a traceback."""
 
+from __future__ import annotations
+
+import errno
+
 
 class UserError(Exception):
     """A mistake the user can fix (bad flag, missing file, unknown name)."""
+
+
+# OSErrors the user's disk or permissions cause, not the program: a full disk or quota, a
+# read-only or unwritable folder, a file where a folder should be. Anything else (ENOENT from
+# a bug, EBADF, ...) keeps its traceback.
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_NO_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+
+
+def storage_error(err: BaseException, where: object = None) -> str | None:
+    """One line for a disk or permission OSError, naming its path (or `where`, the output the
+    command was writing, when the error has none: pyarrow's and SQLite's), or None for any
+    other error."""
+    if not isinstance(err, OSError) or err.errno not in _NO_SPACE | _NO_WRITE:
+        return None
+    path = err.filename or where
+    where = f"{path}: " if path else ""
+    what = err.strerror or str(err)
+    if err.errno in _NO_SPACE:
+        return f"{where}{what}; free some space, then run the same command again"
+    return f"{where}{what}; check that folder's permissions or choose another output folder"
+
+
+def report_storage_error(prog: str, err: BaseException, args: object = None) -> int:
+    """The CLIs' top-level handler: print the one line and return exit code 2, or re-raise
+    when `err` is not a storage error (a programming error keeps its traceback). `args`: the
+    parsed command line, whose `--out` (or `--html`) names the path when the error does not."""
+    import sys
+
+    line = storage_error(err, getattr(args, "out", None) or getattr(args, "html", None))
+    if line is None:
+        raise err
+    print(f"{prog}: error: {line}", file=sys.stderr)
+    return 2

@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ovlt_eval.errors import UserError
+    from ovlt_eval.errors import UserError, report_storage_error
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -225,8 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except UserError as err:
-        print(f"ovlt-train {args.command}: error: {err}", file=sys.stderr)
+        from ovlt_eval.redact import redact_text  # a message may quote a URL with its key
+
+        print(f"ovlt-train {args.command}: error: {redact_text(str(err))}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk or unwritable folder: one line; other OSErrors re-raise
+        return report_storage_error(f"ovlt-train {args.command}", err, args)
     except KeyboardInterrupt:
         print(f"ovlt-train {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -173,6 +173,58 @@ def _load_files(files: list[Path]):
 
     if not files:
         raise UserError("--data: no .parquet/.jsonl files found")
+    # datasets logs its own ERROR line before raising: the one line is ours, naming the file
+    verbosity = datasets.logging.get_verbosity()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    try:
+        return _read_files(files)
+    except (UserError, OSError):
+        raise  # an OSError is the disk's (full, read-only): `main` reports it as such
+    except Exception as err:  # noqa: BLE001 — a torn, truncated or mis-encoded file: one line
+        if isinstance(err.__cause__, OSError) and err.__cause__.errno is not None:
+            raise err.__cause__ from None  # the datasets cache could not be written
+        raise UserError(unreadable(files, err)) from None
+    finally:
+        datasets.logging.set_verbosity(verbosity)
+
+
+def unreadable(files: list[Path], err: Exception) -> str:
+    """Which file (and line) could not be read, and why: a copy cut short is the usual cause."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for f in files:
+        if f.suffix == ".parquet":
+            try:
+                pq.ParquetFile(f).metadata  # noqa: B018 — reading the footer is the check
+            except (pa.ArrowException, OSError) as e:
+                return f"--data: {f}: corrupt or truncated parquet ({_first_line(e)})"
+        elif f.suffix == ".jsonl":
+            with f.open("rb") as fh:
+                for i, raw in enumerate(fh, 1):
+                    if not raw.strip():
+                        continue
+                    try:
+                        row = json.loads(raw.decode("utf-8").rstrip("\r\n"))
+                    except UnicodeDecodeError:
+                        return f"--data: {f} line {i}: not UTF-8 text"
+                    except ValueError as e:
+                        cut = "" if raw.endswith(b"\n") else "; the last line, cut short?"
+                        return f"--data: {f} line {i}: not valid JSON ({_first_line(e)}{cut})"
+                    if not isinstance(row, dict):
+                        return f"--data: {f} line {i}: a JSON {type(row).__name__}, not an object"
+    cause = err.__cause__ or err.__context__ or err
+    return f"--data: cannot read {', '.join(map(str, files[:3]))}: {_first_line(cause)}"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:200]
+
+
+def _read_files(files: list[Path]):
+    import datasets
+
     suffix = files[0].suffix
     if suffix == ".arrow":
         return datasets.concatenate_datasets([datasets.Dataset.from_file(str(f)) for f in files])
@@ -200,9 +252,9 @@ def _export_version(spec: DataSpec, fmt: str, cache_dir: Path) -> Path:
     out = cache_dir / fmt
     marker = out / ".complete"
     # Keyed on the version's fingerprint: a rebuilt version is exported again.
-    fingerprint = json.loads((Path(spec.source) / "manifest.json").read_text()).get(
-        "fingerprint", ""
-    )
+    from ovlt_data.artifact import read_manifest  # its checks: a corrupt manifest is one line
+
+    fingerprint = read_manifest(Path(spec.source))["fingerprint"]
     out.mkdir(parents=True, exist_ok=True)
     # Under `accelerate launch` every rank gets here at once: one exports, the others wait.
     with (out.parent / f".{fmt}.lock").open("a+") as lock:

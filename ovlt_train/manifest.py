@@ -89,7 +89,13 @@ class Manifest:
         return m
 
     def save(self) -> None:
-        atomic_write_json(self.path, self.data)
+        from ovlt_eval.redact import redact
+
+        # the card as its template (a `${VAR}` value may be a key), URLs without credentials;
+        # elsewhere no template substitution: step outputs are read back as paths on resume
+        atomic_write_json(
+            self.path, {k: redact(v, templates=k == "card") for k, v in self.data.items()}
+        )
 
     def step(self, step_id: str) -> dict[str, Any]:
         return self.data["steps"].get(step_id, {})

@@ -142,5 +142,8 @@ def save_checkpoint(
         gen = getattr(model, "generation_config", None)
         if gen is not None and not (out / "generation_config.json").exists():
             gen.save_pretrained(str(out))
-        (out / "ovlt_train.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        from ovlt_eval.redact import redact  # the card as its `${VAR}` template, URLs masked
+
+        text = json.dumps(redact(json.loads(json.dumps(record, default=str))), indent=2)
+        (out / "ovlt_train.json").write_text(text + "\n")
     return out

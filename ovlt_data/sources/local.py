@@ -38,15 +38,24 @@ def _records(path: Path):
         return
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        with path.open() as fh:
-            for n, line in enumerate(fh, 1):
+        with path.open("rb") as fh:  # decoded line by line: one bad line is one rejected row
+            for n, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    yield {"__bad_json__": f"line {n}: not UTF-8 (byte {e.start})"}
+                    continue
                 if line.strip():
                     try:
                         yield json.loads(line)
                     except json.JSONDecodeError as e:
                         yield {"__bad_json__": f"line {n}: {e.msg}"}
     elif suffix == ".json":
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            why = "not UTF-8" if isinstance(e, UnicodeDecodeError) else f"not valid JSON ({e.msg})"
+            raise UserError(f"local source {path}: {why}") from None
         if isinstance(data, dict):  # keyed by id, as MathVista / TabMWP publish them
             for key, rec in data.items():
                 yield {"id": key, **rec} if isinstance(rec, dict) else {"id": key}

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ovlt_eval.engines.images import checked_image_path
 from ovlt_eval.errors import UserError
 
 PARQUET_SUFFIXES = (".parquet",)
@@ -143,7 +144,11 @@ def require(row: dict[str, Any], fields: Sequence[str], where: str, bench: str) 
 
 
 def image_entry(value: Any, base: Path | None) -> tuple[Any, ...]:
-    """One image as BenchItem wants it: a local path that exists, raw bytes, or a PIL image."""
+    """One image as BenchItem wants it: a local path, raw bytes, or a PIL image.
+
+    A path that is outside the data folder `base`, missing, empty or not a regular file becomes
+    an `UnreadableImage`: the item is then an `error` when sent (resumes retry it), never read
+    from elsewhere and never evaluated silently as text only."""
     if value is None or value == "":
         return ()
     if isinstance(value, dict):  # parquet Image struct {"bytes": ..., "path": ...}
@@ -155,10 +160,7 @@ def image_entry(value: Any, base: Path | None) -> tuple[Any, ...]:
     if isinstance(value, (bytes, bytearray)):
         return (bytes(value),)
     if isinstance(value, str):
-        if base is None:
-            return ()
-        p = (base / value) if not os.path.isabs(value) else Path(value)
-        return (str(p),) if p.is_file() else ()
+        return (checked_image_path(value, base),)
     return (value,)  # a PIL image from datasets' decoded_image
 
 

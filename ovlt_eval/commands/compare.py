@@ -6,11 +6,15 @@ side (reference / official / corrected; "—" where a run has none), and warns w
 benchmark were generated differently (dtype, batch size, --reproducible, image pixel limits).
 `--html FILE` also writes the tables with plots (accuracy by category, response-length
 histogram) embedded as images.
+
+A run whose summary.json is unreadable or not a summary is skipped with one warning line; the
+others are still compared and the exit status is 1 (2 when no run is left to compare).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -22,13 +26,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from ovlt_eval.atomic import write_atomic
     from ovlt_eval.runs.report import find_runs, html_report, markdown_report
 
-    runs = find_runs(args.runs)
+    skipped: list[str] = []
+    try:
+        runs = find_runs(args.runs, skipped)
+    finally:  # also when no run is left: say why each was skipped
+        for why in skipped:
+            print(f"ovlt-eval compare: warning: skipped {why}", file=sys.stderr)
     print(markdown_report(runs), end="")
     if args.html:
         path = Path(args.html)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(html_report(runs), encoding="utf-8")
+        write_atomic(path, html_report(runs))  # never a half-written report
         print(f"\nwrote {path}")
-    return 0
+    return 1 if skipped else 0

@@ -95,6 +95,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     e.add_argument("--concurrency", type=int, default=None, help="openai: requests in flight")
     e.add_argument(
+        "--request-timeout",
+        type=float,  # checked by evaluate(): one line, where argparse prints its usage
+        default=None,
+        metavar="SECONDS",
+        help="openai: limit on one HTTP attempt (default: 60 + 0.1 x --max-tokens); each item's "
+        "retries together stop after 3 x this, and the item becomes an error a rerun retries",
+    )
+    e.add_argument(
         "--batch-size",
         type=int,
         default=None,
@@ -245,6 +253,7 @@ def _engine_options(args) -> dict:
         # engine reads itself (an unset default means "no key", e.g. a local server).
         "api_key_env": None if args.api_key_env == DEFAULT_API_KEY_ENV else args.api_key_env,
         "concurrency": args.concurrency,
+        "request_timeout": args.request_timeout,
         "revision": args.revision,
         "dtype": args.dtype,
         "batch_size": args.batch_size,

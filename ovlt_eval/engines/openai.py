@@ -22,6 +22,14 @@ base limits, e.g. `vllm serve CKPT --mm-processor-kwargs '{"min_pixels": 3136, "
 12845056}'`). `min_pixels` / `max_pixels` resize each image into those limits here, before
 sending; the server's processor still applies its own on top. `describe()` says which.
 
+Time: every HTTP attempt has a request timeout (`request_timeout`; default sized to the request's
+`max_tokens`, see `default_request_timeout`), and one request's attempts and back-off together
+have a budget (`retry_budget`, default 3 x the request timeout): a server that accepts a
+connection and never answers costs each item a bounded time, then an `error` result that a
+resume retries. A reply of the wrong shape (no choices, a choice that is no object, content that
+is no text, HTML or other non-JSON with status 200) is retried once, then also an `error` result
+that names what was wrong; the other requests go on.
+
 The API key is read from the environment (`OPENAI_API_KEY`, or the variable named by
 `api_key_env`) and is never logged, written or put in `describe()`.
 """
@@ -34,8 +42,10 @@ import os
 import queue
 import random
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,14 +54,35 @@ from ovlt_eval.engines.pixels import data_url_within, resolve_pixel_limits
 from ovlt_eval.engines.transport import Transport, TransportError
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
+from ovlt_eval.redact import redact_url
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 _RETRYABLE_STATUS = {408, 409, 425, 429}
 _EXTRA_FIELDS = ("top_k", "repetition_penalty")
+# A reply of the wrong shape is mostly a server or proxy that will say the same again: one more
+# try covers a passing proxy error page; after that the item is an error a resume retries.
+_MALFORMED_RETRIES = 1
+RETRY_BUDGET_FACTOR = 3.0  # default retry budget: this many request timeouts per request
+_PREFLIGHT_TIMEOUT = 10.0
+
+
+def default_request_timeout(max_tokens: int) -> float:
+    """Seconds one HTTP attempt may take when the user sets no `request_timeout`.
+
+    60 s for queueing and prefill (a busy server, several large images), then 0.1 s per token
+    allowed: 10 tokens/s, below what a loaded vLLM/SGLang server or a hosted API decodes one
+    sequence at, so a healthy but slow answer is not cut off; a wedged server is found after
+    minutes, not the 600 s x 7 attempts (70 min) per item of a fixed 600 s timeout.
+    """
+    return 60.0 + 0.1 * max(1, int(max_tokens))
 
 
 class _Failed(Exception):
     """A call that failed for good (after retries, or not retryable)."""
+
+
+class _BadReply(ValueError):
+    """A 2xx reply whose body is not a chat completion (the reason is the message)."""
 
 
 class OpenAIEngine:
@@ -66,7 +97,9 @@ class OpenAIEngine:
         api_key_env: str | None = None,
         concurrency: int = 64,
         max_retries: int = 6,
-        timeout: float = 600.0,
+        request_timeout: float | None = None,
+        retry_budget: float | None = None,
+        timeout: float | None = None,  # the old name of request_timeout
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         min_pixels: int | None = None,
@@ -85,6 +118,12 @@ class OpenAIEngine:
             raise UserError("engine 'openai' needs --model (the model name the server serves)")
         if concurrency < 1:
             raise UserError(f"concurrency must be >= 1, got {concurrency}")
+        for url in urls:
+            check_base_url(url)
+        request_timeout = request_timeout if request_timeout is not None else timeout
+        for name, value in (("request timeout", request_timeout), ("retry budget", retry_budget)):
+            if value is not None and not (isinstance(value, (int, float)) and value > 0):
+                raise UserError(f"the {name} must be a positive number of seconds, got {value!r}")
         self.model = model
         self.base_urls = [u.rstrip("/") for u in urls]
         self.api_key_env = api_key_env or DEFAULT_API_KEY_ENV
@@ -94,7 +133,8 @@ class OpenAIEngine:
         self.__api_key = key  # name-mangled, never in describe() or repr
         self.concurrency = concurrency
         self.max_retries = max_retries
-        self.timeout = timeout
+        self.request_timeout = float(request_timeout) if request_timeout is not None else None
+        self.retry_budget = float(retry_budget) if retry_budget is not None else None
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         # Only the user's limits are applied here; without them the server's processor decides.
@@ -141,7 +181,14 @@ class OpenAIEngine:
             "options": {
                 "concurrency": self.concurrency,
                 "max_retries": self.max_retries,
-                "timeout_s": self.timeout,
+                "request_timeout_s": self.request_timeout
+                if self.request_timeout is not None
+                else "60 + 0.1 x max_tokens",
+                "retries": {
+                    "budget_s": self.retry_budget
+                    if self.retry_budget is not None
+                    else f"{RETRY_BUDGET_FACTOR:g} x request timeout",
+                },
                 "pixels": self._describe_pixels(),
                 "use_n": self.use_n,
                 "send_extra_sampling": self.send_extra_sampling,
@@ -212,7 +259,13 @@ class OpenAIEngine:
     async def _run(self, requests: Iterable[GenerationRequest], emit) -> None:
         headers = {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
         self._transports = {
-            url: Transport(url, headers=headers, timeout=self.timeout, connections=self.concurrency)
+            # Each attempt passes its own timeout; this one is only the session's fallback.
+            url: Transport(
+                url,
+                headers=headers,
+                timeout=self.request_timeout or default_request_timeout(2048),
+                connections=self.concurrency,
+            )
             for url in self.base_urls
         }
         self._sem = asyncio.Semaphore(self.concurrency)
@@ -257,11 +310,11 @@ class OpenAIEngine:
         try:
             if req.n > 1 and self.use_n is not False and not self._n_ignored:
                 reply = await self._call(messages, s, n=req.n, seed=s.seed)
-                for choice in reply["choices"][: req.n]:
-                    texts.append(self._choice_text(choice))
-                    finishes.append(choice.get("finish_reason") or "")
+                for text, finish in reply.choices[: req.n]:
+                    texts.append(text)
+                    finishes.append(finish)
                     tokens.append(None)  # usage counts all n together
-                if len(reply["choices"]) < req.n:
+                if len(reply.choices) < req.n:
                     self._n_ignored = True
             missing = range(len(texts), req.n)
             singles = await asyncio.gather(
@@ -271,13 +324,19 @@ class OpenAIEngine:
                 )
             )
             for reply in singles:
-                choice = reply["choices"][0]
-                texts.append(self._choice_text(choice))
-                finishes.append(choice.get("finish_reason") or "")
-                tokens.append((reply.get("usage") or {}).get("completion_tokens"))
+                text, finish = reply.choices[0]
+                texts.append(text)
+                finishes.append(finish)
+                tokens.append(reply.completion_tokens)
         except _Failed as err:
             self.stats["failed_requests"] += 1
             return GenerationResult(id=req.id, outputs=(), status="error", error=str(err))
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as err:  # one request's oddity must not end the other requests
+            self.stats["failed_requests"] += 1
+            error = f"unexpected {type(err).__name__}: {_short(err)}"
+            return GenerationResult(id=req.id, outputs=(), status="error", error=error)
         known_tokens = tuple(t for t in tokens if isinstance(t, int))
         return GenerationResult(
             id=req.id,
@@ -288,8 +347,13 @@ class OpenAIEngine:
 
     async def _call(
         self, messages: list[dict], s: SamplingParams, *, n: int, seed: int | None
-    ) -> dict:
-        attempt = 0
+    ) -> _Reply:
+        timeout = self.request_timeout or default_request_timeout(s.max_tokens)
+        budget = self.retry_budget or RETRY_BUDGET_FACTOR * timeout
+        # Time spent on this request's attempts and back-off; waiting for a free slot behind
+        # other requests (the semaphore) is theirs, not this one's, and is not counted.
+        spent = 0.0
+        attempt = malformed = 0
         while True:
             url = self._pick_url()
             send_extras = self.send_extra_sampling and url not in self._extras_rejected
@@ -313,15 +377,18 @@ class OpenAIEngine:
             self._inflight[url] += 1
             try:
                 async with self._sem:
-                    self.stats["http_calls"] += 1
-                    payload = json.dumps(body).encode()
-                    resp = await self._transports[url].post("/chat/completions", payload)
+                    started = time.monotonic()
+                    try:
+                        self.stats["http_calls"] += 1
+                        payload = json.dumps(body).encode()
+                        resp = await self._transports[url].post(
+                            "/chat/completions", payload, timeout=min(timeout, budget - spent)
+                        )
+                    finally:
+                        spent += time.monotonic() - started
                 status = resp.status
                 if status < 400:
-                    reply = resp.json()
-                    if not isinstance(reply, dict) or not reply.get("choices"):
-                        raise ValueError("no choices")
-                    return reply
+                    return self._parse_reply(resp)
                 detail = _status_detail(resp)
                 if send_extras and status in (400, 422) and _names_extras(detail):
                     self._extras_rejected.add(url)
@@ -332,15 +399,33 @@ class OpenAIEngine:
                 retry_after = _retry_after(resp)
             except TransportError as err:  # timeouts, refused and dropped connections
                 last = str(err)
-            except ValueError as err:  # body not JSON, or no choices
-                last = f"malformed reply: {_short(err)}"
+            except _BadReply as err:
+                malformed += 1
+                last = f"malformed reply from {_safe_url(url)}: {err}"
+                if malformed > _MALFORMED_RETRIES:
+                    raise _Failed(last) from None
             finally:
                 self._inflight[url] -= 1
             attempt += 1
             if attempt > self.max_retries:
                 raise _Failed(f"gave up after {attempt} attempts; last: {last}")
+            delay = self._backoff(attempt, retry_after)
+            if spent + delay >= budget:
+                raise _Failed(
+                    f"gave up after {attempt} attempts in {spent:.0f} s (retry budget "
+                    f"{budget:g} s); last: {last}"
+                )
             self.stats["retries"] += 1
-            await asyncio.sleep(self._backoff(attempt, retry_after))
+            await asyncio.sleep(delay)
+            spent += delay
+
+    def _parse_reply(self, resp) -> _Reply:
+        reply = _parse_completion(resp)
+        if reply.rejoined:
+            self._notes.add(
+                "server returned reasoning apart from content; rejoined as <think>reasoning</think>content"
+            )
+        return reply
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         cap = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
@@ -375,14 +460,6 @@ class OpenAIEngine:
             out.append({"role": message["role"], "content": content})
         return out
 
-    def _choice_text(self, choice) -> str:
-        text, rejoined = _choice_text(choice)
-        if rejoined:
-            self._notes.add(
-                "server returned reasoning apart from content; rejoined as <think>reasoning</think>content"
-            )
-        return text
-
     # ----- preflight -----
 
     def _preflight(self) -> None:
@@ -397,7 +474,8 @@ class OpenAIEngine:
         headers = {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
         replies = []
         for url in self.base_urls:
-            transport = Transport(url, headers=headers, timeout=10.0, connections=1)
+            limit = min(_PREFLIGHT_TIMEOUT, self.request_timeout or _PREFLIGHT_TIMEOUT)
+            transport = Transport(url, headers=headers, timeout=limit, connections=1)
             try:
                 resp = None
                 for attempt in range(3):
@@ -474,15 +552,93 @@ def _has_images(messages: Sequence[dict[str, Any]]) -> bool:
     )
 
 
-def _choice_text(choice: dict) -> tuple[str, bool]:
-    message = choice.get("message") or {}
-    content = message.get("content") or ""
+@dataclass(frozen=True)
+class _Reply:
+    choices: list[tuple[str, str]]  # (text, finish_reason) per choice, at least one
+    completion_tokens: int | None
+    rejoined: bool  # reasoning came apart from content and was put back
+
+
+def _parse_completion(resp) -> _Reply:
+    """A 2xx response as a chat completion; `_BadReply` naming the first thing that is not.
+
+    Every field is checked for its type: a proxy's HTML page, `{"choices": ["abc"]}` or a
+    numeric `content` must end as one item's error, not an exception that ends the run, and a
+    choice without text must not pass as an empty answer scored "no answer"."""
+    try:
+        reply = resp.json()
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        kind = resp.headers.get("content-type", "no content type").split(";")[0]
+        raise _BadReply(f"body is not JSON ({kind}: {_short(resp.text, 60)!r})") from None
+    if not isinstance(reply, dict):
+        raise _BadReply(f"the body is a JSON {_kind(reply)}, not an object")
+    choices = reply.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise _BadReply("no choices" if not choices else f"choices is a {_kind(choices)}")
+    parsed, rejoined = [], False
+    for i, choice in enumerate(choices):
+        if not isinstance(choice, dict):
+            raise _BadReply(f"choices[{i}] is a {_kind(choice)}, not an object")
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise _BadReply(f"choices[{i}] has no message object")
+        text, joined = _message_text(message, f"choices[{i}].message")
+        rejoined |= joined
+        finish = choice.get("finish_reason")
+        parsed.append((text, finish if isinstance(finish, str) else ""))
+    usage = reply.get("usage")
+    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    tokens = tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+    return _Reply(parsed, tokens, rejoined)
+
+
+def _message_text(message: dict, where: str) -> tuple[str, bool]:
+    content = message.get("content")
+    if isinstance(content, list):  # content parts, as some servers answer
+        texts = [p.get("text") for p in content if isinstance(p, dict)]
+        if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
+            raise _BadReply(f"{where}.content is a list of other than text parts")
+        content = "".join(texts)
     # Servers with a reasoning parser move the thinking out of `content`; put it back so the
     # text is what the model wrote (length statistics, <think> checks, answer-tag extraction).
     reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if reasoning is not None and not isinstance(reasoning, str):
+        raise _BadReply(f"{where}.reasoning_content is a {_kind(reasoning)}, not text")
+    if content is None and not reasoning:
+        raise _BadReply(f"{where}.content is null (no text)")
+    if content is not None and not isinstance(content, str):
+        raise _BadReply(f"{where}.content is a {_kind(content)}, not text")
+    content = content or ""
     if reasoning:
         return f"<think>{reasoning}</think>{content}", True
     return content, False
+
+
+def _kind(value: Any) -> str:
+    return {
+        dict: "object",
+        list: "list",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+    }.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def check_base_url(url: str) -> None:
+    """A base URL is scheme://host[:port]/path: a query string or fragment would be glued into
+    every request path (the preflight asked `/v1?api_key=.../models`), and a key in it would be
+    sent to logs and proxies. The key belongs in the environment."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise UserError(f"--base-url {redact_url(url)!r} is not a URL") from None
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise UserError(
+            f"--base-url {redact_url(url)} has a query string or fragment: give the bare "
+            "endpoint (e.g. http://HOST:PORT/v1) and the API key in the environment "
+            f"({DEFAULT_API_KEY_ENV}, or the variable named by --api-key-env)"
+        )
 
 
 def _names_extras(detail: str) -> bool:

@@ -64,21 +64,29 @@ class Transport:
             trust_env=urlsplit(self.base_url).scheme == "https",
         )
 
-    async def post(self, path: str, body: bytes) -> Response:
-        return await self._call("POST", path, body)
+    async def post(self, path: str, body: bytes, *, timeout: float | None = None) -> Response:
+        """`timeout`: this request's limit in seconds, connect to last byte (None: the
+        session's)."""
+        return await self._call("POST", path, body, timeout)
 
     async def get(self, path: str) -> Response:
-        return await self._call("GET", path, None)
+        return await self._call("GET", path, None, None)
 
-    async def _call(self, method: str, path: str, body: bytes | None) -> Response:
+    async def _call(
+        self, method: str, path: str, body: bytes | None, timeout: float | None
+    ) -> Response:
         aiohttp = self._aiohttp
+        limit = self.timeout if timeout is None else timeout
+        extra = {} if timeout is None else {"timeout": _client_timeout(aiohttp, timeout)}
         try:
-            async with self._session.request(method, f"{self.base_url}{path}", data=body) as resp:
+            async with self._session.request(
+                method, f"{self.base_url}{path}", data=body, **extra
+            ) as resp:
                 content = await resp.read()
                 headers = {k.lower(): v for k, v in resp.headers.items()}
                 return Response(status=resp.status, headers=headers, body=content)
         except TimeoutError:
-            raise TransportError(f"timeout after {self.timeout:g} s") from None
+            raise TransportError(f"timeout after {limit:g} s") from None
         except aiohttp.ClientConnectorError as err:
             # Says host and port only: never the headers (the API key).
             raise TransportError(f"connect failed: {err.os_error.strerror or err}") from None
@@ -87,6 +95,13 @@ class Transport:
 
     async def aclose(self) -> None:
         await self._session.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(aiohttp, seconds: float):
+    # `total` bounds the whole exchange, so a server that accepts and then never answers (or
+    # trickles its body) ends in a TransportError after `seconds`, never waits forever.
+    return aiohttp.ClientTimeout(total=seconds, connect=min(seconds, 30.0))
 
 
 @functools.cache

@@ -16,9 +16,7 @@ outputs).
 from __future__ import annotations
 
 import json
-import os
 import platform
-import re
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +25,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ovlt_eval.errors import UserError
+
+# The one redaction helper (ovlt_eval.redact); re-exported: the runner uses them from here.
+from ovlt_eval.redact import redact_text, scrub  # noqa: F401
 
 CARD_NAME = "eval_card.json"
 CARD_SCHEMA = 1
@@ -51,13 +52,6 @@ VOLATILE_ENGINE_KEYS = frozenset(
         "notes",  # filled in while generating (e.g. "server ignored n"); kept in the card
     }
 )
-# Key names that hold secrets ("api_key", "hf_token"), not ones that merely mention them
-# ("max_tokens", "api_key_env").
-SECRET_KEY_RE = re.compile(
-    r"(^|[_-])(api[_-]?key|token|secret|password|authorization)$", re.IGNORECASE
-)
-SECRET_ENV_RE = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
-
 LIBRARIES = ("torch", "transformers", "vllm", "openai", "math-verify", "pillow")
 
 
@@ -121,31 +115,6 @@ def generation_settings(engine: dict[str, Any]) -> dict[str, Any]:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def scrub(obj: Any) -> Any:
-    """Drop secret-looking keys anywhere in a JSON-like object (belt and braces)."""
-    if isinstance(obj, dict):
-        return {k: scrub(v) for k, v in obj.items() if not SECRET_KEY_RE.search(str(k))}
-    if isinstance(obj, (list, tuple)):
-        return [scrub(v) for v in obj]
-    return obj
-
-
-def secret_values() -> list[str]:
-    """Values of secret-looking environment variables, to make sure none is ever written."""
-    return [
-        v
-        for k, v in os.environ.items()
-        if SECRET_ENV_RE.search(k) and len(v) >= 8 and not v.isdigit()
-    ]
-
-
-def redact_text(text: str) -> str:
-    for value in secret_values():
-        if value in text:
-            text = text.replace(value, "***")
-    return text
 
 
 def engine_identity(describe: dict[str, Any]) -> dict[str, Any]:

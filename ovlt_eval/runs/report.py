@@ -71,60 +71,94 @@ def _run_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def find_runs(paths: list[str]) -> list[RunResult]:
+def find_runs(paths: list[str], skipped: list[str] | None = None) -> list[RunResult]:
     """Each path is a run directory, or a folder holding run directories at any depth (a
-    multi-benchmark run's `<bench>-<split>/`, a loop's `round*/eval-*/`)."""
+    multi-benchmark run's `<bench>-<split>/`, a loop's `round*/eval-*/`).
+
+    A run whose summary.json cannot be read or is not a summary: with a `skipped` list, one
+    line saying why is added there and the other runs are still compared; without, it raises."""
     runs: list[RunResult] = []
+
+    def add(path: Path, label: str) -> None:
+        try:
+            runs.append(load_run(path, label))
+        except UserError as err:
+            if skipped is None:
+                raise
+            skipped.append(str(err))
+
     for arg in paths:
         root = Path(arg)
         if not root.exists():
             raise UserError(f"{arg}: no such run directory")
         if (root / SUMMARY).is_file():
-            runs.append(load_run(root, arg))
+            add(root, arg)
             continue
         subs = _run_dirs(root)
         if not subs:
             raise UserError(
                 f"{arg}: no {SUMMARY} here or in its sub-directories; is the run finished?"
             )
-        runs.extend(load_run(p, str(Path(arg) / p.relative_to(root))) for p in subs)
+        for p in subs:
+            add(p, str(Path(arg) / p.relative_to(root)))
     if not runs:
-        raise UserError("no runs to compare")
+        raise UserError("no runs to compare" + (" (every one was skipped)" if skipped else ""))
     return runs
 
 
 def load_run(path: Path, label: str) -> RunResult:
+    from ovlt_eval.runs.summary import summary_problem
+
+    file = path / SUMMARY
     try:
-        summary = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise UserError(f"{path / SUMMARY}: not valid JSON ({err})") from None
-    card = None
-    if (path / CARD).is_file():
-        try:
-            card = json.loads((path / CARD).read_text(encoding="utf-8"))
-        except ValueError:
-            card = None
-    result = RunResult(label=label, path=path, summary=summary, card=card)
+        summary = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as err:  # UnicodeDecodeError included
+        raise UserError(f"{file}: not valid JSON ({err})") from None
+    except OSError as err:
+        raise UserError(f"{file}: cannot read it ({err.strerror or err})") from None
+    problem = summary_problem(summary)
+    if problem:
+        raise UserError(f"{file}: not a run summary: {problem}")
+    result = RunResult(label=label, path=path, summary=summary, card=_read_card(path / CARD))
     result.lengths, result.length_unit = _response_lengths(path / SAMPLES)
     return result
+
+
+def _read_card(path: Path) -> dict[str, Any] | None:
+    """The eval card, or None when absent or not of the shape the report reads (the card only
+    adds the model name and the generation-settings warnings, so a bad one is left out)."""
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        return None
+    if not isinstance(card, dict) or any(
+        card.get(k) is not None and not isinstance(card[k], dict)
+        for k in ("settings", "generation", "engine")
+    ):
+        return None
+    return card
 
 
 def _response_lengths(samples: Path) -> tuple[list[int], str]:
     if not samples.is_file():
         return [], "chars"
     latest: dict[str, dict] = {}
-    with open(samples, encoding="utf-8") as fh:
+    # Only the histogram reads this: a line it cannot use is left out of the plot.
+    with open(samples, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
                 rec = json.loads(line)
             except ValueError:
                 continue  # a torn last line of a killed run
-            latest[str(rec.get("id"))] = rec
+            if isinstance(rec, dict):
+                latest[str(rec.get("id"))] = rec
     recs = [r for r in latest.values() if r.get("status") != "error" and "response" in r]
     tokens = [r.get("tokens") for r in recs]
     if recs and all(isinstance(t, int) for t in tokens):
         return tokens, "tokens"
-    return [len(r.get("response") or "") for r in recs], "chars"
+    return [len(r["response"]) if isinstance(r["response"], str) else 0 for r in recs], "chars"
 
 
 MISSING = "—"

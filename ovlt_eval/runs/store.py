@@ -2,9 +2,10 @@
 
 Each finished item is one JSON line, written and fsync'ed before the next item counts as done,
 so a run killed at any instant (SIGKILL included) loses at most the line being written. On
-open, a torn last line (no trailing newline, or not valid JSON) is cut off; the latest line per
-id wins, which is how a retried `error` item or a re-judged item replaces its earlier line
-without rewriting the file.
+open, a torn last line (no trailing newline, or not valid JSON) is cut off; any other line that
+is not a JSON object with an `id` stops the resume with one line naming it (finished work is
+never dropped nor overwritten). The latest line per id wins, which is how a retried `error`
+item or a re-judged item replaces its earlier line without rewriting the file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ovlt_eval.errors import UserError
 
 
 class RunLock:
@@ -31,8 +34,6 @@ class RunLock:
 
     def __enter__(self) -> RunLock:
         import fcntl
-
-        from ovlt_eval.errors import UserError
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.path, "a+")  # noqa: SIM115 - held until __exit__
@@ -64,24 +65,33 @@ class SampleStore:
         data = self.path.read_bytes()
         good_end = 0
         pos = 0
+        lineno = 0
         while pos < len(data):
             nl = data.find(b"\n", pos)
             if nl < 0:
                 break  # a last line without its newline was cut mid-write
             line = data[pos:nl]
             pos = nl + 1
+            lineno += 1
             if line.strip():
                 try:
                     record = json.loads(line)
                 except ValueError:
                     # Only the very last line can be torn; anything earlier is a corrupt file
-                    # that we must not silently drop.
+                    # whose finished items we must neither drop nor overwrite.
                     if pos < len(data):
-                        raise ValueError(
-                            f"{self.path}: line at byte {pos - len(line) - 1} is not valid JSON"
-                        ) from None
+                        raise self._bad_line(lineno, "is not valid JSON") from None
                     break
-                self.records[str(record["id"])] = record
+                # A whole line that parses was written whole: no crash makes a list or an
+                # id-less object, so this one is corrupt wherever it is.
+                if not isinstance(record, dict):
+                    raise self._bad_line(
+                        lineno, f"is a JSON {type(record).__name__}, not an object"
+                    )
+                item_id = record.get("id")
+                if isinstance(item_id, bool) or not isinstance(item_id, str | int):
+                    raise self._bad_line(lineno, "has no 'id'")
+                self.records[str(item_id)] = record
             good_end = pos
         if good_end < len(data):
             self.torn_bytes = len(data) - good_end
@@ -89,6 +99,12 @@ class SampleStore:
                 fh.truncate(good_end)
                 fh.flush()
                 os.fsync(fh.fileno())
+
+    def _bad_line(self, lineno: int, what: str) -> UserError:
+        return UserError(
+            f"{self.path}:{lineno}: this line {what}, so the run cannot resume; fix or delete "
+            "that line (its item is generated again) or pass --overwrite to start over"
+        )
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self.records

@@ -131,3 +131,42 @@ def judge_figures(
     if verdicts:
         figures["verdicts"] = dict(sorted(verdicts.items()))
     return figures
+
+
+# What a reader of summary.json (`compare`) relies on: `benchmark` and `split`, and the type
+# each key must have when present. A summary written by another tool or by hand may lack keys (shown as "—") but must
+# not hold a value of another type, which would crash a report or show a wrong number.
+_TEXT_KEYS = ("benchmark", "split", "protocol", "predictions_file")
+_NUMBER_KEYS = ("n", "accuracy", "accuracy_reference", "accuracy_official", "accuracy_corrected")
+_OBJECT_KEYS = ("run", "accuracy_by_verdict", "status_counts", "counts", "breakdown")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def summary_problem(summary: Any) -> str | None:
+    """Why `summary` (a parsed summary.json) cannot be reported, or None when it can."""
+    if not isinstance(summary, dict):
+        return f"a JSON {type(summary).__name__}, not an object"
+    missing = [k for k in ("benchmark", "split") if k not in summary]
+    if missing:  # every summary ovlt writes names them; without, a row says nothing
+        return f"no {' or '.join(repr(k) for k in missing)} key"
+    for keys, ok, what in (
+        (_TEXT_KEYS, lambda v: isinstance(v, str), "text"),
+        (_NUMBER_KEYS, _is_number, "a number"),
+        (_OBJECT_KEYS, lambda v: isinstance(v, dict), "an object"),
+    ):
+        for key in keys:
+            if summary.get(key) is not None and not ok(summary[key]):
+                return f"'{key}' must be {what}, got {type(summary[key]).__name__}"
+    pass_k = (summary.get("run") or {}).get("pass_at_k")
+    if pass_k is not None and not isinstance(pass_k, dict):
+        return "'run.pass_at_k' must be an object"
+    for key, cells in (summary.get("breakdown") or {}).items():
+        if not isinstance(cells, dict) or not all(
+            isinstance(c, dict) and (c.get("accuracy") is None or _is_number(c["accuracy"]))
+            for c in cells.values()
+        ):
+            return f"'breakdown.{key}' must map each value to {{'accuracy': number, 'n': ...}}"
+    return None

@@ -20,6 +20,12 @@ whatever `n`); `reject_fields` (422 on those request fields, as strict servers d
 bodies; `keep_alive=False`. `stats` counts what happened; `prompts` and `stats.authorization`
 record what clients sent.
 
+Broken servers, for the client's hardening tests: `raw(prompt_text) -> (status, body) | None`
+answers a completion with exactly that body (str or bytes; a third item sets the Content-Type),
+e.g. `(200, '{"choices": ["abc"]}')` or an HTML page with status 200; `never_answer=True` (or a
+callable of the prompt text) accepts the connection, reads the request and then holds the socket
+without a byte of answer until the server stops, as a wedged server does.
+
     with OpenAIServer(latency=0.1) as server:
         server.base_url  # "http://127.0.0.1:PORT/v1"
 
@@ -47,6 +53,7 @@ REPLIES = ("echo", "teacher")
 @dataclass
 class ServerStats:
     requests: int = 0  # chat completion attempts received
+    held: int = 0  # completions never answered (`never_answer`)
     ok: int = 0
     faults: Counter = field(default_factory=Counter)
     max_in_flight: int = 0
@@ -71,6 +78,8 @@ class OpenAIServer:
         reject_fields: tuple[str, ...] = (),
         chunked: bool = False,
         keep_alive: bool = True,
+        raw: Callable[[str], tuple | None] | None = None,
+        never_answer: bool | Callable[[str], bool] = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -91,6 +100,8 @@ class OpenAIServer:
         self.reject_fields = tuple(reject_fields)
         self.chunked = chunked  # answer with Transfer-Encoding: chunked instead of Content-Length
         self.keep_alive = keep_alive  # False: "Connection: close" and close after each answer
+        self.raw = raw
+        self.never_answer = never_answer
         self.host = host
         self.port = port
         self.stats = ServerStats()
@@ -145,6 +156,7 @@ class OpenAIServer:
     def _serve(self) -> None:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
+        self._never = asyncio.Event()  # never set: what `never_answer` handlers wait on
         self._server = self._loop.run_until_complete(
             asyncio.start_server(self._handle, self.host, self.port, backlog=1024)
         )
@@ -232,6 +244,15 @@ class OpenAIServer:
             await asyncio.sleep(self.latency)
         messages = req.get("messages") or []
         text = prompt_text(messages)
+        never = self.never_answer(text) if callable(self.never_answer) else self.never_answer
+        if never:
+            self.stats.held += 1
+            # An event the server holds: a handler awaiting nothing referenced would be garbage
+            # collected ("Task was destroyed but it is pending"), not cancelled by stop()
+            await self._never.wait()
+        raw = self.raw(text) if self.raw else None
+        if raw is not None:
+            return await self._send_raw(writer, *raw)
         status = self.fail(text) if self.fail else None
         if status:
             return await self._send(
@@ -286,6 +307,19 @@ class OpenAIServer:
         return await _write(
             writer, status, payload, headers, chunked=self.chunked, keep_alive=self.keep_alive
         )
+
+    async def _send_raw(
+        self, writer, status: int, body: str | bytes, content_type: str = "application/json"
+    ) -> bool:
+        data = body.encode() if isinstance(body, str) else body
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+            f"Connection: {'keep-alive' if self.keep_alive else 'close'}\r\n\r\n"
+        )
+        writer.write(head.encode("latin-1") + data)
+        await writer.drain()
+        return self.keep_alive
 
     def _fault_for(self, key: str, attempt: int) -> str | None:
         if not self.fault_rate or attempt > self.faults_per_request:
@@ -414,12 +448,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replies", choices=REPLIES, default="teacher", help="default: teacher")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests faulted")
     parser.add_argument("--model", default="loopback", help="the served model id")
+    parser.add_argument(
+        "--never-answer", action="store_true", help="hold every completion, never answer"
+    )
     args = parser.parse_args(argv)
     server = OpenAIServer(
         replies=args.replies,
         model=args.model,
         latency=args.latency,
         fault_rate=args.fault_rate,
+        never_answer=args.never_answer,
         port=args.port,
     ).start()
     print(server.base_url, flush=True)  # the first line is the URL: scripts read it

@@ -68,6 +68,9 @@ def test_version_folder_is_checked_even_for_an_unvalidated_card(tmp_path):
 def _manifest(d, **fields):
     d.mkdir(parents=True, exist_ok=True)
     base = {"name": "demo", "version": "v1", "card_sha256": "x", "limit": None, "shard": None}
+    # the rest of a manifest's shape (read_manifest checks it), with nothing in it
+    base |= {"round": 1, "fingerprint": "x", "stats": {"counts": {}}, "stages": []}
+    base |= {"cache": {"hits": 0, "misses": 0}}
     (d / "manifest.json").write_text(json.dumps({**base, **fields}))
     return d
 

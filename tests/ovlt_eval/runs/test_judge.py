@@ -51,6 +51,18 @@ class RuleJudge:
         return "null"
 
 
+def _with_images(path, folder, n):
+    """A copy of a MathVista JSON whose first `n` items have a small stand-in image."""
+    from PIL import Image
+
+    rows = json.loads(path.read_text())
+    for row in list(rows.values())[:n]:
+        (folder / row["image"]).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), "white").save(folder / row["image"])
+    (folder / path.name).write_text(json.dumps(rows))
+    return folder / path.name
+
+
 def _load(name, path):
     from ovlt_eval.benchmarks import get_benchmark
 
@@ -66,8 +78,10 @@ def _load(name, path):
     ],
 )
 def test_judge_rechecks_only_rule_negatives_and_records_its_verdict(
-    bench, path, protocol, tmp_path, capsys
+    bench, path, protocol, tmp_path, tmp_path_factory, capsys
 ):
+    if bench == "mathvista":  # ../shared has its JSON, not its images: a missing one is an error
+        path = _with_images(path, tmp_path_factory.mktemp("mathvista"), 9)
     items = _load(bench, path)[:9]
     judge = RuleJudge(items)
     with (

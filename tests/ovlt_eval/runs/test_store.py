@@ -43,7 +43,7 @@ def test_torn_line_that_ends_in_newline_but_is_not_json(tmp_path):
 def test_corrupt_line_in_the_middle_is_an_error_not_silently_dropped(tmp_path):
     path = tmp_path / "samples.jsonl"
     path.write_text('{"id": "a"}\nnot json\n{"id": "c"}\n')
-    with pytest.raises(ValueError, match="not valid JSON"):
+    with pytest.raises(UserError, match=r"samples.jsonl:2: this line is not valid JSON"):
         SampleStore(path)
 
 
