@@ -317,9 +317,8 @@ def check_data(version_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 def read_manifest(version_dir: Path) -> dict[str, Any]:
-    from ovlt_eval.errors import UserError
-
     from ovlt_data.manifest_check import check_manifest
+    from ovlt_eval.errors import UserError
 
     path = Path(version_dir) / "manifest.json"
     if not path.is_file():

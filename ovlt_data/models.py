@@ -24,9 +24,7 @@ IN_PROCESS_ENGINES = ("vllm", "hf")  # engines that hold the weights in this pro
 def engine_key(spec: ModelSpec) -> str:
     """What `get_engine` is opened with: roles with equal keys are served by one engine.
     (Not `revision`: it names the weights for the cache key; it does not load other ones.)"""
-    return json.dumps(
-        [spec.engine, spec.model, spec.engine_options()], sort_keys=True, default=str
-    )
+    return json.dumps([spec.engine, spec.model, spec.engine_options()], sort_keys=True, default=str)
 
 
 class EnginePool:
@@ -43,9 +41,7 @@ class EnginePool:
         if key not in self._engines:
             from ovlt_eval.engines import get_engine
 
-            self._engines[key] = get_engine(
-                spec.engine, model=spec.model, **spec.engine_options()
-            )
+            self._engines[key] = get_engine(spec.engine, model=spec.model, **spec.engine_options())
             self.opened += 1
         return self._engines[key]
 

@@ -6,7 +6,6 @@ Nothing here calls a model or writes a row; `plan()` is what `ovlt-data build --
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,8 +88,9 @@ def check_existing(final: Path, card: Card, limit: int | None, force: bool) -> N
     """A version folder is never silently replaced by one built from another card."""
     if not final.exists() or force:
         return
-    manifest = final / "manifest.json"
-    old = json.loads(manifest.read_text()) if manifest.exists() else {}
+    from ovlt_data.artifact import read_manifest  # the one manifest reader (shape-checked)
+
+    old = read_manifest(final) if (final / "manifest.json").exists() else {}
     if old.get("card_sha256") != card.digest() or old.get("limit") != limit:
         raise UserError(
             f"{final} exists and was built from another card or --limit; "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,9 @@ def build_round_data(
         force=True,
         base_dir=Path(card_path).resolve().parent,
     )
-    manifest = json.loads((Path(version) / "manifest.json").read_text())
+    from ovlt_data.artifact import read_manifest
+
+    manifest = read_manifest(Path(version))
     info = {
         "data_card": card_path,
         "generator": generator_checkpoint,

@@ -22,15 +22,17 @@ COMMANDS = {
     "train sft": ["ovlt_train.cli", "sft", "--print-config", "--card"],
     "train loop": ["ovlt_train.cli", "loop", "--dry-run", "--card"],
 }
-# The child reports its own peak memory (KiB on Linux) after the command returns.
+# The child reports its own peak memory in KiB after the command returns: VmHWM, which exec
+# resets (ru_maxrss would carry the forking pytest's size over).
 RUN = (
-    "import resource, runpy, sys\n"
+    "import runpy, sys\n"
     "sys.argv = sys.argv[1:]\n"
     "try:\n"
     "    runpy.run_module(sys.argv[0], run_name='__main__')\n"
     "except SystemExit as e:\n"
     "    code = e.code\n"
-    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    "hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM')]\n"
+    "print(hwm[0].split()[1])\n"
     "sys.exit(code)\n"
 )
 

@@ -41,7 +41,9 @@ def _leftovers(out: Path) -> list[str]:
 
 def test_a_build_whose_every_request_failed_exits_2_and_a_rerun_retries(tmp_path, capsys):
     broken = {"on": True}
-    with OpenAIServer(replies="teacher", model="loopback", fail=lambda text: 500 if broken["on"] else None) as srv:
+    with OpenAIServer(
+        replies="teacher", model="loopback", fail=lambda text: 500 if broken["on"] else None
+    ) as srv:
         card, out = _card(tmp_path, srv.base_url), tmp_path / "out"
         assert _build(card, out) == 2
         err = _one_line(capsys)
@@ -188,8 +190,16 @@ def _lines(n=5) -> bytes:
 
 
 TRAIN_FILES = {
-    "torn last line": ("d.jsonl", _lines() + json.dumps(ROW)[:20].encode(), "line 6: not valid JSON"),
-    "non-UTF-8 line": ("d.jsonl", _lines(2) + b'{"messages": "\xff"}\n' + _lines(2), "line 3: not UTF-8"),
+    "torn last line": (
+        "d.jsonl",
+        _lines() + json.dumps(ROW)[:20].encode(),
+        "line 6: not valid JSON",
+    ),
+    "non-UTF-8 line": (
+        "d.jsonl",
+        _lines(2) + b'{"messages": "\xff"}\n' + _lines(2),
+        "line 3: not UTF-8",
+    ),
     "corrupt middle line": ("d.jsonl", _lines(2) + b'{"messages": [\n' + _lines(2), "line 3"),
     "a list line": ("d.jsonl", _lines(2) + b"[1, 2]\n", "line 3: a JSON list"),
 }
@@ -231,3 +241,16 @@ def test_sft_on_a_damaged_version_folder_is_one_line(
     assert _sft(d, tiny_model_dir, tmp_path) == 2
     err = _one_line(capsys)
     assert "corrupt or truncated parquet" in err or "a JSON list" in err, err
+
+
+def test_building_over_a_version_with_a_corrupt_manifest_is_one_line(tmp_path, capsys):
+    """Without --force a build reads the existing version's manifest to see whether it was made
+    from this card; a corrupt one is one line naming it, not a JSONDecodeError traceback."""
+    with OpenAIServer(replies="teacher", model="loopback") as srv:
+        card, out = _card(tmp_path, srv.base_url), tmp_path / "out"
+        assert _build(card, out) == 0
+        capsys.readouterr()
+        (out / "demo" / "v1" / "manifest.json").write_text("{not json")
+        assert _build(card, out) == 2
+    err = _one_line(capsys)
+    assert "manifest.json: not a valid manifest" in err, err

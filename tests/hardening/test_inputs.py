@@ -222,3 +222,20 @@ def test_a_path_outside_is_refused_before_any_read(tmp_path, value):
 
     got = checked_image_path(value, tmp_path / "data")
     assert isinstance(got, UnreadableImage) and got.reason == "image_outside_folder"
+
+
+def test_the_engines_read_only_bounded_regular_files(tmp_path):
+    """The engine-side read checks the opened descriptor too: a path that became a FIFO or a
+    device after the loader looked is refused at once, never waited on or read forever."""
+    from ovlt_eval.engines.images import ImageError, load_pil, to_data_url
+
+    os.mkfifo(tmp_path / "fifo.png")
+    for path in (str(tmp_path / "fifo.png"), "/dev/zero"):
+        for read in (to_data_url, load_pil):
+            with pytest.raises(ImageError) as err:
+                read(path)
+            assert err.value.reason == "not_a_file"
+    bomb_png(tmp_path / "bomb.png", 20_000, 10_000)
+    with pytest.raises(ImageError) as err:
+        to_data_url(str(tmp_path / "bomb.png"))
+    assert err.value.reason == "image_too_large"

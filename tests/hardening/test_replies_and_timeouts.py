@@ -184,7 +184,7 @@ def test_request_timeout_must_be_positive(value, tmp_path, capsys):
 def test_card_request_timeout_is_checked(tmp_path, capsys):
     card = _write_card(tmp_path, "http://127.0.0.1:9/v1", request_timeout=-5)
     assert data_cli(["build", "--card", str(card), "--out", str(tmp_path / "o")]) == 2
-    assert "request_timeout" in _one_line_error(capsys)
+    assert "request_timeout: Input should be greater than 0" in _one_line_error(capsys)
 
 
 # ----- item 7: pixel limits and base URLs -----
@@ -218,3 +218,28 @@ def test_credentials_in_a_base_url_are_never_printed(tmp_path, capsys):
         assert eval_cli(_run_args(tmp_path / "run", url)) == 2
     err = _one_line_error(capsys)
     assert "GET /models" in err and SECRET not in err
+
+
+def test_the_python_api_takes_the_request_timeout(tmp_path):
+    import ovlt_eval
+    from ovlt_eval.errors import UserError
+
+    with OpenAIServer(never_answer=True) as wedged:
+        results = ovlt_eval.evaluate(
+            "fake-model",
+            "mathvision",
+            engine="openai",
+            base_urls=[wedged.base_url],
+            data=SAMPLE,
+            limit=2,
+            out=tmp_path / "run",
+            progress=False,
+            request_timeout=0.5,
+        )
+    assert (
+        not results["mathvision"].complete and results["mathvision"].summary["run"]["errors"] == 2
+    )
+    with pytest.raises(UserError, match="--request-timeout must be a positive number"):
+        ovlt_eval.evaluate(
+            "m", "mathvision", engine="openai", base_urls=["http://h/v1"], request_timeout=-1
+        )
