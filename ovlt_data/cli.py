@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+from ovlt_eval.errors import OneLineParser
+
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults shown after each option's help; descriptions keep their line breaks."""
@@ -23,7 +25,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
 def _parser() -> argparse.ArgumentParser:
     from ovlt_data.export import FORMATS
 
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="ovlt-data",
         description="OpenVLThinker data factory: build, merge, export, inspect and diff "
         "versioned data rounds.",

@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from ovlt_eval.errors import OneLineParser
+
 COMMANDS = {
     "score": "Score a predictions file against a benchmark's official protocol (no model).",
     "run": "Generate with a model on benchmarks, then score (resumable).",
@@ -19,9 +21,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ovlt-eval", description="OpenVLThinker evaluation harness"
-    )
+    parser = OneLineParser(prog="ovlt-eval", description="OpenVLThinker evaluation harness")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"ovlt_eval.commands.{name.replace('-', '_')}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import errno
 
 
@@ -41,3 +42,12 @@ def report_storage_error(prog: str, err: BaseException, args: object = None) -> 
         raise err
     print(f"{prog}: error: {line}", file=sys.stderr)
     return 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints its whole usage block before a bad flag's message; a user who typed
+    `--max-pixels abc` wants the one line that says what is wrong (exit 2, as argparse).
+    Sub-command parsers inherit the class (argparse makes them with `type(self)`)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

@@ -14,6 +14,8 @@ import json
 import logging
 import sys
 
+from ovlt_eval.errors import OneLineParser
+
 
 class HelpFormatter(argparse.HelpFormatter):
     """Every option's default in --help, where there is one to show (not None / off / empty)
@@ -82,7 +84,7 @@ def _common(p: argparse.ArgumentParser, kind: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ovlt-train",
         description="OpenVLThinker training: trl SFT / GRPO and the round loop",
         formatter_class=HelpFormatter,
