@@ -93,7 +93,9 @@ def _tree_size(node, sizes: dict[int, int], open_: set[int], p: Path) -> int:
     if isinstance(node, yaml.SequenceNode):
         n += sum(_tree_size(c, sizes, open_, p) for c in node.value)
     elif isinstance(node, yaml.MappingNode):
-        n += sum(_tree_size(k, sizes, open_, p) + _tree_size(v, sizes, open_, p) for k, v in node.value)
+        n += sum(
+            _tree_size(k, sizes, open_, p) + _tree_size(v, sizes, open_, p) for k, v in node.value
+        )
     open_.discard(key)
     sizes[key] = n = min(n, MAX_CARD_NODES + 1)  # capped: sums stay small numbers
     return n

@@ -191,6 +191,10 @@ def _run(args) -> int:
             from ovlt_data.hub import check_repo_id
 
             check_repo_id(args.repo_id)  # before the build, not after
+        if args.no_progress:  # the hf engine's weight-loading bar too
+            from ovlt_eval.progress import silence_progress
+
+            silence_progress()
         out = build(
             card,
             args.out,

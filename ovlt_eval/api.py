@@ -123,6 +123,10 @@ def evaluate(
     from ovlt_eval.runs.judge import build_judge_engine
     from ovlt_eval.runs.runner import RunConfig, execute_bench, plan_bench, precheck_resume
 
+    if not progress:  # every library's bars too (transformers' "Loading weights", hub)
+        from ovlt_eval.progress import silence_progress
+
+        silence_progress()
     model = str(model)
     bench_names = [benches] if isinstance(benches, str) else list(benches)
     sampling = sampling if sampling is not None else SamplingParams()

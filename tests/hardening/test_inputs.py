@@ -239,3 +239,19 @@ def test_the_engines_read_only_bounded_regular_files(tmp_path):
     with pytest.raises(ImageError) as err:
         to_data_url(str(tmp_path / "bomb.png"))
     assert err.value.reason == "image_too_large"
+
+
+def test_a_non_utf8_json_source_is_one_line(tmp_path):
+    from ovlt_data.sources import SourceContext, get_source_kind
+    from ovlt_eval.errors import UserError
+
+    path = tmp_path / "rows.json"
+    path.write_bytes(b'[{"id": "a", "question": "Caf\xe9?", "answer": "1", "image": "x.png"}]')
+    kind = get_source_kind("local")
+    with pytest.raises(UserError) as err:
+        list(
+            kind.open(
+                "src", kind.validate_options({"path": str(path)}, "t"), SourceContext(1, None)
+            )
+        )
+    assert str(err.value) == f"local source {path}: not UTF-8"

@@ -62,6 +62,7 @@ def leaks(*roots: Path) -> tuple[int, dict[str, list[str]]]:
                 for s in SECRETS:
                     if s.encode() in data:
                         hits.setdefault(s, []).append(str(p.relative_to(root)))
+    print(f"walked {n} files under {', '.join(str(r) for r in roots)}: {len(hits)} secrets found")
     return n, hits
 
 
@@ -81,7 +82,7 @@ def _build_card(server_url: str) -> dict:
     return card
 
 
-def test_a_build_writes_no_secret(planted, server, tmp_path):
+def test_a_build_writes_no_secret(planted, server, tmp_path, capsys):
     card_path = tmp_path / "card.yaml"
     card_path.write_text(yaml.safe_dump(_build_card(server.base_url)))
     out = tmp_path / "out"
@@ -97,6 +98,8 @@ def test_a_build_writes_no_secret(planted, server, tmp_path):
     manifest = (version / "manifest.json").read_text()
     assert "built with key ${OVLT_TEST_SECRET}" in manifest  # the template is what is recorded
     assert "${OVLT_TEST_SECRET}" in (version / "README.md").read_text()
+    printed = capsys.readouterr()
+    assert not [s for s in SECRETS if s in printed.out + printed.err]
 
 
 @pytest.mark.parametrize("how", ["env-key", "url-password"])
