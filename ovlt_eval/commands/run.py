@@ -237,9 +237,16 @@ def run(args) -> int:
     for result in incomplete:
         figures = result.summary["run"]
         first = (figures.get("error_examples") or ["?"])[0]
+        # A bad image file fails the same way on every retry; once the files are fixed the
+        # data's fingerprint differs, so the resume is refused and --overwrite is the way on.
+        then = (
+            "fix those image files, then run again with --overwrite"
+            if any(str(e).startswith("image") for e in figures.get("error_examples") or [])
+            else "run the same command again to retry them"
+        )
         print(
             f"ovlt-eval run: {result.bench}: {figures['errors']} items failed after retries "
-            f"(e.g. {first}); run the same command again to retry them",
+            f"(e.g. {first}); {then}",
             file=sys.stderr,
         )
     return 1 if incomplete else 0

@@ -84,9 +84,18 @@ def checked_image_path(value: str, root: str | os.PathLike | None) -> str | Unre
     resolved_base = base.resolve()
     allowed = [resolved_base, *filter(None, [_huggingface_blobs(resolved_base)])]
     resolved = path.resolve()
-    if not path.is_relative_to(base) or not any(resolved.is_relative_to(a) for a in allowed):
+    if not path.is_relative_to(base):
         return UnreadableImage(
             value, f"image path outside the data folder {base}", "image_outside_folder"
+        )
+    if not any(resolved.is_relative_to(a) for a in allowed):
+        # A symlink inside a downloaded folder could point anywhere (~/.ssh, /dev/zero), so a
+        # link out of the folder is refused even when a user made it on purpose; say how to fix.
+        return UnreadableImage(
+            value,
+            f"image path outside the data folder {base} (a symlink to {resolved}; copy or "
+            "bind-mount the images into the data folder)",
+            "image_outside_folder",
         )
     problem = file_problem(path)
     return UnreadableImage(value, problem[1], problem[0]) if problem else str(path)

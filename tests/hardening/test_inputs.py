@@ -138,6 +138,7 @@ def test_eval_reads_only_images_inside_the_data_folder(tmp_path, capsys):
         assert eval_cli(argv) == 1  # some items failed: the run finished, and says so
         err = capsys.readouterr().err
         assert "12 items failed" in err and "Traceback" not in err
+        assert "fix those image files, then run again with --overwrite" in err, err
         sent = server.images_sent()
         assert sent == [(data / "images/good.png").read_bytes()]  # the only image sent
         assert all(secret not in body for body in server.bodies)
