@@ -130,6 +130,13 @@ class OpenAIEngine:
         key = os.environ.get(self.api_key_env)
         if api_key_env and not key:
             raise UserError(f"the environment variable {api_key_env} (the API key) is not set")
+        if key and any(urlsplit(u).username or urlsplit(u).password for u in urls):
+            # aiohttp refuses both (an `Authorization` header and URL credentials) on every
+            # request; one line now instead of every item failing the same way.
+            raise UserError(
+                f"credentials in --base-url and the API key in {self.api_key_env} are both "
+                "set; give one: unset the variable, or drop user:password@ from the URL"
+            )
         self.__api_key = key  # name-mangled, never in describe() or repr
         self.concurrency = concurrency
         self.max_retries = max_retries

@@ -220,6 +220,17 @@ def test_credentials_in_a_base_url_are_never_printed(tmp_path, capsys):
     assert "GET /models" in err and SECRET not in err
 
 
+def test_url_credentials_and_an_api_key_together_are_one_line(tmp_path, capsys, monkeypatch):
+    """aiohttp cannot send both; without the check every item failed with its message."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-other")
+    with OpenAIServer() as server:
+        url = server.base_url.replace("http://", f"http://user:{SECRET}@")
+        assert eval_cli(_run_args(tmp_path / "run", url)) == 2
+        assert server.stats.requests == 0
+    err = _one_line_error(capsys)
+    assert "are both set" in err and SECRET not in err and "sk-other" not in err
+
+
 def test_the_python_api_takes_the_request_timeout(tmp_path):
     import ovlt_eval
     from ovlt_eval.errors import UserError
