@@ -119,14 +119,11 @@ def evaluate(
     from ovlt_eval.benchmarks import get_benchmark
     from ovlt_eval.engines.types import SamplingParams
     from ovlt_eval.profiles import get_profile
+    from ovlt_eval.progress import quiet_progress
     from ovlt_eval.runs.engine_adapter import make_engine
     from ovlt_eval.runs.judge import build_judge_engine
     from ovlt_eval.runs.runner import RunConfig, execute_bench, plan_bench, precheck_resume
 
-    if not progress:  # every library's bars too (transformers' "Loading weights", hub)
-        from ovlt_eval.progress import silence_progress
-
-        silence_progress()
     model = str(model)
     bench_names = [benches] if isinstance(benches, str) else list(benches)
     sampling = sampling if sampling is not None else SamplingParams()
@@ -144,6 +141,7 @@ def evaluate(
     for name, bench in zip(bench_names, benchmarks, strict=True):
         bench_split = split or getattr(bench, "default_split", None) or DEFAULT_SPLIT
         out_dir = out_root if len(bench_names) == 1 else out_root / f"{name}-{bench_split}"
+        _check_out_dir(out_dir)
         plans.append(plan_bench(bench, bench_split, data_paths[name], out_dir, prof, limit))
 
     judge_options = _judge_options(judge, prof)
@@ -178,27 +176,29 @@ def evaluate(
         options["model"] = model
     else:
         options = {"model": model, **options}
-    # Engines check their endpoint / checkpoint when built (one-line errors on failure).
-    gen_engine = make_engine(engine, **options)
-    judge_engine = build_judge_engine(judge_options) if judge_options is not None else None
+    # progress=False: every library's bars too (transformers' "Loading weights"), restored after.
+    with quiet_progress(not progress):
+        # Engines check their endpoint / checkpoint when built (one-line errors on failure).
+        gen_engine = make_engine(engine, **options)
+        judge_engine = build_judge_engine(judge_options) if judge_options is not None else None
 
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) if in_main_thread else None
-    results: dict[str, EvalResult] = {}
-    try:
-        for plan in plans:
-            summary = execute_bench(plan, cfg_for(plan), gen_engine, judge_engine)
-            result = EvalResult.from_summary(plan.name, plan.split, plan.out_dir, summary)
-            print(summary_line(result))
-            results[plan.name] = result
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
-        for eng in (gen_engine, judge_engine):
-            close = getattr(eng, "close", None)
-            if close is not None:
-                close()
-    return results
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) if in_main_thread else None
+        results: dict[str, EvalResult] = {}
+        try:
+            for plan in plans:
+                summary = execute_bench(plan, cfg_for(plan), gen_engine, judge_engine)
+                result = EvalResult.from_summary(plan.name, plan.split, plan.out_dir, summary)
+                print(summary_line(result))
+                results[plan.name] = result
+        finally:
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
+            for eng in (gen_engine, judge_engine):
+                close = getattr(eng, "close", None)
+                if close is not None:
+                    close()
+        return results
 
 
 def summary_line(result: EvalResult) -> str:
@@ -231,6 +231,15 @@ _ENGINE_ONLY = {
     "retry_budget": ("openai",),
     "dtype": ("hf", "vllm"),
 }
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """A run directory must be a folder or not exist yet (one line, before any generation)."""
+    for folder in (*reversed(out_dir.parents), out_dir):
+        if folder.is_symlink() and not folder.exists():
+            raise UserError(f"--out: {folder} is a symlink to a missing folder; create it first")
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"--out: {folder} is a file, not a folder; choose another --out")
 
 
 def _validate(benches, engine, options, *, n, limit, sampling, judge) -> None:
