@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ovlt_eval.errors import UserError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL,
                                   created REAL NOT NULL);
@@ -74,15 +76,21 @@ def _request_tail(model: str, revision: str, sampling_json: str) -> str:
     return f', "model": {enc(model)}, "revision": {enc(revision)}, "sampling": {sampling_json}}}'
 
 
+# seconds a connection waits for another writer before the build stops with "locked"
+BUSY_TIMEOUT = 60.0
+
+
 class CallCache:
     def __init__(self, path: str | Path, *, any_thread: bool = False):
         """`any_thread`: the connection may move between threads (one user at a time), as a
         source generator does when the build's prefetch thread takes it over."""
         self.path = Path(path)
+        if self.path.is_dir():
+            raise UserError(f"cache {self.path}: a folder, not a cache file; name a file (--cache)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._disk_errors():
             self.db = sqlite3.connect(
-                str(self.path), timeout=60, isolation_level=None, check_same_thread=not any_thread
+                str(self.path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=not any_thread
             )
             try:
                 self.db.execute("PRAGMA journal_mode=WAL")
@@ -99,7 +107,9 @@ class CallCache:
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             q = f"SELECT {columns} FROM {table} WHERE {key_col} IN ({','.join('?' * len(chunk))})"
-            yield from self.db.execute(q, chunk).fetchall()
+            with self._disk_errors():
+                rows = self.db.execute(q, chunk).fetchall()
+            yield from rows
 
     def _write_many(self, sql: str, rows: list[tuple]) -> None:
         """One transaction, committed before returning; rolled back on any error so the
@@ -130,12 +140,22 @@ class CallCache:
     def _disk_errors(self):
         try:
             yield
-        except sqlite3.OperationalError as err:
+        except sqlite3.DatabaseError as err:  # OperationalError is one
             for text, code in self._DISK_MESSAGES:
                 if text in str(err):
                     raise OSError(
                         code, f"{os.strerror(code)} (SQLite: {err})", str(self.path)
                     ) from err
+            if "is locked" in str(err):  # waited `timeout` seconds for another writer
+                raise UserError(
+                    f"cache {self.path}: locked by another process for {BUSY_TIMEOUT:.0f} s "
+                    "(another build using this cache?); wait for it, or point --cache elsewhere"
+                ) from None
+            if "not a database" in str(err) or "malformed" in str(err):
+                raise UserError(
+                    f"cache {self.path}: not a readable SQLite cache ({err}); move it away "
+                    "(the next build starts a new one) or point --cache elsewhere"
+                ) from None
             raise
 
     def get_many(self, keys: list[str]) -> dict[str, str]:
@@ -172,7 +192,8 @@ class CallCache:
         self._write_many("INSERT OR REPLACE INTO items VALUES (?, ?, ?)", rows)
 
     def blob_get(self, key: str) -> bytes | None:
-        row = self.db.execute("SELECT data FROM blobs WHERE key = ?", (key,)).fetchone()
+        with self._disk_errors():
+            row = self.db.execute("SELECT data FROM blobs WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def blob_put(self, key: str, data: bytes) -> None:

@@ -27,6 +27,8 @@ from ovlt_data.paths import name_problem
 from ovlt_eval.errors import UserError
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "cards" / "rounds"
+MAX_ROWS = 1_000_000_000  # a `limit` / `--limit` above this is a typo (and past islice's range)
+MAX_BATCH = 100_000  # rows held in memory per stage batch
 
 
 class _Strict(BaseModel):
@@ -79,7 +81,7 @@ class SourceSpec(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
     kind: str
     pool: Literal["sft", "grpo"]
-    limit: int | None = Field(None, gt=0)
+    limit: int | None = Field(None, gt=0, le=MAX_ROWS)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -101,7 +103,8 @@ class Card(_Strict):
     round: int = Field(ge=0)
     description: str = ""
     seed: int = 0
-    batch_size: int = Field(64, gt=0)  # rows per stage batch and per cache commit
+    # rows per stage batch and per cache commit; a batch is held in memory, images and all
+    batch_size: int = Field(64, gt=0, le=MAX_BATCH)
     max_image_pixels: int = Field(20_000_000, gt=0)
     licence: str = "other"
     models: dict[str, ModelSpec] = {}

@@ -44,7 +44,8 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise UserError(f"card {p}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
+        why = str(getattr(e, "problem", None) or e).strip().splitlines()[0]  # one line, always
+        raise UserError(f"card {p}: invalid YAML{where}: {why}") from None
     except UnicodeDecodeError:
         raise UserError(f"card {p}: not UTF-8 text") from None
     if raw is None:
@@ -54,7 +55,7 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return raw
 
 
-def _load_bounded(text: str, p: Path) -> Any:
+def _load_bounded(text: str, p: Path | str) -> Any:
     """`yaml.safe_load`, refusing before construction a card whose expanded tree is too big
     (an alias bomb), recursive (`&a [*a]`) or nested too deep for Python's recursion."""
     import yaml
@@ -78,7 +79,7 @@ def _load_bounded(text: str, p: Path) -> Any:
         loader.dispose()
 
 
-def _tree_size(node, sizes: dict[int, int], open_: set[int], p: Path) -> int:
+def _tree_size(node, sizes: dict[int, int], open_: set[int], p: Path | str) -> int:
     """Nodes in the tree an alias-sharing YAML graph expands to; each node is counted once
     (memoised by identity), so this is linear in the file, not in the expansion."""
     import yaml
@@ -134,13 +135,16 @@ def expand_env(value: Any, where: str = "") -> Any:
     return value
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str, key: str) -> Any:
     import yaml
 
-    try:
-        return yaml.safe_load(text)
+    try:  # bounded as a card file is: a value may hold an alias bomb too
+        return _load_bounded(text, f"--set {key}")
     except yaml.YAMLError:
         return text
+
+
+MAX_KEY_PARTS = 64  # a dotted --set key deeper than any card (and than Python's recursion)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
@@ -154,9 +158,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
             key, sep, value = item.partition("=")
             if not sep or not key.strip():
                 raise UserError(f"--set expects key=value, got {item!r}")
-            items.append((key.strip(), _parse_value(value)))
+            items.append((key.strip(), _parse_value(value, key.strip())))
     out = dict(raw)
     for key, value in items:
+        if key.count(".") >= MAX_KEY_PARTS:
+            raise UserError(f"--set {key[:60]}...: more than {MAX_KEY_PARTS} dotted parts")
         _set_path(out, key.split("."), value, key)
     return out
 

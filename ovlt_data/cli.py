@@ -183,7 +183,17 @@ def _run(args) -> int:
             from ovlt_eval.errors import UserError
 
             raise UserError("--limit must be >= 1")
+        from ovlt_data.card import MAX_ROWS
+
+        if args.limit is not None and args.limit > MAX_ROWS:
+            from ovlt_eval.errors import UserError
+
+            raise UserError(f"--limit {args.limit}: at most {MAX_ROWS} rows per source")
         if args.dry_run:
+            if args.shard is not None:  # a wrong --shard is refused by the plan as by the build
+                from ovlt_data.planning import Shard
+
+                Shard.parse(args.shard)
             print(_format_plan(plan(card, limit=args.limit, overrides=args.overrides)))
             return 0
         check_error_rate_option(args.max_error_rate)

@@ -36,12 +36,27 @@ def open_records(card: Card, ctx: SourceContext, limit: int | None, shard: Shard
         kind = get_source_kind(spec.kind)
         opts = kind.validate_options(spec.options, where=f"card: field sources[{s_idx}]")
         opened.append((s_idx, spec, kind.open(spec.name, opts, ctx)))  # eager: errors now
+    # the stages key model results by row id: a second row with an id already seen would get
+    # the first one's captions, traces or pass rate; it is rejected instead
+    seen: set[str] = set()
     for s_idx, spec, it in opened:
         cap = (
             min(x for x in (spec.limit, limit) if x is not None) if (spec.limit or limit) else None
         )
         for i, rec in enumerate(islice(it, cap) if cap else it):
             if shard is None or shard.owns(rec.id):
+                if not isinstance(rec, Rejected):
+                    if rec.id in seen:
+                        rec = Rejected(
+                            rec.id,
+                            rec.source,
+                            "duplicate_id",
+                            "an earlier row of the source has this id",
+                            rec.question,
+                            rec.answer,
+                        )
+                    else:
+                        seen.add(rec.id)
                 yield s_idx * ORDER_STRIDE + i, spec.pool, rec
 
 

@@ -221,6 +221,13 @@ def export_dataset(version_dir, fmt: str, out_dir) -> list[Path]:
     check_data(version_dir, manifest)  # a truncated file: refused before anything is written
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    here, there = out.resolve(), version_dir.resolve()
+    if here == there or here.is_relative_to(there):
+        # files written there would change the version (its data/, its push plan), or be read
+        # back as its data while they are being written
+        raise UserError(f"--out {out}: inside the version folder {version_dir}; choose another")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "trl-sft":
         return export_trl_sft(version_dir, out)

@@ -131,6 +131,8 @@ def _short(v: Any, width: int = 60) -> str:
 def diff_versions(a, b, show: int = 5) -> str:
     """Only what changed between two versions: card fields, code, models, rows, drop reasons."""
     ma, mb = read_manifest(Path(a)), read_manifest(Path(b))
+    check_data(Path(a), ma)  # missing data files are named, never listed as removed rows
+    check_data(Path(b), mb)
     out = [f"A: {ma['name']} {ma['version']}  {a}", f"B: {mb['name']} {mb['version']}  {b}"]
     if ma["fingerprint"] == mb["fingerprint"]:
         out.append("identical data (same fingerprint)")

@@ -18,6 +18,15 @@ from ovlt_eval.atomic import write_json_atomic
 from ovlt_eval.errors import UserError
 
 
+def _shard_of(d: Path, m: dict) -> tuple[int, int]:
+    """(i, n) of a shard's manifest field `shard` ("i/n"), or one UserError line."""
+    try:
+        i, n = (int(x) for x in str(m["shard"]).split("/"))
+    except ValueError:
+        raise UserError(f"{d}: manifest field shard {m['shard']!r}: expected I/N") from None
+    return i, n
+
+
 def merge(shard_dirs, out=None, force: bool = False) -> Path:
     dirs = [Path(d) for d in shard_dirs]
     mans = [read_manifest(d) for d in dirs]
@@ -29,7 +38,7 @@ def merge(shard_dirs, out=None, force: bool = False) -> Path:
             raise UserError(f"{d}: built from another card (or --limit) than {dirs[0]}")
         if not m.get("shard"):
             raise UserError(f"{d}: not a shard (built without --shard)")
-    shards = sorted(tuple(int(x) for x in m["shard"].split("/")) for m in mans)
+    shards = sorted(_shard_of(d, m) for d, m in zip(dirs, mans, strict=True))
     n = shards[0][1]
     if shards != [(i, n) for i in range(n)]:
         raise UserError(
@@ -40,8 +49,15 @@ def merge(shard_dirs, out=None, force: bool = False) -> Path:
     else:  # the manifest's version is a string from a file, not a path: one plain name below
         version = plain_name(first.get("version"), f"{dirs[0]}: manifest field version")
         final = inside(dirs[0].parent, version, what=f"{dirs[0]}: manifest field version")
+    here = final.resolve()
+    for d in dirs:  # --force replaces `final`: a shard in it, or it in a shard, would be lost
+        there = d.resolve()
+        if here == there or here.is_relative_to(there) or there.is_relative_to(here):
+            raise UserError(f"--out {final}: overlaps the shard folder {d}; choose another")
     if final.exists() and not force:
         raise UserError(f"{final} exists; use --force")
+    if final.exists() and not (final.is_dir() and (final / "manifest.json").is_file()):
+        raise UserError(f"{final} exists and is not a built version; --force replaces only one")
     staging = final.parent / f".{final.name}.merge-tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

@@ -40,7 +40,7 @@ class EvalResult:
     accuracy: float | None  # the headline accuracy, a percentage (None: nothing scored)
     by_protocol: Mapping[str, float | None]  # every protocol's accuracy, percentages
     n: int  # items scored
-    complete: bool  # False: some items failed after retries; call again to retry them
+    complete: bool  # False: some items (or their judge calls) failed; call again to retry them
 
     @property
     def summary_path(self) -> Path:
@@ -58,7 +58,10 @@ class EvalResult:
             accuracy=float(acc) if isinstance(acc, (int, float)) else None,
             by_protocol={p: summary.get(f"accuracy_{p}") for p in PROTOCOLS},
             n=int(summary.get("n") or 0),
-            complete=bool(summary.get("run", {}).get("complete", True)),
+            # A judge call that failed leaves its item at the rules' verdict in `rules+judge`,
+            # and a rerun retries it: the run is not complete either.
+            complete=bool(summary.get("run", {}).get("complete", True))
+            and not (summary.get("judge") or {}).get("judge_errors"),
         )
 
 
@@ -255,6 +258,10 @@ def _validate(benches, engine, options, *, n, limit, sampling, judge) -> None:
         raise UserError("--limit must be at least 1")
     if sampling.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1")
+    for flag, value in (("--temperature", sampling.temperature), ("--top-p", sampling.top_p)):
+        # nan/inf go out as `NaN`/`Infinity`, which is not JSON: every request would fail
+        if value is not None and not (isinstance(value, int | float) and 0 <= value < float("inf")):
+            raise UserError(f"{flag} must be a finite number >= 0, got {value!r}")
     base_urls = options.get("base_urls")
     if isinstance(base_urls, str):
         options["base_urls"] = [base_urls]

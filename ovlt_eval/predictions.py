@@ -18,9 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ovlt_eval.benchmarks.loading import check_text_file
 from ovlt_eval.errors import UserError
 
 RESPONSE_FIELD = "response"
+# Far above any real predictions file (5,000 items x 100 KiB of reasoning is 500 MiB), far
+# below what reading it whole as text would cost in memory.
+MAX_PREDICTIONS_BYTES = 1 << 30
 EXTRACTION_FIELD = "extraction"
 
 
@@ -43,6 +47,7 @@ def load_predictions(
         raise UserError(f"predictions file not found: {p}")
     id_fields = tuple(dict.fromkeys(("id", *id_fields)))
     try:
+        check_text_file(p, "JSONL or JSON predictions", MAX_PREDICTIONS_BYTES)
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{p}: not UTF-8 text; expected JSONL or JSON predictions") from None

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_config(args: argparse.Namespace) -> int:
+    if args.world_size is not None and args.world_size < 1:
+        from ovlt_eval.errors import UserError
+
+        raise UserError(f"--world-size {args.world_size}: must be >= 1")
     if args.command == "sft":
         from ovlt_train.sft import print_sft_config
 

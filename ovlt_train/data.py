@@ -486,6 +486,21 @@ def with_format_prompt(ds, suffix: str | None):
     return ds.map(apply)
 
 
+def _turns_problem(turns: Any) -> str | None:
+    """Why `turns` is not a conversation (a list of {role, content} turns), or None."""
+    if not isinstance(turns, list) or not turns:
+        return f"{type(turns).__name__ if turns is not None else 'null'}, not a list of turns"
+    for t in turns:
+        if not isinstance(t, dict) or not isinstance(t.get("role"), str):
+            return "a turn without a role"
+        content = t.get("content")
+        if not isinstance(content, str) and not (
+            isinstance(content, list) and all(isinstance(p, dict) for p in content)
+        ):
+            return "a turn whose content is neither text nor a list of parts"
+    return None
+
+
 def normalise(ds, fmt: str, *, where: str = "data", allow_empty: bool = False):
     """Check columns, cast `images` to a lazily decoded Image sequence, tidy messages."""
     import datasets
@@ -501,6 +516,10 @@ def normalise(ds, fmt: str, *, where: str = "data", allow_empty: bool = False):
             return ds
         raise UserError(f"--data {where}: the dataset is empty (no {fmt} rows)")
     msg_col = "messages" if fmt == "trl-sft" else "prompt"
+    # a row whose turns are not {role, content} (a number, a turn without content) would stop the
+    # trainer with a KeyError at the first batch: dropped here with a warning, as a bad row
+    ds = ds.map(lambda turns: {"_bad": _turns_problem(turns)}, input_columns=[msg_col])
+    ds = _drop_bad_rows(ds, where)
 
     def tidy(example):
         return {
@@ -515,7 +534,13 @@ def normalise(ds, fmt: str, *, where: str = "data", allow_empty: bool = False):
     if "images" in ds.column_names:
         inner = getattr(ds.features["images"], "feature", None)
         if type(inner).__name__ != "Image":
-            ds = ds.cast_column("images", datasets.List(datasets.Image()))
+            try:
+                ds = ds.cast_column("images", datasets.List(datasets.Image()))
+            except (TypeError, ValueError, NotImplementedError) as err:  # arrow errors included
+                raise UserError(
+                    f"--data {where}: column images is not a list of image paths or bytes "
+                    f"({_first_line(err)})"
+                ) from None
     if fmt == "trl-grpo":
         ds = (
             ds.cast_column("solution", datasets.Value("string"))

@@ -25,7 +25,14 @@ from typing import Any
 
 from ovlt_eval.errors import UserError
 from ovlt_train.cards import GRPOCard, LoopCard, SFTCard, card_dict, load_card, read_yaml
-from ovlt_train.manifest import MANIFEST_NAME, Manifest, digest, exclusive, output_version
+from ovlt_train.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    digest,
+    exclusive,
+    output_version,
+    read_manifest_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +311,7 @@ def run_loop(
     identity = {k: v for k, v in card_dict(card).items() if k != "rounds"}
     if dry_run:  # reads the manifest if there is one; writes nothing
         path = work / MANIFEST_NAME
-        recorded = json.loads(path.read_text()).get("steps", {}) if path.is_file() else {}
+        recorded = read_manifest_file(path)["steps"] if path.is_file() else {}
         for s in steps:
             rec = recorded.get(s.id, {})
             print(f"{s.id:24s} {rec.get('status', 'pending'):8s} {rec.get('output', '')}")

@@ -52,6 +52,24 @@ def output_version(path: str | Path, inputs: dict[str, str]) -> str:
     return h.hexdigest()[:12]
 
 
+def read_manifest_file(path: Path) -> dict[str, Any]:
+    """A loop manifest as a mapping with a `steps` mapping of step records; a file cut short,
+    not UTF-8, or of another shape is one UserError line (never a traceback mid-resume)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise UserError(
+            f"{path}: unreadable manifest ({err}); move it away to start over"
+        ) from None
+    steps = data.get("steps") if isinstance(data, dict) else None
+    if not isinstance(steps, dict) or not all(isinstance(r, dict) for r in steps.values()):
+        raise UserError(
+            f"{path}: not a loop manifest (an object whose `steps` maps step ids to records); "
+            "move it away to start over"
+        )
+    return data
+
+
 class Manifest:
     def __init__(self, work_dir: Path, data: dict[str, Any]):
         self.work_dir = work_dir
@@ -62,15 +80,10 @@ class Manifest:
     def open(cls, work_dir: Path, *, name: str, card: dict[str, Any], card_digest: str) -> Manifest:
         path = work_dir / MANIFEST_NAME
         if path.is_file():
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise UserError(
-                    f"{path}: unreadable manifest ({err}); move it away to start over"
-                ) from None
+            data = read_manifest_file(path)
             if data.get("card_digest") != card_digest:
                 raise UserError(
-                    f"{path} was written for another loop card (digest {data.get('card_digest', '?')[:12]} ≠ "
+                    f"{path} was written for another loop card (digest {str(data.get('card_digest', '?'))[:12]} ≠ "
                     f"{card_digest[:12]}); use a new work_dir or move the old one away"
                 )
             data["card"] = card  # `rounds` may grow; it is outside the digest
@@ -102,7 +115,13 @@ class Manifest:
 
     def is_done(self, step_id: str) -> bool:
         rec = self.step(step_id)
-        return rec.get("status") == "done" and Path(rec.get("output", "")).exists()
+        out = rec.get("output")  # Path("") is the current folder, which always exists
+        return (
+            rec.get("status") == "done"
+            and isinstance(out, str)
+            and bool(out)
+            and Path(out).exists()
+        )
 
     def start(self, step_id: str, info: dict[str, Any]) -> None:
         rec = self.data["steps"].setdefault(step_id, {"attempts": 0})

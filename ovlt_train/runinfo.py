@@ -9,7 +9,18 @@ from typing import Any
 
 
 def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    """$WORLD_SIZE (set by torchrun / accelerate), 1 without it; a value that is not a positive
+    integer is one UserError line, not a traceback or a division by zero."""
+    raw = os.environ.get("WORLD_SIZE", "1")
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        from ovlt_eval.errors import UserError
+
+        raise UserError(f"$WORLD_SIZE={raw!r}: expected a number of processes >= 1")
+    return n
 
 
 def is_main_process() -> bool:
@@ -19,6 +30,8 @@ def is_main_process() -> bool:
 def grad_accumulation(global_batch: int, per_device: int, world: int, *, what: str) -> int:
     from ovlt_eval.errors import UserError
 
+    if world < 1:
+        raise UserError(f"{what}: {world} processes: the world size must be >= 1")
     denom = per_device * world
     if global_batch % denom:
         raise UserError(

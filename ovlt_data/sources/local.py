@@ -26,20 +26,40 @@ def _resolve(path: str, ctx: SourceContext) -> Path:
     return resolve_card_path(path, ctx.base_dir)
 
 
+MAX_LINE_BYTES = 64 << 20  # one JSONL record; a file without newlines is not read whole
+
+
+def _lines(fh):
+    """The file's lines, each read at most MAX_LINE_BYTES at a time; None for a longer line
+    (its rest is skipped), so memory stays bounded whatever the file holds."""
+    while raw := fh.readline(MAX_LINE_BYTES + 1):
+        if len(raw) > MAX_LINE_BYTES:
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(MAX_LINE_BYTES)
+            yield None
+        else:
+            yield raw
+
+
 def _records(path: Path):
     if path.is_dir():
         meta = path / "metadata.jsonl"
         if not meta.exists():
             raise UserError(f"local source {path}: an image folder needs metadata.jsonl")
         for rec in _records(meta):
-            if "file_name" in rec and "image" not in rec:
+            if isinstance(rec, dict) and "file_name" in rec and "image" not in rec:
                 rec = {**rec, "image": rec["file_name"]}
             yield rec
         return
+    if not path.is_file():  # a FIFO would block, /dev/zero (or a link to it) never end
+        raise UserError(f"local source {path}: not a regular file or folder")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         with path.open("rb") as fh:  # decoded line by line: one bad line is one rejected row
-            for n, raw in enumerate(fh, 1):
+            for n, raw in enumerate(_lines(fh), 1):
+                if raw is None:
+                    yield {"__bad_json__": f"line {n}: longer than {MAX_LINE_BYTES >> 20} MiB"}
+                    continue
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
@@ -88,6 +108,10 @@ def _open(name: str, opts: LocalOptions, ctx: SourceContext):
         from ovlt_data.schema import Rejected
 
         for i, rec in enumerate(records):
+            if not isinstance(rec, dict):  # a JSONL line `5` or `[1]`: one bad row, not a crash
+                what = "null" if rec is None else type(rec).__name__
+                yield Rejected(f"{name}:{i}", name, "bad_record", f"a JSON {what}, not an object")
+                continue
             if "__bad_json__" in rec:
                 yield Rejected(f"{name}:{i}", name, "bad_record", rec["__bad_json__"])
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import re
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from ovlt_data.schema import Example, Rejected
 from ovlt_data.sources import SourceContext
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+MAX_QUESTION_CHARS = 100_000  # benchmark questions are a few thousand at most
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
 
@@ -114,6 +116,8 @@ def map_record(
         question = question.replace("<image>", "")
     if not isinstance(question, str) or not question.strip():
         return reject("empty_question", repr(question)[:80])
+    if len(question) > MAX_QUESTION_CHARS:  # it would ride in every prompt, cache key and row
+        return reject("question_too_long", f"{len(question)} characters", question[:200])
     if fm.answer_from == "answer_tag":
         tags = _ANSWER_TAG.findall(answer) if isinstance(answer, str) else []
         if not tags:
@@ -149,6 +153,8 @@ def map_record(
         answer = LETTERS[answer]
     if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
         return reject("bad_answer", f"answer is {type(answer).__name__}, not a string", question)
+    if isinstance(answer, float) and not math.isfinite(answer):  # JSON NaN / 1e400
+        return reject("bad_answer", f"answer is {answer}", question)
     answer = str(answer).strip()
     if not answer:
         return reject("empty_answer", "", question)

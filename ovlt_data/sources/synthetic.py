@@ -21,6 +21,8 @@ from ovlt_data.schema import Example, Image
 from ovlt_data.sources import SourceContext, SourceKind, register_source
 
 GENERATOR_VERSION = "4"
+# items a source may draw: ~1 ms each, so 10 M is hours of drawing; more is a typo, not a round
+MAX_ITEMS = 10_000_000
 SIZE = 224
 # Paletted images: drawn and PNG-encoded ~2x faster than RGB, and smaller.
 PALETTE = [
@@ -41,7 +43,7 @@ LABELS = ("A", "B", "C", "D", "E")
 
 class SyntheticOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    n: int = Field(100, gt=0)
+    n: int = Field(100, gt=0, le=MAX_ITEMS)
     seed: int = 0
     tasks: list[Literal["counting", "bar_chart", "geometry"]] = [
         "counting",

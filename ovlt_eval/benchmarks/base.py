@@ -79,7 +79,17 @@ class Benchmark:
                 raise UserError(
                     f"{where}: record {i} is not an object; is this the official {self.name} file?"
                 )
-            items.append(self.to_item(row, base, f"{where} record {i}"))
+            try:
+                items.append(self.to_item(row, base, f"{where} record {i}"))
+            except (TypeError, ValueError, AttributeError, KeyError, IndexError) as err:
+                # A field of the wrong type (metadata a list, precision "abc", choices a
+                # number): one line naming the record, not a traceback.
+                detail = " ".join(f"{type(err).__name__}: {err}".split())[:160]
+                raise UserError(
+                    f"{where} record {i} ({self.id_field} {_shown_id(row, self.id_field)}): "
+                    f"a field has an unexpected type or value ({detail}); is this the official "
+                    f"{self.name} file?"
+                ) from None
         ids = [it.id for it in items]
         if len(set(ids)) != len(ids):
             raise UserError(
@@ -220,6 +230,11 @@ class Benchmark:
     ) -> str:
         """A short category for why the official and corrected verdicts differ."""
         return "extraction_differs"
+
+
+def _shown_id(row: dict[str, Any], field: str) -> str:
+    value = row.get(field, row.get("_key"))
+    return repr(value)[:40] if isinstance(value, str | int) else "?"
 
 
 class ConfigParquetFiles:

@@ -16,6 +16,9 @@ from ovlt_eval.engines.images import checked_image_path
 from ovlt_eval.errors import UserError
 
 PARQUET_SUFFIXES = (".parquet",)
+# Official JSON/JSONL files hold text and image paths: a few MiB (MathVista's test.json, the
+# largest, ~10 MiB). Anything far above is the wrong file, and json.load would hold it all.
+MAX_TEXT_BYTES = 512 << 20
 
 
 def find_data_file(data: str | os.PathLike, bench: str, split: str, names: Sequence[str]) -> Path:
@@ -27,6 +30,11 @@ def find_data_file(data: str | os.PathLike, bench: str, split: str, names: Seque
     path = Path(data).expanduser()
     if path.is_file():
         return path
+    if path.exists() and not path.is_dir():  # /dev/zero, a FIFO, a socket
+        raise UserError(
+            f"{bench} data {path} is not a regular file or folder; pass the official file or "
+            "its folder with --data"
+        )
     if path.is_dir():
         for name in names:
             hits = sorted(path.glob(name)) or sorted(path.glob(f"data/{name}"))
@@ -52,8 +60,12 @@ def read_records(path: Path, bench: str) -> list[dict[str, Any]]:
     """Rows of an official file as dicts: JSON list, JSON dict keyed by id, JSONL or parquet."""
     suffix = path.suffix.lower()
     try:
+        for p in parquet_files(path) if suffix in PARQUET_SUFFIXES else [path]:
+            if not p.is_file():  # a FIFO found by the folder's glob would block the open
+                raise UserError(f"{p}: not a regular file; expected the official {bench} file")
         if suffix in PARQUET_SUFFIXES:
             return _read_parquet(parquet_files(path))
+        check_text_file(path, f"the official {bench} JSON/JSONL or parquet")
         with open(path, encoding="utf-8") as fh:
             if suffix == ".jsonl":
                 rows = []
@@ -88,6 +100,22 @@ def read_records(path: Path, bench: str) -> list[dict[str, Any]]:
     raise UserError(
         f"{path}: expected a JSON list or object of {bench} records, got {type(data).__name__}"
     )
+
+
+def check_text_file(path: Path, expected: str, limit: int = MAX_TEXT_BYTES) -> None:
+    """Refuse, before parsing, a JSON/JSONL file over `limit` bytes or with NUL bytes in its
+    first block (a sparse or binary file, which `json.load` would read whole: 4 GB of memory
+    for a 2 GB sparse file). `expected`: what the file should be, for the message."""
+    size = path.stat().st_size
+    if size > limit:
+        raise UserError(
+            f"{path}: {size >> 20} MiB is over the {limit >> 20} MiB {expected} could be; "
+            "is it the right file?"
+        )
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if b"\0" in head:
+        raise UserError(f"{path}: not a UTF-8 text file (it holds NUL bytes); expected {expected}")
 
 
 def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
@@ -200,6 +228,22 @@ def parse_option_list(value: Any, where: str, bench: str) -> tuple[str, ...]:
             raise UserError(f"{where}: an option is a {type(opt).__name__}, not text")
         out.append(as_text(opt))
     return tuple(out)
+
+
+def option_texts(value: Any, where: str, bench: str) -> tuple[str, ...]:
+    """A record's choices/options as texts: a list as the official files store it; a list
+    written as text ("['1', '2']", as re-exports do) parsed, never split into characters;
+    anything else a one-line error naming the record."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None", "[]")):
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(as_text(v) for v in value)
+    if isinstance(value, str):
+        return parse_option_list(value, where, bench)
+    raise UserError(
+        f"{where}: options should be a list, got {type(value).__name__}; "
+        f"is this the official {bench} file?"
+    )
 
 
 def image_entries(row: dict[str, Any], fields: Sequence[str], base: Path | None) -> tuple[Any, ...]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
-from ovlt_eval.benchmarks.loading import as_text, image_entry, require
+from ovlt_eval.benchmarks.loading import as_text, image_entry, option_texts, require
 from ovlt_eval.benchmarks.mathvision_official import (
     INSTALL_HINT,
     official_available,
@@ -63,7 +63,7 @@ class MathVision(Benchmark):
 
     def to_item(self, row: dict[str, Any], base: Path | None, where: str) -> BenchItem:
         require(row, ("id", "question", "answer"), where, self.name)
-        options = tuple(as_text(o) for o in (row.get("options") or ()))
+        options = option_texts(row.get("options"), where, self.name)
         gold = clean_gold(as_text(row["answer"]))
         if options:
             kind = "multi_choice"

@@ -27,7 +27,7 @@ from typing import Any
 
 from ovlt_eval.benchmarks.base import Benchmark
 from ovlt_eval.benchmarks.choice_reading import is_refusal, read_choice, stated_value
-from ovlt_eval.benchmarks.loading import as_text, image_entry, require
+from ovlt_eval.benchmarks.loading import as_text, image_entry, option_texts, require
 from ovlt_eval.benchmarks.mathvista_official import (
     REFUSAL_EXTRACTION,
     nearest_option,
@@ -77,7 +77,7 @@ class MathVista(Benchmark):
         pid = row.get("pid", row.get("_key"))
         if pid is None:
             require(row, ("pid",), where, self.name)
-        choices = tuple(as_text(c) for c in row.get("choices") or ()) or None
+        choices = option_texts(row.get("choices"), where, self.name) or None
         meta = row.get("metadata") or {}
         if isinstance(meta, str):  # some re-exports store it as JSON text
             try:

@@ -236,6 +236,16 @@ def run(args) -> int:
     incomplete = [r for r in results.values() if not r.complete]
     for result in incomplete:
         figures = result.summary["run"]
+        judge_errors = (result.summary.get("judge") or {}).get("judge_errors") or 0
+        if judge_errors:
+            print(
+                f"ovlt-eval run: {result.bench}: the judge failed on {judge_errors} items, which "
+                "rules+judge counts by the rules' verdict; run the same command again to retry "
+                "them",
+                file=sys.stderr,
+            )
+        if figures.get("complete", True):  # only the judge's calls failed
+            continue
         first = (figures.get("error_examples") or ["?"])[0]
         # A bad image file fails the same way on every retry; once the files are fixed the
         # data's fingerprint differs, so the resume is refused and --overwrite is the way on.

@@ -51,7 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from ovlt_eval.engines.images import ImageError
 from ovlt_eval.engines.pixels import data_url_within, resolve_pixel_limits
-from ovlt_eval.engines.transport import Transport, TransportError
+from ovlt_eval.engines.transport import ReplyTooLarge, Transport, TransportError
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
 from ovlt_eval.redact import redact_url
@@ -394,6 +394,8 @@ class OpenAIEngine:
                     finally:
                         spent += time.monotonic() - started
                 status = resp.status
+                if 300 <= status < 400:
+                    raise _Failed(_redirect_message(url, resp))
                 if status < 400:
                     return self._parse_reply(resp)
                 detail = _status_detail(resp)
@@ -404,13 +406,13 @@ class OpenAIEngine:
                     raise _Failed(f"HTTP {status} from {_safe_url(url)}: {detail}")
                 last = f"HTTP {status}: {detail}"
                 retry_after = _retry_after(resp)
-            except TransportError as err:  # timeouts, refused and dropped connections
-                last = str(err)
-            except _BadReply as err:
+            except (_BadReply, ReplyTooLarge) as err:
                 malformed += 1
                 last = f"malformed reply from {_safe_url(url)}: {err}"
                 if malformed > _MALFORMED_RETRIES:
                     raise _Failed(last) from None
+            except TransportError as err:  # timeouts, refused and dropped connections
+                last = str(err)
             finally:
                 self._inflight[url] -= 1
             attempt += 1
@@ -488,6 +490,11 @@ class OpenAIEngine:
                 for attempt in range(3):
                     try:
                         resp = await transport.get("/models")
+                    except ReplyTooLarge as err:
+                        raise UserError(
+                            f"{_safe_url(url)}/models: {err}; is --base-url an "
+                            "OpenAI-compatible endpoint?"
+                        ) from None
                     except TransportError as err:
                         if attempt == 2:
                             raise UserError(
@@ -520,10 +527,15 @@ class OpenAIEngine:
             raise UserError(
                 f"{_safe_url(url)} answered HTTP {status} to GET /models: {_status_detail(resp)}"
             )
+        if 300 <= status < 400:
+            raise UserError(_redirect_message(url, resp))
         try:
-            models = [m for m in resp.json().get("data", []) if isinstance(m, dict)]
+            data = resp.json().get("data", [])
         except (ValueError, AttributeError):
-            raise UserError(f"{_safe_url(url)}/models did not answer with a model list") from None
+            data = None
+        if not isinstance(data, list):  # `{"data": null}`, a number, an HTML page
+            raise UserError(f"{_safe_url(url)}/models did not answer with a model list")
+        models = [m for m in data if isinstance(m, dict)]
         ids = [str(m.get("id")) for m in models]
         if self.check_model and ids and self.model not in ids:
             shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
@@ -638,14 +650,29 @@ def check_base_url(url: str) -> None:
     sent to logs and proxies. The key belongs in the environment."""
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
     except ValueError:
         raise UserError(f"--base-url {redact_url(url)!r} is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(
+            f"--base-url {redact_url(url)!r} is not an http:// or https:// URL with a host "
+            "(e.g. http://HOST:PORT/v1)"
+        )
     if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
         raise UserError(
             f"--base-url {redact_url(url)} has a query string or fragment: give the bare "
             "endpoint (e.g. http://HOST:PORT/v1) and the API key in the environment "
             f"({DEFAULT_API_KEY_ENV}, or the variable named by --api-key-env)"
         )
+
+
+def _redirect_message(url: str, resp) -> str:
+    where = resp.headers.get("location") or "no Location"
+    return (
+        f"HTTP {resp.status} from {_safe_url(url)}: redirected to {redact_url(where)[:200]}; "
+        "ovlt does not follow redirects (the request would go to another address): give the "
+        "final address as --base-url"
+    )
 
 
 def _names_extras(detail: str) -> bool:

@@ -23,6 +23,16 @@ class TransportError(Exception):
     """The request got no HTTP answer: connection refused or dropped, or a timeout."""
 
 
+class ReplyTooLarge(TransportError):
+    """The answer's body ran past MAX_REPLY_BYTES; reading stopped there."""
+
+
+# A chat completion is text: even n=64 samples of 32k tokens stay below a few MiB. A server
+# that sends more (a 200 MB `content`, an endless chunked body) is cut off here, not held in
+# memory until the request timeout.
+MAX_REPLY_BYTES = 64 << 20
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -79,12 +89,16 @@ class Transport:
         limit = self.timeout if timeout is None else timeout
         extra = {} if timeout is None else {"timeout": _client_timeout(aiohttp, timeout)}
         try:
+            # Redirects are not followed: a 307 would carry the prompt and its images to
+            # whatever host the server names; the 3xx comes back to the engine, which says so.
             async with self._session.request(
-                method, f"{self.base_url}{path}", data=body, **extra
+                method, f"{self.base_url}{path}", data=body, allow_redirects=False, **extra
             ) as resp:
-                content = await resp.read()
+                content = await _read_capped(resp, MAX_REPLY_BYTES)
                 headers = {k.lower(): v for k, v in resp.headers.items()}
                 return Response(status=resp.status, headers=headers, body=content)
+        except ReplyTooLarge:
+            raise
         except TimeoutError:
             raise TransportError(f"timeout after {limit:g} s") from None
         except aiohttp.ClientConnectorError as err:
@@ -95,6 +109,22 @@ class Transport:
 
     async def aclose(self) -> None:
         await self._session.close()
+
+
+async def _read_capped(resp, limit: int) -> bytes:
+    """The body, or ReplyTooLarge once it passes `limit` bytes (announced or received)."""
+    if resp.content_length is not None and resp.content_length > limit:
+        resp.close()
+        raise ReplyTooLarge(f"reply body of {resp.content_length} bytes is over {limit >> 20} MiB")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            resp.close()
+            raise ReplyTooLarge(f"reply body is over {limit >> 20} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @functools.lru_cache(maxsize=64)

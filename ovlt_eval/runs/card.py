@@ -152,10 +152,24 @@ def harness_info() -> dict[str, Any]:
     }
 
 
+# A card holds settings and one image hash per item: well under a MiB for any benchmark.
+MAX_CARD_BYTES = 64 << 20
+
+
 def read_card(out_dir: Path) -> EvalCard | None:
     path = out_dir / CARD_NAME
     if not path.exists():
         return None
+    if not path.is_file():  # a folder or a FIFO (whose read would block) of that name
+        raise UserError(
+            f"{path} is not a regular file, so the run cannot resume; move it away or "
+            "choose another --out"
+        )
+    if path.stat().st_size > MAX_CARD_BYTES:  # read whole below: a 2 GB file took 4 GB
+        raise UserError(
+            f"{path} is not a valid eval card ({path.stat().st_size >> 20} MiB, over "
+            f"{MAX_CARD_BYTES >> 20} MiB); use --overwrite to start this run again"
+        )
     try:
         return EvalCard.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as err:

@@ -138,8 +138,13 @@ def check_resume(plan: BenchPlan, settings: C.RunSettings, overwrite: bool) -> C
     samples = out / SAMPLES_NAME
     if overwrite:
         for name in (SAMPLES_NAME, SUMMARY_NAME, C.CARD_NAME):
-            if (out / name).exists():
-                (out / name).unlink()
+            path = out / name
+            if path.is_dir() and not path.is_symlink():  # never a folder's contents
+                raise UserError(
+                    f"{path} is a folder, not a file of a run; move it away or choose another --out"
+                )
+            if path.exists() or path.is_symlink():
+                path.unlink()
         return None
     old = C.read_card(out)
     if old is None:

@@ -62,6 +62,11 @@ class SampleStore:
     def _load(self) -> None:
         if not self.path.exists():
             return
+        if not self.path.is_file():  # a folder or a FIFO (whose read would block)
+            raise UserError(
+                f"{self.path} is not a regular file, so the run cannot resume; move it away "
+                "or choose another --out"
+            )
         data = self.path.read_bytes()
         good_end = 0
         pos = 0
@@ -91,6 +96,9 @@ class SampleStore:
                 item_id = record.get("id")
                 if isinstance(item_id, bool) or not isinstance(item_id, str | int):
                     raise self._bad_line(lineno, "has no 'id'")
+                if "status" in record and not isinstance(record["status"], str):
+                    # the resume and the summary sort by it: a list crashed them, a null passed
+                    raise self._bad_line(lineno, "has a 'status' that is not text")
                 self.records[str(item_id)] = record
             good_end = pos
         if good_end < len(data):

@@ -21,8 +21,10 @@ bodies; `keep_alive=False`. `stats` counts what happened; `prompts` and `stats.a
 record what clients sent.
 
 Broken servers, for the client's hardening tests: `raw(prompt_text) -> (status, body) | None`
-answers a completion with exactly that body (str or bytes; a third item sets the Content-Type),
-e.g. `(200, '{"choices": ["abc"]}')` or an HTML page with status 200; `never_answer=True` (or a
+answers a completion with exactly that body (str or bytes; a third item sets the Content-Type,
+a fourth is a dict of extra headers, e.g. a redirect's Location), e.g. `(200, '{"choices":
+["abc"]}')` or an HTML page with status 200; a body that is an iterator of bytes goes out
+chunked, as long as the iterator runs (an endless body); `models_raw` answers `/v1/models` so; `never_answer=True` (or a
 callable of the prompt text) accepts the connection, reads the request and then holds the socket
 without a byte of answer until the server stops, as a wedged server does.
 
@@ -79,6 +81,7 @@ class OpenAIServer:
         chunked: bool = False,
         keep_alive: bool = True,
         raw: Callable[[str], tuple | None] | None = None,
+        models_raw: tuple | None = None,
         never_answer: bool | Callable[[str], bool] = False,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -101,6 +104,7 @@ class OpenAIServer:
         self.chunked = chunked  # answer with Transfer-Encoding: chunked instead of Content-Length
         self.keep_alive = keep_alive  # False: "Connection: close" and close after each answer
         self.raw = raw
+        self.models_raw = models_raw
         self.never_answer = never_answer
         self.host = host
         self.port = port
@@ -199,6 +203,8 @@ class OpenAIServer:
     async def _route(self, method: str, path: str, body: bytes, writer) -> bool:
         if method == "GET" and path in ("/health", "/v1/health"):
             return await self._send(writer, 200, {"status": "ok"})
+        if method == "GET" and path == "/v1/models" and self.models_raw is not None:
+            return await self._send_raw(writer, *self.models_raw)
         if method == "GET" and path == "/v1/models":
             data = [{"id": self.model, "object": "model", "owned_by": "ovlt"}]
             return await self._send(writer, 200, {"object": "list", "data": data})
@@ -309,16 +315,32 @@ class OpenAIServer:
         )
 
     async def _send_raw(
-        self, writer, status: int, body: str | bytes, content_type: str = "application/json"
+        self,
+        writer,
+        status: int,
+        body,
+        content_type: str = "application/json",
+        headers: dict | None = None,
     ) -> bool:
-        data = body.encode() if isinstance(body, str) else body
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        streamed = not isinstance(body, str | bytes)
+        data = b"" if streamed else body.encode() if isinstance(body, str) else body
+        length = "Transfer-Encoding: chunked" if streamed else f"Content-Length: {len(data)}"
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+            f"Content-Type: {content_type}\r\n{length}\r\n{extra}"
             f"Connection: {'keep-alive' if self.keep_alive else 'close'}\r\n\r\n"
         )
         writer.write(head.encode("latin-1") + data)
         await writer.drain()
+        if streamed:  # until the iterator ends, or the client hangs up
+            for chunk in body:
+                if writer.is_closing():
+                    return False
+                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
         return self.keep_alive
 
     def _fault_for(self, key: str, attempt: int) -> str | None:
