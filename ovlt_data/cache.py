@@ -90,7 +90,10 @@ class CallCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._disk_errors():
             self.db = sqlite3.connect(
-                str(self.path), timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=not any_thread
+                str(self.path),
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=not any_thread,
             )
             try:
                 self.db.execute("PRAGMA journal_mode=WAL")

@@ -28,7 +28,9 @@ have a budget (`retry_budget`, default 3 x the request timeout): a server that a
 connection and never answers costs each item a bounded time, then an `error` result that a
 resume retries. A reply of the wrong shape (no choices, a choice that is no object, content that
 is no text, HTML or other non-JSON with status 200) is retried once, then also an `error` result
-that names what was wrong; the other requests go on.
+that names what was wrong; the other requests go on. So is a reply body over
+`transport.MAX_REPLY_BYTES` (64 MiB; reading stops there). Redirects are not followed (a 3xx
+would send the prompt and its images elsewhere): the item is an error naming the new address.
 
 The API key is read from the environment (`OPENAI_API_KEY`, or the variable named by
 `api_key_env`) and is never logged, written or put in `describe()`.
