@@ -45,7 +45,8 @@ def _write_parquet(path: Path, features, rows_iter) -> int:
 
     schema = features.arrow_schema
     n = 0
-    with pq.ParquetWriter(str(path), schema) as w:
+    # through the one atomic writer: an export cut short leaves no truncated parquet in --out
+    with atomic_open(path, "wb") as fh, pq.ParquetWriter(fh, schema) as w:
         buf = []
         for rec in rows_iter:
             buf.append(rec)

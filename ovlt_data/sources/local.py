@@ -71,6 +71,10 @@ def _records(path: Path):
                     except json.JSONDecodeError as e:
                         yield {"__bad_json__": f"line {n}: {e.msg}"}
     elif suffix == ".json":
+        from ovlt_eval.benchmarks.loading import check_text_file
+
+        # read whole by json: refuse a sparse or giant file before it is (the benchmarks' rule)
+        check_text_file(path, "a JSON source")
         try:
             data = json.loads(path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:

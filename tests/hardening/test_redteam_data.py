@@ -426,3 +426,36 @@ def test_merge_of_a_manifest_with_a_malformed_shard_field_is_one_line(shards, ca
     path.write_text(json.dumps(m))
     assert data_cli(["merge", *map(str, shards), "--out", str(shards[0].parent.parent / "m")]) == 2
     assert "manifest field shard 'a/b'" in _one_line(capsys)  # was: ValueError traceback
+
+
+def test_a_sparse_json_source_is_refused_before_it_is_read(tmp_path, capsys):
+    """A `.json` source is parsed whole; a 2 GB sparse file (all NUL) is refused by its size
+    and first block instead of being read into memory."""
+    rows = tmp_path / "rows.json"
+    with open(rows, "wb") as fh:
+        fh.truncate(2 << 30)  # no disk used
+    card = _card(tmp_path, {"kind": "local", "path": "rows.json", "fields": {"images": None}})
+    assert _build(card, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(rows) in err and "MiB" in err, err
+
+
+def test_an_export_cut_short_leaves_no_parquet(tmp_path):
+    """The export's parquet goes through the one atomic writer: a failure part-way (a corrupt
+    row, Ctrl-C, a full disk) leaves neither a truncated file nor a temp file in --out."""
+    import datasets
+
+    from ovlt_data.export import BATCH, _write_parquet
+
+    features = datasets.Features({"q": datasets.Value("string")})
+
+    def rows():
+        for i in range(BATCH + 5):  # one full batch is written before the failure
+            yield {"q": str(i)}
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _write_parquet(tmp_path / "sft.parquet", features, rows())
+    assert list(tmp_path.iterdir()) == []
+    assert _write_parquet(tmp_path / "sft.parquet", features, iter([{"q": "a"}])) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["sft.parquet"]
