@@ -24,6 +24,7 @@ from pydantic import (
 
 from ovlt_data.card_io import apply_overrides, expand_env, format_validation_error, read_card
 from ovlt_data.paths import name_problem
+from ovlt_eval.engines.types import DATA_SAMPLING
 from ovlt_eval.errors import UserError
 
 CARDS_DIR = Path(__file__).resolve().parent.parent / "cards" / "rounds"
@@ -36,12 +37,13 @@ class _Strict(BaseModel):
 
 
 class SamplingSpec(_Strict):
-    max_tokens: int = Field(2048, gt=0)
-    temperature: float = Field(0.6, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    top_k: int = -1
-    repetition_penalty: float = Field(1.0, gt=0)
-    seed: int | None = 0
+    # defaults: ovlt_eval.engines.types.DATA_SAMPLING (every default sampling is declared there)
+    max_tokens: int = Field(DATA_SAMPLING.max_tokens, gt=0)
+    temperature: float = Field(DATA_SAMPLING.temperature, ge=0)
+    top_p: float = Field(DATA_SAMPLING.top_p, gt=0, le=1)
+    top_k: int = DATA_SAMPLING.top_k
+    repetition_penalty: float = Field(DATA_SAMPLING.repetition_penalty, gt=0)
+    seed: int | None = DATA_SAMPLING.seed
 
 
 class ModelSpec(_Strict):

@@ -36,6 +36,20 @@ class SamplingParams:
         )
 
 
+# The other default samplings, declared here beside the evaluation's (`SamplingParams()`) so
+# each is written once:
+# - the data factory's model calls when a card's model gives no `sampling` (DeepSeek's
+#   recommended sampling for R1 distills; the bundled round cards set theirs explicitly);
+DATA_SAMPLING = SamplingParams(temperature=0.6, top_p=0.95, top_k=-1)
+# - the rules-then-judge second look: deterministic, a short verdict;
+JUDGE_SAMPLING = SamplingParams(max_tokens=512, temperature=0.0, top_p=1.0, top_k=-1, seed=0)
+# - the paper's MathVerse judge asks for step-by-step reasoning before "Judgement: " and its
+#   script set no token limit: room for the reasoning so the verdict is not cut off.
+REFERENCE_JUDGE_SAMPLING = SamplingParams(
+    max_tokens=2048, temperature=0.0, top_p=1.0, top_k=-1, seed=0
+)
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     id: str

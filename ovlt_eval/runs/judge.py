@@ -25,16 +25,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ovlt_eval.engines.types import GenerationRequest, SamplingParams
+from ovlt_eval.engines.types import (
+    JUDGE_SAMPLING,
+    REFERENCE_JUDGE_SAMPLING,
+    GenerationRequest,
+    SamplingParams,
+)
 from ovlt_eval.errors import UserError
 from ovlt_eval.runs import judge_prompts as P
 
-JUDGE_SAMPLING = SamplingParams(max_tokens=512, temperature=0.0, top_p=1.0, top_k=-1, seed=0)
-# The reference prompt asks the judge to think step by step before its "Judgement: ", and the
-# script set no token limit: leave room for the reasoning so the verdict is not cut off.
-REFERENCE_JUDGE_SAMPLING = SamplingParams(
-    max_tokens=2048, temperature=0.0, top_p=1.0, top_k=-1, seed=0
-)
 SCORE_RETRIES = 1  # the official script asks again while the judgement is not 0/1
 
 REFERENCE_GPT4 = "mathverse_reference_gpt4"
