@@ -253,28 +253,19 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
-    from ovlt_eval.errors import UserError, report_storage_error
+    from ovlt_eval.errors import run_command
 
     parser = _parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 2
-    try:
-        return _run(args)
-    except UserError as err:
-        from ovlt_eval.redact import redact_text  # a message may quote a URL with its key
-
-        print(f"ovlt-data {args.command}: error: {redact_text(str(err))}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a full disk or unwritable folder: one line; other OSErrors re-raise
-        return report_storage_error(f"ovlt-data {args.command}", err, args)
-    except KeyboardInterrupt:
-        print(
-            "ovlt-data: interrupted; re-run the same command to resume from the cache",
-            file=sys.stderr,
-        )
-        return 130
+    return run_command(
+        f"ovlt-data {args.command}",
+        args,
+        lambda: _run(args),
+        on_interrupt="re-run the same command to resume from the cache",
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from ovlt_data.planning import Shard
 from ovlt_data.schema import Rejected, Row
 from ovlt_data.sources import SourceContext, get_source_kind
 from ovlt_data.stages import Stage
+from ovlt_eval.thread_queue import drain
 
 ORDER_STRIDE = 1_000_000_000  # order = source index * stride + record index
 
@@ -94,13 +95,7 @@ def prefetch(it, depth: int):
     t = threading.Thread(target=produce, name="ovlt-data-source", daemon=True)
     t.start()
     try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        yield from drain(q, done)
     finally:
         stop.set()
 

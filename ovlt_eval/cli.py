@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ovlt_eval.errors import UserError, report_storage_error
+    from ovlt_eval.errors import run_command
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
@@ -41,18 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(f"ovlt_eval.commands.{args.command.replace('-', '_')}")
-    try:
-        return int(module.run(args) or 0)
-    except UserError as err:
-        from ovlt_eval.redact import redact_text  # a message may quote a URL with its key
-
-        print(f"ovlt-eval {args.command}: error: {redact_text(str(err))}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a full disk or unwritable folder: one line; other OSErrors re-raise
-        return report_storage_error(f"ovlt-eval {args.command}", err, args)
-    except KeyboardInterrupt:
-        print("ovlt-eval: interrupted; the run directory is resumable", file=sys.stderr)
-        return 130
+    return run_command(
+        f"ovlt-eval {args.command}",
+        args,
+        lambda: module.run(args),
+        on_interrupt="the run directory is resumable",
+    )
 
 
 if __name__ == "__main__":

@@ -51,3 +51,23 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def run_command(prog: str, args: object, call, *, on_interrupt: str) -> int:
+    """How every CLI runs its sub-command: a UserError is one line (secrets in it redacted) and
+    exit 2; a full disk or unwritable folder is one line and exit 2 (other OSErrors keep their
+    traceback); Ctrl-C says what resumes, exit 130."""
+    import sys
+
+    try:
+        return int(call() or 0)
+    except UserError as err:
+        from ovlt_eval.redact import redact_text  # a message may quote a URL with its key
+
+        print(f"{prog}: error: {redact_text(str(err))}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        return report_storage_error(prog, err, args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; {on_interrupt}", file=sys.stderr)
+        return 130

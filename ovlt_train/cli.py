@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ovlt_eval.errors import UserError, report_storage_error
+    from ovlt_eval.errors import run_command
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -228,18 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         from ovlt_eval.progress import silence_progress
 
         silence_progress()
-    try:
-        return run(args)
-    except UserError as err:
-        from ovlt_eval.redact import redact_text  # a message may quote a URL with its key
-
-        print(f"ovlt-train {args.command}: error: {redact_text(str(err))}", file=sys.stderr)
-        return 2
-    except OSError as err:  # a full disk or unwritable folder: one line; other OSErrors re-raise
-        return report_storage_error(f"ovlt-train {args.command}", err, args)
-    except KeyboardInterrupt:
-        print(f"ovlt-train {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_command(
+        f"ovlt-train {args.command}",
+        args,
+        lambda: run(args),
+        on_interrupt="re-run the same command; a loop resumes from its manifest",
+    )
 
 
 if __name__ == "__main__":

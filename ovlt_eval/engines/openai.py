@@ -57,6 +57,7 @@ from ovlt_eval.engines.transport import ReplyTooLarge, Transport, TransportError
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
 from ovlt_eval.redact import redact_url
+from ovlt_eval.thread_queue import drain
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 _RETRYABLE_STATUS = {408, 409, 425, 429}
@@ -244,16 +245,7 @@ class OpenAIEngine:
         thread = threading.Thread(target=runner, name="ovlt-openai-engine", daemon=True)
         thread.start()
         try:
-            while True:
-                try:
-                    item = results.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if item is done:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            yield from drain(results, done)
         finally:
             # The consumer stopped early (or Ctrl-C): cancel what is in flight and wait for it.
             if thread.is_alive() and main_task:
