@@ -182,6 +182,12 @@ def read_card(out_dir: Path) -> EvalCard | None:
 def write_card(out_dir: Path, card: EvalCard) -> None:
     path = out_dir / CARD_NAME
     card.generation = generation_settings(card.engine)
+    # The batch size is not part of a run's identity (a resume may change it), but on a GPU in
+    # bf16 it changes outputs: a run whose sessions generated with several says so, and
+    # `compare` then warns as it does for runs that differ in it.
+    used = sorted({s["batch_size"] for s in card.sessions if s.get("batch_size") is not None})
+    if len(used) > 1:
+        card.generation["batch_size"] = "mixed: " + ", ".join(map(str, used))
     text = redact_text(json.dumps(scrub(card.model_dump(mode="json")), indent=2, sort_keys=False))
     write_text_atomic(path, text + "\n")
 

@@ -274,6 +274,16 @@ def _execute_locked(plan: BenchPlan, cfg: RunConfig, engine, judge_engine, log) 
     retried = sum(1 for it in pending if it.id in store)
 
     session = {"started_at": C.utc_now(), "to_generate": len(pending), "retried_errors": retried}
+    batch_size = C.generation_settings(engine_describe).get("batch_size")
+    if batch_size is not None and pending:  # only a session that generates used its batch size
+        session["batch_size"] = batch_size
+        earlier = {s.get("batch_size") for s in (old_card.sessions if old_card else [])} - {None}
+        if earlier and earlier != {batch_size}:
+            log(
+                f"{plan.out_dir}: warning: resuming with batch size {batch_size}, earlier "
+                f"sessions used {', '.join(map(str, sorted(earlier)))}; on a GPU in bf16 the "
+                "batch changes outputs (resume with the same --batch-size, or --reproducible)"
+            )
     card = old_card or C.EvalCard(settings=settings, started_at=session["started_at"])
     for earlier in card.sessions:
         earlier.setdefault("outcome", "killed")  # it never got to write how it ended

@@ -207,3 +207,46 @@ def test_compare_finds_run_directories_at_any_depth(two_runs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "loop/round0/eval-base" in out and "loop/round1/eval-grpo" in out
     assert ".hidden" not in out and "loop/link" not in out
+
+
+def test_a_run_resumed_with_another_batch_size_says_so(tiny_model_dir, tmp_path, capsys):
+    """The batch size is not part of a run's identity, but it changes bf16 outputs: a resume
+    with another one warns, the card records "mixed", and compare warns against a clean run."""
+    from ovlt_eval.testing.tiny_model import IMAGE_MAX_PIXELS
+
+    def run(name, batch):
+        argv = [
+            "run", "--bench", "mathvision", "--data", str(MATHVISION_TESTMINI), "--limit", "2",
+            "--engine", "hf", "--model", str(tiny_model_dir), "--max-tokens", "2",
+            "--max-pixels", str(IMAGE_MAX_PIXELS), "--out", str(tmp_path / name), "--no-progress",
+            "--batch-size", str(batch),
+        ]  # fmt: skip
+        assert main(argv) == 0, capsys.readouterr().err
+        return capsys.readouterr().err
+
+    run("clean", 2)
+    run("resumed", 2)
+
+    def fail_first(name):  # a failed item: the resume generates it again
+        samples = tmp_path / name / "samples.jsonl"
+        lines = samples.read_text().splitlines()
+        first = json.loads(lines[0])
+        first["status"] = "error"
+        samples.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+
+    fail_first("resumed")
+    err = run("resumed", 1)
+    assert "resuming with batch size 1, earlier sessions used 2" in err, err
+    card = json.loads((tmp_path / "resumed" / "eval_card.json").read_text())
+    assert card["generation"]["batch_size"] == "mixed: 1, 2"
+    assert main(["compare", str(tmp_path / "clean"), str(tmp_path / "resumed")]) == 0
+    out = capsys.readouterr().out
+    assert any("batch_size" in line and "mixed: 1, 2" in line for line in out.splitlines()), out
+    # a resume with the same batch size says nothing, and the card keeps one value
+    fail_first("clean")
+    err = run("clean", 2)
+    assert "resuming" in err and "batch size" not in err, err
+    assert (
+        json.loads((tmp_path / "clean" / "eval_card.json").read_text())["generation"]["batch_size"]
+        == 2
+    )
