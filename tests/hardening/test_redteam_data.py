@@ -338,38 +338,26 @@ def test_sft_data_rows_that_are_not_conversations_are_dropped(tmp_path):
     assert len(ds) == 1 and ds[0]["messages"][1]["role"] == "assistant"
 
 
+def _sft(data, model, tmp_path) -> int:
+    return train_cli(
+        ["sft", "--data", str(data), "--model", str(model), "--out", str(tmp_path / "ck")]
+    )
+
+
 @pytest.mark.parametrize(
     "row",
     [{"messages": 5}, {"messages": "hi"}, {"messages": None}, {"messages": [1, 2]}],
 )
 def test_sft_data_where_every_row_is_malformed_is_one_line(tmp_path, capsys, row, tiny_model_dir):
     path = _jsonl(tmp_path / "rows.jsonl", [row])
-    args = [
-        "sft",
-        "--data",
-        str(path),
-        "--model",
-        str(tiny_model_dir),
-        "--out",
-        str(tmp_path / "ck"),
-    ]
     # was: accepted (a crash at the first batch), or a TypeError traceback
-    assert train_cli(args) == 2
+    assert _sft(path, tiny_model_dir, tmp_path) == 2
     assert "every row was malformed" in _one_line(capsys)
 
 
 def test_sft_data_images_that_are_numbers_is_one_line(tmp_path, capsys, tiny_model_dir):
     path = _jsonl(tmp_path / "rows.jsonl", [{"messages": GOOD, "images": [5]}])
-    args = [
-        "sft",
-        "--data",
-        str(path),
-        "--model",
-        str(tiny_model_dir),
-        "--out",
-        str(tmp_path / "ck"),
-    ]
-    assert train_cli(args) == 2  # was: ArrowNotImplementedError traceback
+    assert _sft(path, tiny_model_dir, tmp_path) == 2  # was: ArrowNotImplementedError traceback
     assert "column images is not a list of image paths" in _one_line(capsys)
 
 
