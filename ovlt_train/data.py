@@ -351,10 +351,14 @@ def _absolutise_image_paths(ds, base: Path):
         out = []
         for img in example["images"] or []:
             if isinstance(img, str) and "://" not in img:
+                from ovlt_eval.engines.images import file_problem
+
                 path = Path(img) if Path(img).is_absolute() else base / img
-                if not path.is_file():
+                # a FIFO or device would block or never end when the trainer decodes it
+                problem = file_problem(path)
+                if problem is not None:
                     raise UserError(
-                        f"--data: image not found: {img} (relative paths resolve against {base})"
+                        f"--data: image {img}: {problem[1]} (relative paths resolve against {base})"
                     )
                 img = str(path.resolve())
             out.append(img)

@@ -47,5 +47,25 @@ def test_missing_image_is_one_clear_error(tmp_path):
         }
     ]
     path = write_jsonl(rows, tmp_path / "d.jsonl")
-    with pytest.raises(UserError, match="image not found: nope.png"):
+    with pytest.raises(UserError, match="image nope.png: image not found"):
         load_training_data(parse_spec(str(path)), "trl-sft")
+
+
+def test_an_image_that_is_a_fifo_or_a_device_is_one_clear_error(tmp_path):
+    """Decoding a FIFO would block forever, /dev/zero would never end: refused by stat."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.png")
+    for image in ("pipe.png", "/dev/zero"):
+        rows = [
+            {
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": "a"},
+                ],
+                "images": [image],
+            }
+        ]
+        path = write_jsonl(rows, tmp_path / "d.jsonl")
+        with pytest.raises(UserError, match=f"image {image}: image path is not a regular file"):
+            load_training_data(parse_spec(str(path)), "trl-sft")
