@@ -159,6 +159,14 @@ class OpenAIEngine:
         self._served: dict[str, dict[str, Any]] = {}
         self._extras_rejected: set[str] = set()
         self._n_ignored = False
+        # A server that stopped answering: after this many attempts in a row ended without any
+        # reply (timeouts, refused or dropped connections), the requests not yet sent fail at
+        # once instead of each waiting out its own timeout and retry budget (at the default
+        # timeout, 1,000 items would otherwise take hours to fail). At least one whole wave of
+        # in-flight requests must have failed; any reply resets the count.
+        self._dead_after = max(8, concurrency)
+        self._no_reply_in_a_row = 0
+        self._dead: str | None = None
         self._notes: set[str] = set()
         self._inflight = dict.fromkeys(self.base_urls, 0)
         self._rr = 0
@@ -270,6 +278,7 @@ class OpenAIEngine:
             for url in self.base_urls
         }
         self._sem = asyncio.Semaphore(self.concurrency)
+        self._no_reply_in_a_row, self._dead = 0, None  # each generate() gives the server a chance
         pending: set[asyncio.Task] = set()
         try:
             it = iter(requests)
@@ -356,6 +365,8 @@ class OpenAIEngine:
         spent = 0.0
         attempt = malformed = 0
         while True:
+            if self._dead is not None:
+                raise _Failed(self._dead)
             url = self._pick_url()
             send_extras = self.send_extra_sampling and url not in self._extras_rejected
             body: dict[str, Any] = {
@@ -387,6 +398,7 @@ class OpenAIEngine:
                         )
                     finally:
                         spent += time.monotonic() - started
+                self._no_reply_in_a_row = 0  # the server answers, whatever it said
                 status = resp.status
                 if 300 <= status < 400:
                     raise _Failed(_redirect_message(url, resp))
@@ -407,6 +419,13 @@ class OpenAIEngine:
                     raise _Failed(last) from None
             except TransportError as err:  # timeouts, refused and dropped connections
                 last = str(err)
+                self._no_reply_in_a_row += 1
+                if self._no_reply_in_a_row >= self._dead_after and self._dead is None:
+                    self._dead = (  # the cause first: callers may cut long messages
+                        f"the server stopped answering: {last} ({self._no_reply_in_a_row} "
+                        "attempts in a row got no reply); the remaining requests were not "
+                        "sent: run the same command again once it answers"
+                    )
             finally:
                 self._inflight[url] -= 1
             attempt += 1

@@ -154,6 +154,25 @@ def test_a_server_that_never_answers_ends_as_error_items_in_bounded_time(tmp_pat
     assert all(r["status"] != "error" for r in _records(out).values())
 
 
+def test_a_server_that_stopped_answering_is_not_waited_on_item_after_item(tmp_path, capsys):
+    """Once a whole wave of attempts got no reply, the requests not yet sent fail at once:
+    at the default timeout, 1,000 items would otherwise each wait out their own budget."""
+    out = tmp_path / "run"
+    argv = _run_args(out, "URL", "--request-timeout", "1", "--concurrency", "2", "--limit", "20")
+    with OpenAIServer(never_answer=True) as wedged:
+        argv[argv.index("URL")] = wedged.base_url
+        assert eval_cli(argv) == 1
+        sent = wedged.stats.held
+    records = _records(out)
+    assert len(records) == 20 and all(r["status"] == "error" for r in records.values())
+    stopped = [r for r in records.values() if "the server stopped answering" in r["error"]]
+    assert stopped, records
+    # 8 attempts in a row without a reply trip it (max(8, concurrency)); 2 more may be in
+    # flight. Without it: 20 items x 2 attempts each (1 s timeout, 3 s budget) = 40.
+    assert sent <= 8 + 2, sent
+    assert "run the same command again" in capsys.readouterr().err
+
+
 def test_a_build_against_a_server_that_never_answers_ends_and_resumes(tmp_path, capsys):
     out = tmp_path / "out"
     with (
