@@ -146,13 +146,13 @@ class _ModelErrors:
         self.writer = writer
         self.models = models  # role -> CachedModel, to name the failing model
         self.failed = 0
-        self.first: str | None = None
+        self.first: tuple[str, str] | None = None  # (stage, detail) of the first failure
 
     def add(self, config: str, rec: dict[str, Any]) -> None:
         if config == "rejected" and rec.get("reject_reason") == "model_error":
             self.failed += 1
             if self.first is None:
-                self.first = f"{rec.get('reject_stage')}: {rec.get('reject_detail') or 'no detail'}"
+                self.first = (str(rec.get("reject_stage")), rec.get("reject_detail") or "no detail")
         self.writer.add(config, rec)
 
     def check(self, requests: int, max_rate: float, final: Path, stages: list[Stage]) -> None:
@@ -161,7 +161,7 @@ class _ModelErrors:
 
         if not self.failed or not requests or self.failed / requests <= max_rate:
             return
-        stage, _, detail = (self.first or "").partition(": ")
+        stage, detail = self.first or ("", "")
         role = next((st.model_role() for st in stages if st.name == stage), None)
         model = self.models.get(role)
         who = f"stage {stage}, model {role} ({model.spec.model})" if model else f"stage {stage}"

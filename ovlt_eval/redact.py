@@ -69,35 +69,37 @@ def secret_values() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def redact_text(text: str) -> str:
-    """Free text (a message, a log line, a serialised record) with URLs and secrets masked."""
+def redact_text(text: str, secrets: list[str] | None = None) -> str:
+    """Free text (a message, a log line, a serialised record) with URLs and secrets masked.
+    `secrets`: secret_values(), when the caller redacts many strings at once."""
     if "://" in text:
         text = _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
-    for value in secret_values():
+    for value in secret_values() if secrets is None else secrets:
         if value in text:
             text = text.replace(value, MASK)
     return text
 
 
-def redact(obj: Any, *, templates: bool = True) -> Any:
+def redact(obj: Any, *, templates: bool = True, _secrets: list[str] | None = None) -> Any:
     """A JSON-like object ready to be written: templates for env-expanded card strings, URLs
     and secret values masked in every string, values of secret-looking keys masked.
 
     `templates=False` for records read back as data (a step's output path, a resume guard):
     there a string equal to an expanded card value must stay what it is."""
+    secrets = secret_values() if _secrets is None else _secrets  # the environment, read once
     if isinstance(obj, str):
-        return redact_text(_TEMPLATES.get(obj, obj) if templates else obj)
+        return redact_text(_TEMPLATES.get(obj, obj) if templates else obj, secrets)
     if isinstance(obj, dict):
         return {
             k: (
                 MASK
                 if SECRET_KEY_RE.search(str(k)) and v is not None
-                else redact(v, templates=templates)
+                else redact(v, templates=templates, _secrets=secrets)
             )
             for k, v in obj.items()
         }
     if isinstance(obj, (list, tuple)):
-        return [redact(v, templates=templates) for v in obj]
+        return [redact(v, templates=templates, _secrets=secrets) for v in obj]
     return obj
 
 

@@ -18,6 +18,11 @@ from ovlt_eval.errors import UserError
 
 LLAVA_OV = "lmms-lab/LLaVA-OneVision-Data"
 _CONV = FieldMap(id="id", conversations="conversations", images="image")
+# EasyR1's keys (train/easyr1/examples/config.yaml:4-6): problem / answer / images, with the
+# `<image>` placeholders in the problem text
+EASYR1_FIELDS = FieldMap(
+    question="problem", answer="answer", images="images", strip_image_placeholders=True
+)
 
 
 @dataclass(frozen=True)
@@ -175,10 +180,7 @@ CATALOG: dict[str, HubSource] = {
         "ydeng9/medium_grpo_only",
         None,
         "train",
-        # EasyR1 keys (train/easyr1/examples/config.yaml:4-6): problem / answer / images
-        FieldMap(
-            question="problem", answer="answer", images="images", strip_image_placeholders=True
-        ),
+        EASYR1_FIELDS,
         "unstated",
         True,
         "GRPO medium stage of v1.2 (openvlthinker_grpo_medium.sh:8); splits train / test",
@@ -187,9 +189,7 @@ CATALOG: dict[str, HubSource] = {
         "ydeng9/OpenVLThinker-grpo-hard",
         None,
         "train",
-        FieldMap(
-            question="problem", answer="answer", images="images", strip_image_placeholders=True
-        ),
+        EASYR1_FIELDS,
         "unstated",
         True,
         "GRPO hard stage of v1.2 (openvlthinker_grpo_hard.sh:8); splits train / test",
@@ -198,9 +198,7 @@ CATALOG: dict[str, HubSource] = {
         "ydeng9/hard_grpo_geo",
         None,
         "train",
-        FieldMap(
-            question="problem", answer="answer", images="images", strip_image_placeholders=True
-        ),
+        EASYR1_FIELDS,
         "unstated",
         True,
         "only the default of examples/config.yaml:2; the released hard script overrides it",
