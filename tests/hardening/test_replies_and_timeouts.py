@@ -185,7 +185,9 @@ def test_a_build_against_a_server_that_never_answers_ends_and_resumes(tmp_path, 
         assert data_cli(argv) == 2  # every call failed: a one-line refusal, nothing written
         took = time.monotonic() - started
         err = _one_line_error(capsys)
-        assert "timeout after 1 s" in err and wedged.stats.held > 0
+        # the last attempt may get less than 1 s (what is left of the retry budget), and
+        # which item failed first depends on scheduling: only the kind of failure is fixed
+        assert "timeout after" in err and wedged.stats.held > 0, err
         assert took < 30, took
 
         _write_card(tmp_path, healthy.base_url, request_timeout=1)
