@@ -41,6 +41,11 @@ class EnginePool:
         if key not in self._engines:
             from ovlt_eval.engines import get_engine
 
+            if spec.engine != "openai":  # a missing folder / offline Hub id: one line, now
+                from ovlt_eval.hub_access import check_model_ref
+
+                check_model_ref(spec.model, what="model")
+
             self._engines[key] = get_engine(spec.engine, model=spec.model, **spec.engine_options())
             self.opened += 1
         return self._engines[key]

@@ -354,19 +354,13 @@ def _data_by_bench(data, benches: list[str]) -> dict[str, str | None]:
 
 
 def _check_local_model(model: str, engine: str) -> None:
-    """A path-looking model that does not exist is a typo, not a Hub id to download."""
+    """A path-looking model that does not exist is a typo, not a Hub id to download; a Hub id
+    that cannot be loaded here fails in seconds (`hub_access`)."""
     if engine == "openai":
         return
-    # Hub ids are "name" or "org/name"; anything else is meant as a path.
-    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1
-    if looks_local or Path(model).expanduser().exists():
-        path = Path(model).expanduser()
-        if not path.exists():
-            raise UserError(
-                f"--model {model}: no such directory (give a checkpoint directory or a Hub id)"
-            )
-        if path.is_dir() and not (path / "config.json").exists():
-            raise UserError(f"--model {model}: not a model checkpoint (no config.json in it)")
+    from ovlt_eval.hub_access import check_model_ref
+
+    check_model_ref(model)
 
 
 def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001

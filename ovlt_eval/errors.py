@@ -53,6 +53,55 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# Optional libraries -> the pyproject extra that installs them (`pip install -e '.[EXTRA]'`).
+EXTRA_OF_MODULE = {
+    "torch": "hf",
+    "torchvision": "hf",
+    "transformers": "hf",
+    "accelerate": "hf",
+    "trl": "train",
+    "peft": "train",
+    "matplotlib": "data",
+    "vllm": "vllm",
+    "deepspeed": "gpu",
+    "flash_attn": "gpu",
+}
+
+
+def missing_extra(err: ModuleNotFoundError) -> str | None:
+    """One line naming the extra that installs a missing optional library, or None for any
+    other missing module (a bug keeps its traceback)."""
+    top = (err.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return None
+    return (
+        f"this command needs {top}, which is not installed: pip install -e '.[{extra}]' "
+        f"(from a checkout) or pip install 'ovlt[{extra}]'"
+    )
+
+
+def require_module(module: str, what: str) -> None:
+    """Fail before work starts when `what` (a card setting, a launcher) needs an optional
+    library that is not installed: one line naming the extra."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        line = missing_extra(ModuleNotFoundError(name=module))
+        raise UserError(f"{what}: {line}")
+
+
+def _quiet_stdout() -> None:
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail
+    except (OSError, ValueError):
+        pass
+
+
 def run_command(prog: str, args: object, call, *, on_interrupt: str) -> int:
     """How every CLI runs its sub-command: a UserError is one line (secrets in it redacted) and
     exit 2; a full disk or unwritable folder is one line and exit 2 (other OSErrors keep their
@@ -60,7 +109,19 @@ def run_command(prog: str, args: object, call, *, on_interrupt: str) -> int:
     import sys
 
     try:
-        return int(call() or 0)
+        rc = int(call() or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return rc
+    except ModuleNotFoundError as err:
+        line = missing_extra(err)
+        if line is None:
+            raise
+        print(f"{prog}: error: {line}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `ovlt-data inspect DIR | head -1`: the reader left; what it read was what it wanted.
+        _quiet_stdout()
+        return 0
     except UserError as err:
         from ovlt_eval.redact import redact_text  # a message may quote a URL with its key
 

@@ -163,6 +163,19 @@ def _print_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_refs(args: argparse.Namespace) -> None:
+    """Before trl / transformers are imported (seconds): a missing folder or an unreachable Hub
+    id is one line, not minutes of the libraries' retries."""
+    from pathlib import Path
+
+    from ovlt_eval.hub_access import check_hub_ref, check_model_ref, looks_local
+
+    check_model_ref(args.model)
+    source = args.data.split("@", 1)[0]
+    if not Path(source).expanduser().exists() and not looks_local(source) and "/" in source:
+        check_hub_ref(source, repo_type="dataset", what="--data")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command in ("sft", "grpo"):
         if args.print_config:
@@ -172,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             from ovlt_eval.errors import UserError
 
             raise UserError(f"{' and '.join(missing)} required (or --print-config)")
+        _check_refs(args)
     if args.command == "sft":
         from ovlt_train.sft import run_sft
 

@@ -319,6 +319,9 @@ def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None, 
         config = spec.config
         if spec.released_format and spec.config_is_default:
             config = None  # the released sets have no configs, only train / test splits
+        from ovlt_eval.hub_access import check_hub_ref
+
+        check_hub_ref(spec.source, repo_type="dataset", what="--data")
         try:
             ds = datasets.load_dataset(
                 spec.source, config, revision=spec.revision, split=spec.split

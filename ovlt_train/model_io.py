@@ -20,10 +20,9 @@ PROJECTOR_MODULES = ("merger", "multi_modal_projector", "mm_projector", "connect
 
 
 def _check_model_ref(model: str) -> None:
-    p = Path(model)
-    looks_local = model.startswith((".", "/", "~")) or p.exists()
-    if looks_local and not (p / "config.json").is_file():
-        raise UserError(f"--model {model}: no config.json there (not a model directory)")
+    from ovlt_eval.hub_access import check_model_ref
+
+    check_model_ref(model)
 
 
 def load_processor(model: str, *, max_pixels: int | None = None, min_pixels: int | None = None):

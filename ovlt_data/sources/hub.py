@@ -256,7 +256,10 @@ def keeps_source(rec: dict, opts: HubOptions) -> bool:
 
 
 def _open(name: str, opts: HubOptions, ctx: SourceContext):
+    from ovlt_eval.hub_access import check_hub_ref
+
     src = resolve(opts)
+    check_hub_ref(src.hub_id, repo_type="dataset", what=f"source '{name}':", could_be_path=False)
     try:
         import datasets
 

@@ -151,16 +151,15 @@ def load_hub(hub_id: str, config: str | None, split: str, bench: str) -> list[di
 
 def _check_hub_reachable(hub_id: str, bench: str) -> None:
     """Fail in seconds, not after `datasets`' minute of retries, when the Hub is unreachable."""
-    from huggingface_hub import HfApi
+    from ovlt_eval.hub_access import check_hub_ref
 
-    try:
-        HfApi().dataset_info(hub_id, timeout=10)
-    except Exception as err:
-        why = type(err).__name__
-        raise UserError(
-            f"cannot reach the Hugging Face Hub for {bench} ({hub_id}: {why}); "
-            "pass --data PATH to the official local files (or set HF_HUB_OFFLINE=1 to use a cached copy)"
-        ) from None
+    check_hub_ref(
+        hub_id,
+        repo_type="dataset",
+        what=bench,
+        could_be_path=False,
+        hint="; pass --data PATH to the official local files (or HF_HUB_OFFLINE=1 with a cached copy)",
+    )
 
 
 def require(row: dict[str, Any], fields: Sequence[str], where: str, bench: str) -> None:
