@@ -203,7 +203,7 @@ def main() -> int:
             out = run_sft(
                 data=str(sft_file),
                 model=str(model_dir),
-                card_path=REPO / "cards/train/sft.yaml",
+                card_path=REPO / "ovlt_cards/train/sft.yaml",
                 overrides=[
                     "preset=released",
                     "global_batch_size=8",
@@ -226,7 +226,7 @@ def main() -> int:
             out = run_grpo(
                 data=f"{grpo_dir}@grpo_medium",
                 model=str(root / "sft"),
-                card_path=REPO / "cards/train/grpo.yaml",
+                card_path=REPO / "ovlt_cards/train/grpo.yaml",
                 overrides=[
                     "rollout_batch_prompts=8",
                     "update_batch_prompts=8",

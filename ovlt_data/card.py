@@ -22,12 +22,13 @@ from pydantic import (
     model_validator,
 )
 
+import ovlt_cards
 from ovlt_data.card_io import apply_overrides, expand_env, format_validation_error, read_card
 from ovlt_data.paths import name_problem
 from ovlt_eval.engines.types import DATA_SAMPLING
 from ovlt_eval.errors import UserError
 
-CARDS_DIR = Path(__file__).resolve().parent.parent / "cards" / "rounds"
+CARDS_DIR = ovlt_cards.CARDS_DIR / "rounds"
 MAX_ROWS = 1_000_000_000  # a `limit` / `--limit` above this is a typo (and past islice's range)
 MAX_BATCH = 100_000  # rows held in memory per stage batch
 

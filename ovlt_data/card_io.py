@@ -34,7 +34,9 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """A card file as a mapping; a missing, huge or malformed file is one UserError line."""
     import yaml
 
-    p = Path(path)
+    from ovlt_cards import find_card
+
+    p = find_card(path)  # `cards/...` names a bundled card unless that file exists here
     if not p.is_file():
         raise UserError(f"card not found: {p}")
     if p.stat().st_size > MAX_CARD_BYTES:

@@ -47,7 +47,9 @@ def card_dir(card_arg, given: str | os.PathLike | None = None) -> Path | None:
     if given is not None:
         return Path(given).resolve()
     if isinstance(card_arg, (str, os.PathLike)):
-        return Path(card_arg).resolve().parent
+        from ovlt_cards import find_card
+
+        return find_card(card_arg).resolve().parent
     return None
 
 

@@ -5,6 +5,7 @@ ovlt-train grpo --data DIR_OR_HUB_ID[@grpo_medium] --model SFT_CKPT --card cards
                 [--curriculum medium,hard] [--set k=v ...] [--out DIR]
 ovlt-train sft|grpo --print-config [--card ...] [--set k=v ...]   (the resolved trl config as JSON)
 ovlt-train loop --card cards/loop.yaml [--rounds 3] [--set k=v ...]
+ovlt-train cards [--copy DIR]                        (the bundled default cards)
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log INFO messages (default: warnings only)"
     )
-    sub = parser.add_subparsers(dest="command", metavar="{sft,grpo,loop}")
+    sub = parser.add_subparsers(dest="command", metavar="{sft,grpo,loop,cards}")
     sft = sub.add_parser(
         "sft",
         help="supervised fine-tuning on a round's SFT data (trl SFTTrainer)",
@@ -135,7 +136,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the plan and each step's state, run nothing"
     )
     _no_progress(loop)
+    cards = sub.add_parser(
+        "cards",
+        help="list the default cards shipped in the package (`cards/...` in any command)",
+        description="The default cards, shipped inside the package: `cards/loop.yaml` in any "
+        "command (or card) means the bundled one unless that file exists where you run it. "
+        "--copy DIR copies them all into DIR/cards/ to edit (your copy then wins there).",
+        formatter_class=HelpFormatter,
+    )
+    cards.add_argument(
+        "--copy", metavar="DIR", help="copy the cards into DIR/cards/ (not over a file)"
+    )
     return parser
+
+
+def _cards(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from ovlt_cards import CARDS_DIR, list_cards
+
+    for path in list_cards():
+        name = Path("cards") / path.relative_to(CARDS_DIR)
+        if args.copy:
+            dest = Path(args.copy) / name
+            if dest.exists():
+                print(f"kept    {dest} (exists)")
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+            print(f"copied  {dest}")
+        else:
+            print(f"{str(name):44s} {path}")
+    return 0
 
 
 def _print_config(args: argparse.Namespace) -> int:
@@ -177,6 +210,8 @@ def _check_refs(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "cards":
+        return _cards(args)
     if args.command in ("sft", "grpo"):
         if args.print_config:
             return _print_config(args)

@@ -315,6 +315,9 @@ def run_curriculum(
     record exists) is skipped. Returns, per stage, its config and checkpoint, and `skipped` (why)
     for a stage with too little data (the model passes through); also written to stages.json."""
     card, note = fit_precision(load_card(GRPOCard, card_path, overrides))
+    from ovlt_train.preflight import check_training_card
+
+    check_training_card(card, f"card {card_path}")
     spec = parse_spec(data)
     stages = plan_stages(card, spec, curriculum)
     if not stages:

@@ -257,10 +257,10 @@ def training_argv(kind: str, *, progress: bool = True, **kwargs: Any) -> list[st
 
 def _launch(launcher: list[str], argv: list[str]) -> None:
     import subprocess
-    import sys
 
-    prefix = [sys.executable] if launcher[0] == "python" else list(launcher)
-    rc = subprocess.run([*prefix, "-m", "ovlt_train.cli", *argv]).returncode
+    from ovlt_train.preflight import launcher_command
+
+    rc = subprocess.run([*launcher_command(launcher), "-m", "ovlt_train.cli", *argv]).returncode
     if rc != 0:
         raise UserError(f"`ovlt-train {argv[0]}` failed (exit {rc}); its message is above")
 
@@ -298,6 +298,15 @@ def load_loop_card(path: str | Path, overrides: list[str] | None) -> LoopCard:
     return card
 
 
+def _preflight(card: LoopCard) -> None:
+    """What the training steps will need installed, before round 1's data is built."""
+    from ovlt_train.preflight import check_launcher, check_training_card
+
+    check_launcher(card.launcher)
+    check_training_card(load_card(SFTCard, card.sft_card, card.sft_overrides), "sft_overrides")
+    check_training_card(load_card(GRPOCard, card.grpo_card, card.grpo_overrides), "grpo_overrides")
+
+
 def run_loop(
     *,
     card_path: str | Path,
@@ -310,12 +319,17 @@ def run_loop(
     work = Path(card.work_dir)
     identity = {k: v for k, v in card_dict(card).items() if k != "rounds"}
     if dry_run:  # reads the manifest if there is one; writes nothing
+        try:
+            _preflight(card)
+        except UserError as err:  # a plan may be read on a machine that cannot train
+            print(f"note: to run this plan here: {err}")
         path = work / MANIFEST_NAME
         recorded = read_manifest_file(path)["steps"] if path.is_file() else {}
         for s in steps:
             rec = recorded.get(s.id, {})
             print(f"{s.id:24s} {rec.get('status', 'pending'):8s} {rec.get('output', '')}")
         return path
+    _preflight(card)
     with exclusive(work):
         manifest = Manifest.open(
             work, name=card.name, card=card_dict(card), card_digest=digest(identity)

@@ -88,6 +88,9 @@ def run_sft(
     progress: bool = True,
 ) -> Path:
     card, note = fit_precision(load_card(SFTCard, card_path, overrides))
+    from ovlt_train.preflight import check_training_card
+
+    check_training_card(card, f"card {card_path}")
     spec = parse_spec(data, default_config="sft")
     out = Path(out_dir or f"checkpoints/sft-{Path(model).name}")
     processor = load_processor(

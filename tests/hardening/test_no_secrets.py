@@ -157,7 +157,7 @@ def test_the_loop_manifest_records_card_templates(planted, tmp_path):
     from ovlt_train.loop import load_loop_card
     from ovlt_train.manifest import Manifest, digest
 
-    raw = yaml.safe_load((REPO / "cards" / "loop_demo.yaml").read_text())
+    raw = yaml.safe_load((REPO / "ovlt_cards" / "loop_demo.yaml").read_text())
     for key in ("data_card", "sft_card", "grpo_card"):
         raw[key] = str(REPO / raw[key])
     work = tmp_path / "loop"
@@ -184,7 +184,7 @@ def test_a_checkpoint_record_keeps_the_card_template(planted, tmp_path):
     from ovlt_train.model_io import save_checkpoint
 
     path = tmp_path / "sft.yaml"
-    raw = yaml.safe_load((REPO / "cards" / "train" / "sft.yaml").read_text())
+    raw = yaml.safe_load((REPO / "ovlt_cards" / "train" / "sft.yaml").read_text())
     raw["attn_implementation"] = "${OVLT_TEST_SECRET}"
     path.write_text(yaml.safe_dump(raw))
     card = load_card(SFTCard, path)

@@ -376,7 +376,7 @@ def test_a_loop_manifest_of_another_shape_is_one_line(tmp_path, capsys, content,
     work = tmp_path / "work"
     work.mkdir()
     (work / "loop_manifest.json").write_bytes(content)
-    args = ["loop", "--card", str(REPO / "cards/loop_demo.yaml"), "--set", f"work_dir={work}"]
+    args = ["loop", "--card", str(REPO / "ovlt_cards/loop_demo.yaml"), "--set", f"work_dir={work}"]
     assert train_cli(args + (["--dry-run"] if dry_run else [])) == 2  # was: AttributeError etc.
     err = _one_line(capsys)
     assert "not a loop manifest" in err or "unreadable manifest" in err, err

@@ -11,7 +11,7 @@ from ovlt_data.card_io import resolve_card_path
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
-DEMO = REPO / "cards" / "rounds" / "demo.yaml"
+DEMO = REPO / "ovlt_cards" / "rounds" / "demo.yaml"
 
 
 def demo_card(

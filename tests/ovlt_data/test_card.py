@@ -19,9 +19,9 @@ DEAD = "http://127.0.0.1:9/v1"
 def test_round_cards_validate_and_plan_offline(round_n, preset, monkeypatch):
     if preset:
         monkeypatch.setenv("OVLT_ROUND_PRESET", preset)
-    card = load_card(REPO / "cards" / "rounds" / f"round{round_n}.yaml")
+    card = load_card(REPO / "ovlt_cards" / "rounds" / f"round{round_n}.yaml")
     assert card.round == round_n and card.preset == preset
-    p = plan(REPO / "cards" / "rounds" / f"round{round_n}.yaml")
+    p = plan(REPO / "ovlt_cards" / "rounds" / f"round{round_n}.yaml")
     stages = [s["stage"] for s in p["stages"]]
     assert stages[0] == "decontaminate" and "difficulty" in stages and "verify" in stages
     assert ("caption" in stages) == (round_n == 1)
@@ -87,7 +87,7 @@ def test_card_file_errors(tmp_path):
 
 
 def test_env_expansion(monkeypatch):
-    card = yaml.safe_load((REPO / "cards" / "rounds" / "demo.yaml").read_text())
+    card = yaml.safe_load((REPO / "ovlt_cards" / "rounds" / "demo.yaml").read_text())
     monkeypatch.setenv("OVLT_DEMO_BASE_URL", "http://10.0.0.1:1234/v1")
     parsed = load_card(copy.deepcopy(card))
     assert parsed.models["reasoner"].options["base_urls"] == ["http://10.0.0.1:1234/v1"]

@@ -83,7 +83,7 @@ def test_clean_verbatim_keeps_the_generation_uncut():
 @pytest.mark.parametrize("n", [2, 3])
 def test_round_cards_default_to_the_released_preset(n, monkeypatch):
     monkeypatch.delenv("OVLT_ROUND_PRESET", raising=False)
-    card = load_card(REPO / f"cards/rounds/round{n}.yaml")
+    card = load_card(REPO / f"ovlt_cards/rounds/round{n}.yaml")
     assert card.preset == "released"
     (sft,) = [s for s in card.sources if s.pool == "sft"]
     assert sft.options == {"dataset": "sft_seed", "exclude_source": ["scienceqa", "ai2d"]}
@@ -97,7 +97,7 @@ def test_round_cards_default_to_the_released_preset(n, monkeypatch):
     assert card.stages[0].stage == "decontaminate"
 
     monkeypatch.setenv("OVLT_ROUND_PRESET", "paper")
-    paper = load_card(REPO / f"cards/rounds/round{n}.yaml")
+    paper = load_card(REPO / f"ovlt_cards/rounds/round{n}.yaml")
     assert paper.preset == "paper" and paper.digest() != card.digest()
     assert len([s for s in paper.sources if s.pool == "sft"]) == 11
     assert {s.stage: s.params for s in paper.stages}["select"] == {"policy": "shortest_correct"}
@@ -109,8 +109,8 @@ def test_presets_errors_are_one_line_and_cards_without_presets_keep_their_digest
 
     monkeypatch.setenv("OVLT_ROUND_PRESET", "nope")
     with pytest.raises(UserError, match="unknown preset 'nope' \\(card has: released, paper\\)"):
-        load_card(REPO / "cards/rounds/round2.yaml")
-    demo = yaml.safe_load((REPO / "cards/rounds/demo.yaml").read_text())
+        load_card(REPO / "ovlt_cards/rounds/round2.yaml")
+    demo = yaml.safe_load((REPO / "ovlt_cards/rounds/demo.yaml").read_text())
     plain = load_card(demo)
     # the digest of a card without presets is the pre-presets digest (no `preset` key in it;
     # nor the models' request_timeout, which came later and never enters the digest)

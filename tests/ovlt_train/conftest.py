@@ -53,7 +53,7 @@ def sft_run(train_data, tiny_model_dir, tmp_path_factory) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = tmp_path_factory.mktemp("sft") / "ckpt"
     argv = ["sft", "--data", str(train_data["sft_file"]), "--model", str(tiny_model_dir)]
-    argv += ["--card", str(REPO / "cards/train/sft.yaml"), "--out", str(out)]
+    argv += ["--card", str(REPO / "ovlt_cards/train/sft.yaml"), "--out", str(out)]
     for s in SFT_TEST_SETTINGS:
         argv += ["--set", s]
     assert main(argv) == 0

@@ -37,7 +37,7 @@ def test_grpo_curriculum_runs_logs_rewards_and_changes_weights(
     argv = ["grpo", "--data", str(train_data["grpo_dir"]), "--model", str(sft_run["out"])]
     argv += [
         "--card",
-        str(REPO / "cards/train/grpo.yaml"),
+        str(REPO / "ovlt_cards/train/grpo.yaml"),
         "--curriculum",
         "medium,hard",
         "--out",
@@ -102,7 +102,7 @@ def test_grpo_config_maps_the_released_easyr1_recipe(monkeypatch):
     from ovlt_train.grpo import build_grpo_config
 
     monkeypatch.setenv("WORLD_SIZE", "8")
-    card = load_card(GRPOCard, REPO / "cards/train/grpo.yaml", ["bf16=false"])
+    card = load_card(GRPOCard, REPO / "ovlt_cards/train/grpo.yaml", ["bf16=false"])
     cfg = build_grpo_config(card, "/tmp/unused", card.curriculum[0])
     assert (cfg.learning_rate, cfg.weight_decay, cfg.beta, cfg.epsilon) == (1e-6, 1e-2, 1e-2, 0.2)
     # verl/workers/actor/config.py:83-84: clip_ratio_high 0.3, clip_ratio_dual 3.0
@@ -123,7 +123,7 @@ def test_grpo_bad_batch_shape_is_one_line(capsys, tmp_path):
         "--model",
         str(tmp_path),
         "--card",
-        str(REPO / "cards/train/grpo.yaml"),
+        str(REPO / "ovlt_cards/train/grpo.yaml"),
     ]
     argv += ["--set", "rollout_batch_prompts=100", "--set", "update_batch_prompts=64"]
     assert main(argv) == 2

@@ -17,7 +17,7 @@ from ovlt_data.released_formats import MATH_FORMAT_SUFFIX, render_format_prompt,
 from ovlt_train.cli import main
 from tests.ovlt_train.conftest import REPO
 
-CARD = REPO / "cards/train/grpo.yaml"
+CARD = REPO / "ovlt_cards/train/grpo.yaml"
 
 
 def verl_policy_loss(logp, old_logp, adv, low=0.2, high=0.3, dual=3.0):
@@ -150,7 +150,7 @@ def test_grpo_print_config_is_the_resolved_trl_config(capsys):
 
 
 def test_sft_print_config_defaults_to_the_released_recipe(capsys):
-    card = str(REPO / "cards/train/sft.yaml")
+    card = str(REPO / "ovlt_cards/train/sft.yaml")
     out = _printed(capsys, ["sft", "--print-config", "--world-size", "8", "--card", card])
     trl = out["trl"]
     assert out["preset"] == "released" and out["trl_class"] == "trl.SFTConfig"

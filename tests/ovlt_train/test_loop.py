@@ -18,11 +18,11 @@ from ovlt_train.loop import plan
 from ovlt_train.manifest import Manifest, atomic_write_json, digest
 from tests.ovlt_train.conftest import REPO
 
-DEMO = REPO / "cards/loop_demo.yaml"
+DEMO = REPO / "ovlt_cards/loop_demo.yaml"
 
 
 def test_plan_follows_the_paper_order():
-    card = load_card(LoopCard, REPO / "cards/loop.yaml")
+    card = load_card(LoopCard, REPO / "ovlt_cards/loop.yaml")
     ids = [s.id for s in plan(card)]
     assert ids[:7] == [
         "r0.eval.base",

@@ -129,7 +129,7 @@ def test_a_row_whose_placeholders_miscount_its_images_is_dropped_not_fatal(tmp_p
 def test_sft_one_step_from_released_sharegpt_hub_id(fake_hub, tiny_model_dir, tmp_path):
     out = tmp_path / "sft"
     argv = ["sft", "--data", "ydeng9/OpenVLThinker-sft-iter3", "--model", str(tiny_model_dir)]
-    argv += ["--card", str(REPO / "cards/train/sft.yaml"), "--out", str(out)]
+    argv += ["--card", str(REPO / "ovlt_cards/train/sft.yaml"), "--out", str(out)]
     for s in ONE_SFT_STEP:
         argv += ["--set", s]
     assert main(argv) == 0
@@ -146,7 +146,7 @@ def test_sft_one_step_from_released_sharegpt_hub_id(fake_hub, tiny_model_dir, tm
 def test_sft_one_step_from_llamafactory_json_folder(released, tiny_model_dir, tmp_path):
     out = tmp_path / "sft"
     argv = ["sft", "--data", str(released["sharegpt_json"]), "--model", str(tiny_model_dir)]
-    argv += ["--card", str(REPO / "cards/train/sft.yaml"), "--out", str(out)]
+    argv += ["--card", str(REPO / "ovlt_cards/train/sft.yaml"), "--out", str(out)]
     for s in ONE_SFT_STEP:
         argv += ["--set", s]
     assert main(argv) == 0
@@ -162,7 +162,7 @@ def test_sft_one_step_from_llamafactory_json_folder(released, tiny_model_dir, tm
 def test_grpo_one_step_from_released_easyr1_hub_id(fake_hub, tiny_model_dir, tmp_path):
     out = tmp_path / "grpo"
     argv = ["grpo", "--data", "ydeng9/medium_grpo_only", "--model", str(tiny_model_dir)]
-    argv += ["--card", str(REPO / "cards/train/grpo.yaml"), "--out", str(out)]
+    argv += ["--card", str(REPO / "ovlt_cards/train/grpo.yaml"), "--out", str(out)]
     for s in [*ONE_GRPO_STEP, "curriculum=[{config: grpo_medium, max_steps: 1}]"]:
         argv += ["--set", s]
     assert main(argv) == 0
@@ -183,7 +183,7 @@ def test_grpo_one_step_from_released_easyr1_hub_id(fake_hub, tiny_model_dir, tmp
 
 def test_grpo_on_a_configless_folder_needs_the_stage_named(released, tiny_model_dir, capsys):
     argv = ["grpo", "--data", str(released["easyr1"]), "--model", str(tiny_model_dir)]
-    argv += ["--card", str(REPO / "cards/train/grpo.yaml"), "--out", "/nonexistent/x"]
+    argv += ["--card", str(REPO / "ovlt_cards/train/grpo.yaml"), "--out", "/nonexistent/x"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--curriculum medium" in err[0]

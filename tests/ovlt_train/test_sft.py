@@ -60,7 +60,7 @@ def test_max_length_that_cuts_image_tokens_is_an_error_before_training(
     train_data, tiny_model_dir, tmp_path, capsys
 ):
     argv = ["sft", "--data", str(train_data["sft_file"]), "--model", str(tiny_model_dir)]
-    argv += ["--card", str(REPO / "cards/train/sft.yaml"), "--out", str(tmp_path / "x")]
+    argv += ["--card", str(REPO / "ovlt_cards/train/sft.yaml"), "--out", str(tmp_path / "x")]
     for s in SFT_TEST_SETTINGS:
         argv += ["--set", s]
     # 16 image tokens at 12544 px: the prompt through the image needs more than 20 tokens.
@@ -86,7 +86,7 @@ def test_bad_card_values_are_one_line(
     argv = ["sft", "--data", str(train_data["sft_file"]), "--model", str(tiny_model_dir)]
     argv += [
         "--card",
-        str(REPO / "cards/train/sft.yaml"),
+        str(REPO / "ovlt_cards/train/sft.yaml"),
         "--out",
         str(tmp_path / "x"),
         "--set",
@@ -98,7 +98,7 @@ def test_bad_card_values_are_one_line(
 
 
 def test_bad_data_and_model_are_one_line(train_data, tiny_model_dir, tmp_path, capsys):
-    card = str(REPO / "cards/train/sft.yaml")
+    card = str(REPO / "ovlt_cards/train/sft.yaml")
     grpo_file = train_data["grpo_dir"] / "grpo_medium" / "train.jsonl"
     cases = [
         (
@@ -121,14 +121,14 @@ def test_presets_resolve_paper_and_released_values():
     from ovlt_train.cards import SFTCard, load_card
 
     # the default is the recipe of the released checkpoints (train/llama-factory/sft.yaml)
-    released = load_card(SFTCard, REPO / "cards/train/sft.yaml")
-    paper = load_card(SFTCard, REPO / "cards/train/sft.yaml", ["preset=paper"])
+    released = load_card(SFTCard, REPO / "ovlt_cards/train/sft.yaml")
+    paper = load_card(SFTCard, REPO / "ovlt_cards/train/sft.yaml", ["preset=paper"])
     assert released.preset == "released"
     assert paper.resolved("learning_rate") == 5e-7 and paper.resolved("global_batch_size") == 32
     assert released.resolved("learning_rate") == 5e-6 and released.resolved("warmup_ratio") == 0.15
     assert released.resolved("global_batch_size") == 64 and released.resolved("max_length") == 2048
     pinned = load_card(
-        SFTCard, REPO / "cards/train/sft.yaml", ["preset=released", "learning_rate=1e-6"]
+        SFTCard, REPO / "ovlt_cards/train/sft.yaml", ["preset=released", "learning_rate=1e-6"]
     )
     assert pinned.resolved("learning_rate") == 1e-6
     assert json.loads(paper.model_dump_json())["image_max_pixels"] == 262_144
@@ -143,7 +143,7 @@ def test_loss_covers_the_assistant_turn_only(train_data, tiny_model_dir, tmp_pat
     from ovlt_train.model_io import freeze_modules, load_model, load_processor
     from ovlt_train.sft import build_sft_config
 
-    card = load_card(SFTCard, REPO / "cards/train/sft.yaml", SFT_TEST_SETTINGS)
+    card = load_card(SFTCard, REPO / "ovlt_cards/train/sft.yaml", SFT_TEST_SETTINGS)
     processor = load_processor(str(tiny_model_dir), max_pixels=card.image_max_pixels)
     dataset = load_training_data(parse_spec(str(train_data["sft_file"])), "trl-sft")
     model = load_model(str(tiny_model_dir))
