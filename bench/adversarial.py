@@ -395,4 +395,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    sys.exit(main())
+    from ovlt_eval.errors import run_script
+
+    sys.exit(run_script(main))

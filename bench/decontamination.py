@@ -357,4 +357,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ovlt_eval.errors import run_script
+
+    sys.exit(run_script(main))

@@ -240,4 +240,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ovlt_eval.errors import run_script
+
+    sys.exit(run_script(main))

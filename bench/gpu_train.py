@@ -269,4 +269,6 @@ def _tokens(rec) -> int | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ovlt_eval.errors import run_script
+
+    sys.exit(run_script(main))

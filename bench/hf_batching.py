@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from ovlt_eval.engines import GenerationRequest, SamplingParams, get_engine
+from ovlt_eval.errors import at_least
 from ovlt_eval.profiles import get_profile
 from ovlt_eval.testing.tiny_model import build_tiny_qwen2_5_vl
 
@@ -53,9 +54,9 @@ def _timed(engine, requests) -> tuple[float, dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=64)
-    parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--items", type=at_least(1), default=64)
+    parser.add_argument("--new-tokens", type=at_least(1), default=64)
+    parser.add_argument("--batch", type=at_least(1), default=16)
     parser.add_argument("--model", help="a checkpoint directory (default: build the tiny model)")
     args = parser.parse_args()
 
@@ -96,4 +97,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ovlt_eval.errors import run_script
+
+    sys.exit(run_script(main))

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from ovlt_eval.benchmarks import get_benchmark  # noqa: E402
 from ovlt_eval.benchmarks.scoring import score_predictions  # noqa: E402
+from ovlt_eval.errors import at_least  # noqa: E402
 from ovlt_eval.grading.timeout import pool  # noqa: E402
 
 
@@ -87,7 +88,9 @@ def _reply(row: dict, tagged: bool) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=str(REPO.parent / "shared"))
-    ap.add_argument("--limit", type=int, default=0, help="score only the first N items")
+    ap.add_argument(
+        "--limit", type=at_least(0), default=0, help="score only the first N items (0: all)"
+    )
     args = ap.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)  # "timeout is disabled" spam
     shared = Path(args.shared)
@@ -175,4 +178,6 @@ def threads_figure(threads: int = 8, per_thread: int = 500) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ovlt_eval.errors import run_script
+
+    sys.exit(run_script(main))

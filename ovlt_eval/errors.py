@@ -44,6 +44,22 @@ def report_storage_error(prog: str, err: BaseException, args: object = None) -> 
     return 2
 
 
+def at_least(low: int):
+    """argparse `type=` for a whole number >= low: `--items 0` is argparse's one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints its whole usage block before a bad flag's message; a user who typed
     `--max-pixels abc` wants the one line that says what is wrong (exit 2, as argparse).
@@ -132,3 +148,13 @@ def run_command(prog: str, args: object, call, *, on_interrupt: str) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {on_interrupt}", file=sys.stderr)
         return 130
+
+
+def run_script(main) -> int:
+    """`scripts/*.py` and `bench/*.py` run as the CLIs do: a user's mistake (a wrong path, an
+    unknown benchmark, a bad model) is one line and exit 2, never a traceback."""
+    import sys
+    from pathlib import Path
+
+    prog = Path(sys.argv[0]).name
+    return run_command(prog, None, main, on_interrupt="run it again")

@@ -145,4 +145,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ovlt_eval.errors import run_script
+
+    sys.exit(run_script(main))

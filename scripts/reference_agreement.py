@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ovlt_eval.benchmarks import get_benchmark  # noqa: E402
 from ovlt_eval.benchmarks.reference_check import agreement, published_pairs  # noqa: E402
+from ovlt_eval.errors import at_least  # noqa: E402
 
 
 def main() -> int:
@@ -26,7 +27,7 @@ def main() -> int:
     ap.add_argument("--bench", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--split", default="testmini")
-    ap.add_argument("--limit", type=int, default=None, help="first N items of each file")
+    ap.add_argument("--limit", type=at_least(1), default=None, help="first N items of each file")
     ap.add_argument("files", nargs="+")
     args = ap.parse_args()
     bench = get_benchmark(args.bench)
@@ -46,4 +47,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ovlt_eval.errors import run_script
+
+    sys.exit(run_script(main))

@@ -363,6 +363,9 @@ def _resolve_dtype(dtype: str, device: str):
 
 
 def _load(model, processor_id, *, revision, torch_dtype, attn_implementation, trust_remote_code):
+    from ovlt_eval.hub_access import check_model_ref
+
+    check_model_ref(model, what="model")  # a missing folder / offline Hub id: one line, now
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     kwargs: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
