@@ -241,10 +241,10 @@ def _write_version(
     staging: Path, final: Path, manifest: dict[str, Any], stats: dict, cache, t0: float
 ) -> None:
     """Dataset card, figures and manifest into staging, then staging renamed into place."""
-    from ovlt_data.datacard import plot_figures, write_readme
+    from ovlt_data.datacard import figure_label, plot_figures, write_readme
 
     t_card = time.time()
-    manifest["figures"] = plot_figures(staging, stats, cache)
+    manifest["figures"] = plot_figures(staging, stats, cache, label=figure_label(manifest))
     write_readme(staging, {**manifest, "stats": stats})
     manifest["timing_seconds"]["dataset_card"] = round(time.time() - t_card, 2)
     manifest["build_seconds"] = round(time.time() - t0, 2)

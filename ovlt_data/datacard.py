@@ -14,14 +14,26 @@ from ovlt_eval.redact import redact
 TASK_CATEGORIES = ["visual-question-answering", "image-text-to-text"]
 
 
-FIGURES_VERSION = "2"  # bump when the drawing code changes: cached PNGs are keyed by it
+FIGURES_VERSION = "3"  # bump when the drawing code changes: cached PNGs are keyed by it
 
 
-def _figure_specs(stats: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def figure_label(manifest: dict[str, Any]) -> str:
+    """Which dataset a figure belongs to, in its title: a PNG is looked at apart from its
+    folder (the Hub card, a slide), so it says `name vN, round R` itself."""
+    card = manifest.get("card") or {}
+    name, version, rnd = (manifest.get(k, card.get(k)) for k in ("name", "version", "round"))
+    label = f"{name} {version}"
+    return f"{label}, round {rnd}" if rnd is not None else label
+
+
+def _figure_specs(stats: dict[str, Any], label: str) -> dict[str, dict[str, Any]]:
     """What each figure shows, from aggregates only (words -> traces, mean pass rate per source)."""
     return {
-        "reasoning_length": {"lengths": {str(k): v for k, v in stats["sft_lengths"].items()}},
-        "pass_rate_by_source": {"rates": stats["pass_rate_by_source"]},
+        "reasoning_length": {
+            "lengths": {str(k): v for k, v in stats["sft_lengths"].items()},
+            "label": label,
+        },
+        "pass_rate_by_source": {"rates": stats["pass_rate_by_source"], "label": label},
     }
 
 
@@ -45,14 +57,14 @@ def _draw(name: str, spec: dict[str, Any]) -> bytes:
         )
         ax.set_xlabel("words per kept SFT trace")
         ax.set_ylabel("items")
-        ax.set_title(f"Reasoning length (n={n})")
+        ax.set_title(f"{spec['label']}: reasoning length (n={n})", fontsize=10)
     else:
         rates = spec["rates"]
         names = list(rates) or ["(none)"]
         ax.bar(names, [rates.get(n, 0) for n in names], color="#c87a4a")
         ax.set_ylim(0, 1)
         ax.set_ylabel("mean pass@k rate")
-        ax.set_title("Pass rate per source")
+        ax.set_title(f"{spec['label']}: pass rate per source", fontsize=10)
         plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
     buf = io.BytesIO()
@@ -61,7 +73,7 @@ def _draw(name: str, spec: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def plot_figures(root: Path, stats: dict[str, Any], cache=None) -> list[str]:
+def plot_figures(root: Path, stats: dict[str, Any], cache=None, *, label: str = "") -> list[str]:
     """Reasoning-length histogram (paper Fig. 10) and pass rate per source (Fig. 11).
 
     A figure is a function of its aggregates, so with a cache (`CallCache`) it is drawn once per
@@ -77,7 +89,7 @@ def plot_figures(root: Path, stats: dict[str, Any], cache=None) -> list[str]:
         return []
     out = []
     (root / "figures").mkdir(exist_ok=True)
-    for name, spec in _figure_specs(stats).items():
+    for name, spec in _figure_specs(stats, label).items():
         key = hashlib.sha256(
             json.dumps(
                 ["figure", FIGURES_VERSION, mpl_version, name, spec], sort_keys=True

@@ -104,9 +104,9 @@ def _write_merged(dirs: list[Path], mans: list[dict], staging: Path, final: Path
             "misses": sum(m["cache"]["misses"] for m in mans),
         },
     }
-    from ovlt_data.datacard import plot_figures, write_readme
+    from ovlt_data.datacard import figure_label, plot_figures, write_readme
 
-    manifest["figures"] = plot_figures(staging, stats)
+    manifest["figures"] = plot_figures(staging, stats, label=figure_label(manifest))
     write_json_atomic(staging / "manifest.json", manifest, indent=1)
     write_readme(staging, {**manifest, "stats": stats})
     if final.exists():

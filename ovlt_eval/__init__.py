@@ -8,10 +8,14 @@ __version__ = "0.1.0"
 
 # The Python API, loaded on first use so that `import ovlt_eval` stays light.
 _API = ("evaluate", "EvalResult", "Judge")
-__all__ = ["__version__", *_API]
+__all__ = ["__version__", *_API, "SamplingParams"]
 
 
 def __getattr__(name: str):
+    if name == "SamplingParams":  # evaluate(..., sampling=SamplingParams(max_tokens=64))
+        from ovlt_eval.engines.types import SamplingParams
+
+        return SamplingParams
     if name in _API:
         from ovlt_eval import api
 

@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None, *, first: int = 1, total: int = SECTIONS
         score_argv = [
             "score", "--bench", "mathvision", "--split", "testmini", "--data", str(SAMPLE),
             "--predictions", str(PREDICTIONS), "--out", str(score_dir),
+            # Qwen-VL-Max answered in \boxed{} (no <answer> tags): the reference protocol reads
+            # such replies as eval_qwen.py does, not as eval_openvlthinker.py (which finds none)
+            "--profile", "qwen",
         ]  # fmt: skip
         print("$ ovlt-eval " + " ".join(score_argv), flush=True)
         rc = ovlt_eval(score_argv)
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None, *, first: int = 1, total: int = SECTIONS
     print(
         "\nNOTE: the tiny model has random weights and writes random text, so its score means "
         "nothing.\nThe `score` row is Qwen-VL-Max's published answers to the same 40 items, "
-        "scored offline.\nThe demo shows the machinery: resumable samples.jsonl, summary.json, "
+        "scored offline with the `qwen` profile (its \\boxed{} answers).\nThe demo shows the machinery: resumable samples.jsonl, summary.json, "
         "eval_card.json, official-protocol scoring.\nFor a real number: ovlt-eval --model "
         "<checkpoint> --bench mathvision (GPU, or --engine openai against a served model)."
     )

@@ -96,7 +96,20 @@ def plot(
         ys = [_accuracy(r["scores"].get(bench)) for r in rows]
         label = bench if n[bench] is None else f"{bench} (n={n[bench]})"
         ax.plot(xs, [float("nan") if y is None else y for y in ys], marker="o", label=label)
+        for x, y in zip(xs, ys, strict=True):
+            if y is not None:
+                ax.annotate(
+                    f"{y:.1f}",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(0, 5),
+                    fontsize=7,
+                    ha="center",
+                )
     ax.set_xticks(xs, [r["label"] for r in rows], rotation=20, ha="right")
+    # A percentage axis, always 0-100: all-zero scores stay at 0 (matplotlib's autoscale
+    # would spread them over -0.04..0.04) and rounds stay comparable between plots.
+    ax.set_ylim(0, 105)
     ax.set_ylabel("accuracy (%)")
     title = f"accuracy across SFT / GRPO rounds (k={k} sample{'s' if k != 1 else ''} per item)"
     if random:

@@ -68,6 +68,7 @@ class Benchmark:
             where = self.hub_id
         else:
             path = find_data_file(data, self.name, split, self.local_names(split))
+            self._check_split_of_file(path, split)
             rows = read_records(path, self.name)
             base = path.parent
             where = str(path)
@@ -96,6 +97,23 @@ class Benchmark:
                 f"{where}: duplicated {self.id_field} values; is this an official {self.name} file?"
             )
         return items
+
+    def _check_split_of_file(self, path: Path, split: str) -> None:
+        """A file named as another split's official file (`testmini.jsonl` under `--split
+        test`) is refused: its items would be scored and labelled as the wrong split."""
+        from fnmatch import fnmatch
+
+        def named_for(s: str) -> bool:
+            return any(fnmatch(path.name, pattern) for pattern in self.local_names(s))
+
+        if named_for(split):
+            return
+        for other in self.splits:
+            if other != split and named_for(other):
+                raise UserError(
+                    f"--data {path} is {self.name}'s {other} file, but the split is {split}: "
+                    f"pass --split {other} (or the {split} file)"
+                )
 
     def hub_location(self, split: str) -> tuple[str | None, str]:
         """(config, split) on the Hub for one of our splits."""
@@ -243,6 +261,23 @@ class ConfigParquetFiles:
     shards, in a folder named after the config or directly under `--data`."""
 
     config: str
+
+    def _check_split_of_file(self, path: Path, split: str) -> None:
+        """A file named as another split's official file (`testmini.jsonl` under `--split
+        test`) is refused: its items would be scored and labelled as the wrong split."""
+        from fnmatch import fnmatch
+
+        def named_for(s: str) -> bool:
+            return any(fnmatch(path.name, pattern) for pattern in self.local_names(s))
+
+        if named_for(split):
+            return
+        for other in self.splits:
+            if other != split and named_for(other):
+                raise UserError(
+                    f"--data {path} is {self.name}'s {other} file, but the split is {split}: "
+                    f"pass --split {other} (or the {split} file)"
+                )
 
     def hub_location(self, split: str) -> tuple[str | None, str]:
         return self.config, split

@@ -15,6 +15,7 @@ import os
 import sys
 
 from ovlt_eval.api import DEFAULT_PROFILE, DEFAULT_SPLIT
+from ovlt_eval.benchmarks import BENCHMARKS
 from ovlt_eval.engines.registry import ENGINES, engine_names
 from ovlt_eval.engines.types import SamplingParams
 from ovlt_eval.errors import UserError
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="NAME",
-        help="mathvista, mathverse or mathvision (repeatable)",
+        help=f"one of {', '.join(sorted(BENCHMARKS))} (repeatable)",
     )
     g.add_argument(
         "--revision", default=None, help="hf/vllm: the model's Hub revision (branch, tag or commit)"

@@ -124,9 +124,8 @@ def run(args) -> int:
         )
         + "); "
         + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-        + f"; {len(samples) / max(elapsed, 1e-9):.0f} items/s -> {out}",
-        file=sys.stderr,
-    )
+        + f"; {len(samples) / max(elapsed, 1e-9):.0f} items/s -> {out}"
+    )  # the result: stdout (notes and errors go to stderr)
     return 0
 
 

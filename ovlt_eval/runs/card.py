@@ -214,6 +214,18 @@ def settings_diff(old: RunSettings, new: RunSettings) -> list[str]:
     return diffs
 
 
+def _shown(a: Any, b: Any) -> tuple[Any, Any]:
+    """Digests (hex) are cut to 12 characters; names and paths are shown whole — two model
+    paths that share their first dozen characters must still read as different."""
+
+    def hexlike(v: Any) -> bool:
+        return isinstance(v, str) and len(v) > 24 and all(c in "0123456789abcdef" for c in v)
+
+    if hexlike(a) or hexlike(b):
+        return tuple(str(v)[:12] + "…" if hexlike(v) else v for v in (a, b))
+    return a, b
+
+
 def describe_diff(old: RunSettings, new: RunSettings, fields: list[str]) -> str:
     parts = []
     for name in fields[:4]:
@@ -221,8 +233,7 @@ def describe_diff(old: RunSettings, new: RunSettings, fields: list[str]) -> str:
         a, b = getattr(old, head), getattr(new, head)
         if key:
             a, b = a.get(key), b.get(key)
-        if isinstance(a, str) and len(a) > 24:
-            a, b = str(a)[:12] + "…", str(b)[:12] + "…"
+        a, b = _shown(a, b)
         parts.append(f"{name}: {a!r} -> {b!r}")
     more = f" (+{len(fields) - 4} more)" if len(fields) > 4 else ""
     return "; ".join(parts) + more

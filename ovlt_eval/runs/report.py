@@ -276,6 +276,13 @@ def generation_warnings(runs: list[RunResult]) -> list[str]:
         benches.setdefault(r.bench, []).append(r)
     warnings = []
     for bench, group in benches.items():
+        caps = {r.label: c for r in group if (c := max_tokens_of(r)) is not None}
+        if len(set(caps.values())) > 1:
+            shown = ", ".join(f"{label}: {c}" for label, c in caps.items())
+            warnings.append(
+                f"{bench}: the runs differ in max_tokens ({shown}): a reply cut shorter is "
+                "scored on less, so accuracies and lengths are not comparable"
+            )
         known = [(r, g) for r in group if (g := generation_of(r)) is not None]
         if len(known) < 2:
             continue
@@ -390,18 +397,56 @@ def _plots(runs: list[RunResult]) -> list[tuple[str, str]]:
             ax.legend(fontsize="small")
             images.append((f"{bench}: accuracy by {key}", _png(fig)))
             plt.close(fig)
-    with_lengths = [r for r in runs if r.lengths]
-    if with_lengths:
-        fig, ax = plt.subplots(figsize=(6, 3.2))
-        for r in with_lengths:
-            ax.hist(r.lengths, bins=30, alpha=0.5, label=f"{r.label} ({r.length_unit})")
-        ax.set_xlabel("response length")
-        ax.set_ylabel("items")
-        ax.set_title("response length")
-        ax.legend(fontsize="small")
-        images.append(("response length", _png(fig)))
-        plt.close(fig)
+    for unit in dict.fromkeys(r.length_unit for r in runs if r.lengths):
+        images.append(
+            _length_histogram(plt, [r for r in runs if r.lengths and r.length_unit == unit], unit)
+        )
     return images
+
+
+def max_tokens_of(run: RunResult) -> int | None:
+    """The generation cap a run's replies were cut at (None: not a generation run, e.g. a
+    scored predictions file)."""
+    sampling = ((run.card or {}).get("settings") or {}).get("sampling") or {}
+    value = sampling.get("max_tokens")
+    return value if isinstance(value, int) else None
+
+
+def _length_histogram(plt, runs: list[RunResult], unit: str) -> tuple[str, str]:
+    """One set of bins for every run (a run of 46-token replies next to one of 2,000-token
+    replies is a bar at the left, not a sliver of its own 30 bins), a log count axis so a
+    small run is not flattened by a large one, and each run's max_tokens drawn and named."""
+    import numpy as np
+
+    everything = [v for r in runs for v in r.lengths]
+    edges = np.histogram_bin_edges(everything, bins=30, range=(0, max(max(everything), 1)))
+    caps = {r.label: max_tokens_of(r) for r in runs}
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    for i, r in enumerate(runs):
+        cap = caps[r.label]
+        label = f"{r.label} (n={len(r.lengths)}" + (f", max_tokens {cap})" if cap else ")")
+        ax.hist(
+            r.lengths,
+            bins=edges,
+            alpha=0.55,
+            label=label,
+            color=f"C{i}",
+            edgecolor="black",
+            linewidth=0.4,
+        )
+        if cap and unit == "tokens":
+            ax.axvline(cap, color=f"C{i}", linestyle="--", linewidth=1)
+    title = f"response length ({unit}), same bins for every run"
+    if len({c for c in caps.values() if c}) > 1:
+        title += "\nruns differ in max_tokens: lengths (and accuracies) are not comparable"
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(f"response length ({unit})")
+    ax.set_ylabel("items")
+    ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    png = _png(fig)
+    plt.close(fig)
+    return f"response length ({unit})", png
 
 
 def what_is_compared(runs: list[RunResult]) -> list[str]:
