@@ -256,13 +256,31 @@ def evaluate(out: Path, planted: dict, synthetic: int) -> dict:
     }
 
 
+def perceptual_hash(image) -> int:
+    """The 64-bit pHash decontamination used before image_match (imagehash.phash's recipe:
+    32x32 Lanczos greyscale, 2-D DCT-II, the 8x8 lowest frequencies against their median).
+    Only this bench's "old" column uses it, so it lives here and ovlt depends on no imagehash."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(image, (bytes, bytearray)):
+        image = Image.open(io.BytesIO(image))
+    px = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), dtype=float)
+    k = np.arange(32)
+    basis = np.cos(np.pi * np.outer(k, 2 * k + 1) / 64)  # DCT-II rows (scale does not matter)
+    low = (basis @ px @ basis.T)[:8, :8]
+    bits = (low > np.median(low)).flatten()
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
 def distances(seed: int = 0) -> None:
     """Old pHash vs image_match distances per perturbation, and to the nearest other image."""
     import numpy as np
     from PIL import Image
 
     from ovlt_data.image_match import ImageIndex, bench_print, row_print
-    from ovlt_data.images import perceptual_hash
 
     rng = random.Random(seed)
     vision = [

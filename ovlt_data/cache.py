@@ -7,7 +7,8 @@ leaves an item half-sampled (a resumed build asks for the same k samples again).
 
 The same file also memoises the build's other deterministic work, each entry keyed by the
 content it was computed from, so a warm rebuild replays instead of recomputing: `verdicts`
-(grader version + gold + sample text), `phash` (image sha256), `items` (a synthetic item's
+(grader version + gold + sample text), `image_prints` (a training image's decontamination
+fingerprint by print version + image sha256), `items` (a synthetic item's
 generator version + options + index -> its encoded PNG and text) and `blobs` (a benchmark's
 index part by its files' bytes; a dataset-card figure by its aggregated numbers).
 """
@@ -30,7 +31,7 @@ from ovlt_eval.errors import UserError
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL,
                                   created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS phash (sha256 TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS image_prints (key TEXT PRIMARY KEY, print BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, meta TEXT NOT NULL, data BLOB);
 CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, data BLOB NOT NULL);
@@ -76,6 +77,38 @@ def _request_tail(model: str, revision: str, sampling_json: str) -> str:
     return f', "model": {enc(model)}, "revision": {enc(revision)}, "sampling": {sampling_json}}}'
 
 
+# A cache written before the table was named for what it holds kept the same fingerprints in
+# `phash`, as hex text of the print's 256 bytes (under keys "print16:<sha256>"; keys without
+# that prefix were real pHashes, which nothing reads any more).
+_OLD_PRINT_PREFIX = "print16:"
+_PRINT_BYTES = 256
+
+
+def _migrate_phash_table(db: sqlite3.Connection) -> None:
+    """Move an old cache's `phash` rows into `image_prints` once, in one transaction, so its
+    warm rebuild stays warm; the old table is dropped."""
+    if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='phash'").fetchone():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name='phash'").fetchone():  # still?
+            rows = db.execute(
+                "SELECT sha256, value FROM phash WHERE sha256 LIKE ?", (_OLD_PRINT_PREFIX + "%",)
+            ).fetchall()
+            moved = []
+            for key, value in rows:
+                try:
+                    moved.append((key, int(value, 16).to_bytes(_PRINT_BYTES, "big")))
+                except (ValueError, OverflowError):
+                    continue  # a damaged row is a cache miss, recomputed
+            db.executemany("INSERT OR IGNORE INTO image_prints VALUES (?, ?)", moved)
+            db.execute("DROP TABLE phash")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 # seconds a connection waits for another writer before the build stops with "locked"
 BUSY_TIMEOUT = 60.0
 
@@ -99,6 +132,7 @@ class CallCache:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
+                _migrate_phash_table(self.db)
             except BaseException:
                 self.db.close()
                 raise
@@ -172,14 +206,11 @@ class CallCache:
             [(k, m, o, now) for k, m, o in rows],
         )
 
-    def phash_get(self, shas: list[str]) -> dict[str, int]:
-        return {k: int(v, 16) for k, v in self._select_in("sha256, value", "phash", "sha256", shas)}
+    def image_prints_get(self, keys: list[str]) -> dict[str, bytes]:
+        return dict(self._select_in("key, print", "image_prints", "key", keys))
 
-    def phash_put(self, items: dict[str, int]) -> None:
-        self._write_many(
-            "INSERT OR REPLACE INTO phash VALUES (?, ?)",
-            [(k, f"{v:016x}") for k, v in items.items()],
-        )
+    def image_prints_put(self, items: dict[str, bytes]) -> None:
+        self._write_many("INSERT OR REPLACE INTO image_prints VALUES (?, ?)", list(items.items()))
 
     def kv_get(self, table: str, keys: list[str]) -> dict[str, str]:
         return dict(self._select_in("key, value", table, "key", keys))

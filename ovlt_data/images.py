@@ -91,24 +91,3 @@ def to_pil(image: Image):
     from PIL import Image as PILImage
 
     return PILImage.open(io.BytesIO(image.data))
-
-
-def perceptual_hash(image_or_bytes) -> int:
-    """64-bit pHash as an int; robust to re-encoding and resizing (Hamming distance stays small)."""
-    try:
-        import imagehash
-    except ImportError:
-        from ovlt_eval.errors import UserError
-
-        raise UserError(
-            "decontamination by image needs imagehash: pip install 'ovlt[data]'"
-        ) from None
-    from PIL import Image as PILImage
-
-    if isinstance(image_or_bytes, Image):
-        im = to_pil(image_or_bytes)
-    elif isinstance(image_or_bytes, (bytes, bytearray)):
-        im = PILImage.open(io.BytesIO(image_or_bytes))
-    else:
-        im = image_or_bytes
-    return int(str(imagehash.phash(im.convert("RGB"))), 16)

@@ -63,7 +63,8 @@ class DecontaminateParams(StageParams):
     text_threshold: float = Field(0.8, gt=0, le=1)
 
 
-# training-image fingerprints live in the cache's `phash` table under this prefix + sha256
+# training-image fingerprints live in the cache's `image_prints` table under this prefix +
+# sha256 (bump the prefix when `row_print` changes: old prints are then misses)
 _ROW_PRINT_KEY = "print16:"
 
 
@@ -121,8 +122,8 @@ class Decontaminate(Stage):
         cache = self.ctx.cache
         keys = [_ROW_PRINT_KEY + sha for sha in imgs]
         known = {
-            k.removeprefix(_ROW_PRINT_KEY): v.to_bytes(256, "big")
-            for k, v in (cache.phash_get(keys) if cache else {}).items()
+            k.removeprefix(_ROW_PRINT_KEY): v
+            for k, v in (cache.image_prints_get(keys) if cache else {}).items()
         }
         fresh: dict[str, bytes | None] = {}
         for sha, img in imgs.items():
@@ -132,9 +133,7 @@ class Decontaminate(Stage):
                 except Exception:  # validated at load; a failure here only loses image evidence
                     fresh[sha] = None
         if cache:
-            cache.phash_put(
-                {_ROW_PRINT_KEY + k: int.from_bytes(v, "big") for k, v in fresh.items() if v}
-            )
+            cache.image_prints_put({_ROW_PRINT_KEY + k: v for k, v in fresh.items() if v})
         return {**known, **fresh}
 
     def _question(self, question: str) -> tuple[str, frozenset[str]]:
