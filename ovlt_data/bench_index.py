@@ -17,6 +17,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -146,24 +147,40 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
-def _part_key(ref: BenchmarkRef) -> str | None:
+def _part_key(ref: BenchmarkRef, cache=None) -> str | None:
     """Content address of one benchmark's index part: code, benchmark, split and the bytes of
-    every file under its local `data`. None (no caching) for the Hub or a very large folder."""
+    every file under its local `data`. None (no caching) for the Hub or a very large folder.
+
+    Hashing the files' bytes is most of a warm rebuild's decontamination time, so with a cache
+    the digest is remembered under the files' (name, size, mtime) — as make and pip trust
+    them: a file rewritten in place gets a new mtime and is hashed again."""
     if not ref.data:
         return None
     root = Path(ref.data).expanduser()
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
     if not all(p.is_file() for p in files):
         return None  # missing: the loader reports it with its own message
-    if sum(p.stat().st_size for p in files) > _MAX_DIGEST_BYTES:
+    stats = [p.stat() for p in files]
+    if sum(st.st_size for st in stats) > _MAX_DIGEST_BYTES:
         return None
+    memo = None
+    if cache is not None:
+        listing = [[str(p), st.st_size, st.st_mtime_ns] for p, st in zip(files, stats, strict=True)]
+        head = json.dumps(["bench-files", INDEX_VERSION, _code_digest(), ref.name, ref.split])
+        memo = "bench-files:" + hashlib.sha256((head + json.dumps(listing)).encode()).hexdigest()
+        known = cache.blob_get(memo)
+        if known is not None:
+            return known.decode()
     h = hashlib.sha256(
         json.dumps(["bench-index", INDEX_VERSION, _code_digest(), ref.name, ref.split]).encode()
     )
     for p in files:
         h.update(f"\0{p.relative_to(root) if root.is_dir() else p.name}\0".encode())
         h.update(p.read_bytes())
-    return "bench-index:" + h.hexdigest()
+    key = "bench-index:" + h.hexdigest()
+    if memo is not None:
+        cache.blob_put(memo, key.encode())
+    return key
 
 
 def _part_to_json(part) -> bytes:
@@ -214,12 +231,23 @@ class BenchIndex:
         self._print_ids: dict[bytes, int] = {}
         self.entry_prints: dict[int, list[int]] = defaultdict(list)
         self.cache = cache
+        # content keys of the parts added, in order (None: a part that cannot be cached, e.g.
+        # from the Hub): together they name this index's content for the image-match cache
+        self.part_keys: list[str | None] = []
         self._images = None
         self._similar: dict = {}
 
     @property
     def has_images(self) -> bool:
         return bool(self.prints)
+
+    def content_key(self, *params: Any) -> str | None:
+        """A digest of everything an image search over this index depends on (its parts' content
+        keys and the search `params`), or None when a part has no content key."""
+        if not self.part_keys or any(k is None for k in self.part_keys):
+            return None
+        blob = json.dumps(["image-search", self.part_keys, list(params)]).encode()
+        return hashlib.sha256(blob).hexdigest()
 
     @property
     def images(self):
@@ -233,7 +261,8 @@ class BenchIndex:
         """Index one benchmark; return its item count. With local files and a cache, the
         benchmark's part of the index is stored under the files' content digest, so a rebuild
         neither parses the benchmark nor fingerprints its images again."""
-        key = _part_key(ref) if self.cache is not None else None
+        key = _part_key(ref, self.cache) if self.cache is not None else None
+        self.part_keys.append(key)
         cached = self.cache.blob_get(key) if key else None
         if cached is not None:
             part = _part_from_json(cached)

@@ -8,7 +8,8 @@ leaves an item half-sampled (a resumed build asks for the same k samples again).
 The same file also memoises the build's other deterministic work, each entry keyed by the
 content it was computed from, so a warm rebuild replays instead of recomputing: `verdicts`
 (grader version + gold + sample text), `image_prints` (a training image's decontamination
-fingerprint by print version + image sha256), `items` (a synthetic item's
+fingerprint by print version + image sha256), `image_matches` (the benchmark images a fingerprint
+matched, by the benchmark index's content and the fingerprint), `items` (a synthetic item's
 generator version + options + index -> its encoded PNG and text) and `blobs` (a benchmark's
 index part by its files' bytes; a dataset-card figure by its aggregated numbers).
 """
@@ -32,6 +33,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, output TEXT NOT NULL,
                                   created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS image_prints (key TEXT PRIMARY KEY, print BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS image_matches (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, meta TEXT NOT NULL, data BLOB);
 CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, data BLOB NOT NULL);

@@ -182,13 +182,20 @@ class LoopRunner:
         model = self.output_of(step.target)
         out = self.step_dir(step) if step.target != "base" else self.work / "round0" / "eval-base"
         # The base model is prompted as eval_qwen.py does, checkpoints as eval_openvlthinker.py.
-        scores = evaluate(
-            model=model,
-            benches=self.card.benches,
-            out_dir=out,
-            options=self.card.eval_options,
-            profile=eval_profile(step.target or ""),
-        )
+        from ovlt_eval.benchmarks.loading import benchmark_data_hint
+
+        with benchmark_data_hint(
+            lambda b: (
+                f"the loop card's eval_options.data, e.g. --set 'eval_options.data={{{b}: PATH}}'"
+            )
+        ):
+            scores = evaluate(
+                model=model,
+                benches=self.card.benches,
+                out_dir=out,
+                options=self.card.eval_options,
+                profile=eval_profile(step.target or ""),
+            )
         return str(out), {"label": step.label, "scores": scores}
 
     # -- driver --------------------------------------------------------------------------

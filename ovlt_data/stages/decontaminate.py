@@ -31,6 +31,7 @@ and round-1 captioning teaches its contents. Decision: dropped under its own rea
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -66,6 +67,18 @@ class DecontaminateParams(StageParams):
 # training-image fingerprints live in the cache's `image_prints` table under this prefix +
 # sha256 (bump the prefix when `row_print` changes: old prints are then misses)
 _ROW_PRINT_KEY = "print16:"
+# part of every cached image search's key: bump when ImageIndex's search or verify changes
+IMAGE_MATCH_VERSION = 1
+
+
+def _card_data_hint(bench: str) -> str:
+    """ovlt-data has no --data: a benchmark's files are the card's decontaminate `data:` (the
+    bundled round cards read OVLT_<BENCH>_DATA)."""
+    var = f"OVLT_{bench.upper()}_DATA"
+    bundled = var in ("OVLT_MATHVISTA_DATA", "OVLT_MATHVERSE_DATA", "OVLT_MATHVISION_DATA")
+    return f"`data:` of {bench} in the card's decontaminate stage" + (
+        f", or {var}=PATH with the bundled round cards" if bundled else ""
+    )
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,12 @@ class Decontaminate(Stage):
         self._answer_forms: dict[tuple, frozenset[str]] = {}
 
     def prepare(self) -> None:
+        from ovlt_eval.benchmarks.loading import benchmark_data_hint
+
+        with benchmark_data_hint(_card_data_hint):
+            self._load_benchmarks()
+
+    def _load_benchmarks(self) -> None:
         for ref in self.params.benchmarks:
             data = ref.data or None  # "" (an unset ${VAR:-}) means the Hub
             if data:
@@ -135,6 +154,24 @@ class Decontaminate(Stage):
         if cache:
             cache.image_prints_put({_ROW_PRINT_KEY + k: v for k, v in fresh.items() if v})
         return {**known, **fresh}
+
+    def _image_matches(self, prints: list[bytes], limit: float) -> dict[bytes, list]:
+        """print -> [(benchmark image, distance)], through the cache: the search is a function
+        of the index's content, the search settings and the print, so a warm rebuild reads it
+        (and never builds the image index) instead of aligning every image again."""
+        cache, index = self.ctx.cache, self.index
+        content = index.content_key(limit, IMAGE_MATCH_VERSION) if cache is not None else None
+        if content is None:
+            return dict(zip(prints, index.images.search(prints, limit), strict=True))
+        keys = {p: f"{content}:{hashlib.sha256(p).hexdigest()}" for p in prints}
+        known = cache.kv_get("image_matches", list(keys.values()))
+        out = {p: [tuple(x) for x in json.loads(known[k])] for p, k in keys.items() if k in known}
+        todo = [p for p in prints if p not in out]
+        if todo:
+            fresh = dict(zip(todo, index.images.search(todo, limit), strict=True))
+            cache.kv_put("image_matches", {keys[p]: json.dumps(v) for p, v in fresh.items()})
+            out.update(fresh)
+        return out
 
     def _question(self, question: str) -> tuple[str, frozenset[str]]:
         # templated sources repeat a few questions thousands of times: normalise each once
@@ -256,7 +293,7 @@ class Decontaminate(Stage):
         prints = self._row_prints(rows) if self.index.has_images else {}
         uniq = list(dict.fromkeys(v for v in prints.values() if v))
         limit = max(p.image_max_distance, p.same_image_max_distance)
-        found = dict(zip(uniq, self.index.images.search(uniq, limit), strict=True)) if uniq else {}
+        found = self._image_matches(uniq, limit) if uniq else {}
         out = []
         for r in rows:
             m = self.match(r, prints, found)

@@ -111,8 +111,8 @@ class Benchmark:
         for other in self.splits:
             if other != split and named_for(other):
                 raise UserError(
-                    f"--data {path} is {self.name}'s {other} file, but the split is {split}: "
-                    f"pass --split {other} (or the {split} file)"
+                    f"{path} is {self.name}'s {other} file, but the split asked for is {split}: "
+                    f"give the {split} file, or ask for split {other}"
                 )
 
     def hub_location(self, split: str) -> tuple[str | None, str]:
@@ -261,23 +261,6 @@ class ConfigParquetFiles:
     shards, in a folder named after the config or directly under `--data`."""
 
     config: str
-
-    def _check_split_of_file(self, path: Path, split: str) -> None:
-        """A file named as another split's official file (`testmini.jsonl` under `--split
-        test`) is refused: its items would be scored and labelled as the wrong split."""
-        from fnmatch import fnmatch
-
-        def named_for(s: str) -> bool:
-            return any(fnmatch(path.name, pattern) for pattern in self.local_names(s))
-
-        if named_for(split):
-            return
-        for other in self.splits:
-            if other != split and named_for(other):
-                raise UserError(
-                    f"--data {path} is {self.name}'s {other} file, but the split is {split}: "
-                    f"pass --split {other} (or the {split} file)"
-                )
 
     def hub_location(self, split: str) -> tuple[str | None, str]:
         return self.config, split

@@ -6,9 +6,11 @@ Every failure a user can cause (a wrong path, a corrupt file, no network) become
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,29 @@ PARQUET_SUFFIXES = (".parquet",)
 # Official JSON/JSONL files hold text and image paths: a few MiB (MathVista's test.json, the
 # largest, ~10 MiB). Anything far above is the wrong file, and json.load would hold it all.
 MAX_TEXT_BYTES = 512 << 20
+
+
+# How the command being run takes a benchmark's local files: `--data PATH` for ovlt-eval; a card
+# field for the data factory and the loop, which have no --data (`benchmark_data_hint`).
+_DATA_HINT: contextvars.ContextVar[Callable[[str], str] | None] = contextvars.ContextVar(
+    "ovlt_benchmark_data_hint", default=None
+)
+
+
+def data_hint(bench: str) -> str:
+    hint = _DATA_HINT.get()
+    return hint(bench) if hint is not None else "--data PATH"
+
+
+@contextlib.contextmanager
+def benchmark_data_hint(hint: Callable[[str], str]):
+    """Within this block, errors that tell the user how to give a benchmark's local files say
+    `hint(bench)` instead of `--data PATH`."""
+    token = _DATA_HINT.set(hint)
+    try:
+        yield
+    finally:
+        _DATA_HINT.reset(token)
 
 
 def find_data_file(data: str | os.PathLike, bench: str, split: str, names: Sequence[str]) -> Path:
@@ -32,8 +57,8 @@ def find_data_file(data: str | os.PathLike, bench: str, split: str, names: Seque
         return path
     if path.exists() and not path.is_dir():  # /dev/zero, a FIFO, a socket
         raise UserError(
-            f"{bench} data {path} is not a regular file or folder; pass the official file or "
-            "its folder with --data"
+            f"{bench} data {path} is not a regular file or folder; give the official file or "
+            f"its folder ({data_hint(bench)})"
         )
     if path.is_dir():
         for name in names:
@@ -42,7 +67,7 @@ def find_data_file(data: str | os.PathLike, bench: str, split: str, names: Seque
                 return hits[0]
         raise UserError(
             f"no {bench} {split} file in {path}: expected one of {', '.join(names)}"
-            " (or pass the file itself with --data)"
+            f" (or give the file itself: {data_hint(bench)})"
         )
     raise UserError(f"{bench} data not found: {path} does not exist")
 
@@ -133,7 +158,7 @@ def load_hub(hub_id: str, config: str | None, split: str, bench: str) -> list[di
         import datasets
     except ImportError:  # pragma: no cover - datasets is a core dependency
         raise UserError(
-            "loading from the Hub needs the 'datasets' package; or pass --data PATH"
+            f"loading from the Hub needs the 'datasets' package; or give local files: {data_hint(bench)}"
         ) from None
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("1", "true", "yes"):
         _check_hub_reachable(hub_id, bench)
@@ -144,7 +169,7 @@ def load_hub(hub_id: str, config: str | None, split: str, bench: str) -> list[di
         raise UserError(
             f"could not load {bench} from the Hugging Face Hub ({hub_id}"
             f"{'/' + config if config else ''}, split {split}): {detail}; "
-            f"pass --data PATH to the official local files instead"
+            f"give the official local files instead: {data_hint(bench)}"
         ) from None
     return [dict(row) for row in ds]
 
@@ -158,7 +183,8 @@ def _check_hub_reachable(hub_id: str, bench: str) -> None:
         repo_type="dataset",
         what=bench,
         could_be_path=False,
-        hint="; pass --data PATH to the official local files (or HF_HUB_OFFLINE=1 with a cached copy)",
+        hint=f"; give the official local files ({data_hint(bench)}) or set HF_HUB_OFFLINE=1 "
+        "with a cached copy",
     )
 
 
