@@ -15,10 +15,10 @@ import argparse
 import json
 import sys
 
-from ovlt_eval.errors import OneLineParser
+from ovlt_eval.errors import DefaultsHelpFormatter, OneLineParser
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+class _Help(DefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults shown after each option's help; descriptions keep their line breaks."""
 
 

@@ -60,6 +60,21 @@ def at_least(low: int):
     return parse
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's default in --help, where there is one to show (not None / off / empty)
+    and the help text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" not in text
+            and action.default not in (None, False, [], argparse.SUPPRESS)
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse prints its whole usage block before a bad flag's message; a user who typed
     `--max-pixels abc` wants the one line that says what is wrong (exit 2, as argparse).

@@ -15,22 +15,8 @@ import json
 import logging
 import sys
 
+from ovlt_eval.errors import DefaultsHelpFormatter as HelpFormatter
 from ovlt_eval.errors import OneLineParser
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """Every option's default in --help, where there is one to show (not None / off / empty)
-    and the help text does not already say it."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if (
-            "default" not in text
-            and action.default not in (None, False, [], argparse.SUPPRESS)
-            and action.option_strings
-        ):
-            text += " (default: %(default)s)"
-        return text
 
 
 def _overrides(p: argparse.ArgumentParser) -> None:

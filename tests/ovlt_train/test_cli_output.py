@@ -21,7 +21,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 def test_every_subcommand_and_option_has_help_and_shows_its_default():
     parser = build_parser()
     subs = _subparsers(parser)
-    assert set(subs) == {"sft", "grpo", "loop"}
+    assert set(subs) == {"sft", "grpo", "loop", "cards"}
     for name, sub in [("ovlt-train", parser), *subs.items()]:
         for action in sub._actions:
             if isinstance(action, argparse._SubParsersAction) or action.dest == "help":
