@@ -89,6 +89,16 @@ def plot(
         import matplotlib.pyplot as plt
     except ImportError:
         return False
+    fig = figure(plt, rows, benches, k=k, random=random)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def figure(
+    plt, rows: list[dict[str, Any]], benches: list[str], *, k: int = 1, random: bool = False
+):
+    """The accuracy-across-rounds figure (paper Fig. 4), not yet saved."""
     n = items_per_bench(rows, benches)
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(rows) + 2), 4.0))
     xs = list(range(len(rows)))
@@ -118,9 +128,7 @@ def plot(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()  # after the labels are set, so none is clipped
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    return fig
 
 
 def write_summary(manifest, steps, benches: list[str], *, k: int = 1, random: bool = False) -> str:

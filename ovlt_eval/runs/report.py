@@ -412,14 +412,19 @@ def max_tokens_of(run: RunResult) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def length_bins(runs: list[RunResult], bins: int = 30):
+    """One set of histogram edges, 0 to the longest reply of any run."""
+    import numpy as np
+
+    longest = max((v for r in runs for v in r.lengths), default=1)
+    return np.histogram_bin_edges([0], bins=bins, range=(0, max(longest, 1)))
+
+
 def _length_histogram(plt, runs: list[RunResult], unit: str) -> tuple[str, str]:
     """One set of bins for every run (a run of 46-token replies next to one of 2,000-token
     replies is a bar at the left, not a sliver of its own 30 bins), a log count axis so a
     small run is not flattened by a large one, and each run's max_tokens drawn and named."""
-    import numpy as np
-
-    everything = [v for r in runs for v in r.lengths]
-    edges = np.histogram_bin_edges(everything, bins=30, range=(0, max(max(everything), 1)))
+    edges = length_bins(runs)
     caps = {r.label: max_tokens_of(r) for r in runs}
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     for i, r in enumerate(runs):

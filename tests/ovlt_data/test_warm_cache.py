@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from ovlt_data import datacard
+from ovlt_data import datacard, image_match
 from ovlt_data.arrow_rows import table as arrow_table
 from ovlt_data.artifact import arrow_schema, iter_config, read_manifest
 from ovlt_data.bench_index import BenchIndex, BenchmarkRef
@@ -130,8 +130,38 @@ def test_warm_rebuild_reuses_everything_and_keeps_the_fingerprint(loopback, tmp_
     monkeypatch.setattr(synthetic, "_draw", lambda *a: pytest.fail("item drawn again"))
     monkeypatch.setattr(datacard, "_draw", lambda *a: pytest.fail("figure drawn again"))
     monkeypatch.setattr(BenchIndex, "_benchmark_part", lambda *a: pytest.fail("bench re-indexed"))
+    # issue 19 item 7: nor a training image fingerprinted, nor the image index built and searched
+    monkeypatch.setattr(image_match, "row_print", lambda *a: pytest.fail("image printed again"))
+    monkeypatch.setattr(
+        image_match.ImageIndex, "__init__", lambda *a, **k: pytest.fail("image index rebuilt")
+    )
     d = build(card, out=tmp_path, force=True)
     warm = read_manifest(d)
     assert warm["fingerprint"] == cold["fingerprint"] and warm["cache"]["misses"] == 0
     assert warm["stats"] == cold["stats"] and warm["decontamination"] == cold["decontamination"]
     assert len(list(iter_config(d, "rejected", ["id"]))) == cold["stats"]["counts"]["rejected"]
+
+
+def test_an_old_caches_phash_table_becomes_image_prints(tmp_path):
+    """Issue 19 item 9: the table is named for what it holds; a cache written before keeps its
+    fingerprints (a warm rebuild stays warm) and loses the old table."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    prints = {f"print16:{i:064x}": bytes([i]) * 200 + bytes(56) for i in range(3)}
+    prints["print16:" + "f" * 64] = bytes(255) + b"\x07"  # leading zero bytes survive
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE phash (sha256 TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.executemany(
+        "INSERT INTO phash VALUES (?, ?)",
+        [(k, f"{int.from_bytes(v, 'big'):016x}") for k, v in prints.items()]
+        + [("a" * 64, "8f00ff00ff00ff00"), ("print16:bad", "not-hex")],  # a real pHash; damage
+    )
+    db.commit()
+    db.close()
+    cache = CallCache(path)
+    assert cache.image_prints_get(list(prints)) == prints
+    tables = {r[0] for r in cache.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "phash" not in tables and "image_prints" in tables
+    cache.db.close()
+    assert CallCache(path).image_prints_get(list(prints)) == prints  # idempotent

@@ -134,3 +134,23 @@ def test_loop_summary_is_in_percent_says_n_and_k_and_when_the_model_is_random(
     assert saved["unit"] == "percent" and saved["random_model"] is True
     assert saved["rows"][0]["scores"]["mathvision"]["accuracy"] == 12.5
     assert (tmp_path / "loop_summary.png").stat().st_size > 1000
+
+
+def test_the_loop_plot_is_a_percentage_axis_even_when_every_score_is_zero():
+    """Issue 19 item 6: all-zero scores were drawn on an axis from -0.04 to 0.04 "accuracy (%)"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ovlt_train.summary import figure
+
+    rows = [
+        {"label": label, "scores": {"mathvision": {"accuracy": 0.0, "n": 6}}}
+        for label in ("base", "r1.sft", "r1.grpo")
+    ]
+    fig = figure(plt, rows, ["mathvision"], random=True)
+    ax = fig.axes[0]
+    assert ax.get_ylim() == (0.0, 105.0) and ax.get_ylabel() == "accuracy (%)"
+    assert [t.get_text() for t in ax.texts] == ["0.0", "0.0", "0.0"]  # each point's value
+    plt.close(fig)
