@@ -341,8 +341,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-naive", action="store_true")
     args = ap.parse_args(argv)
 
-    out = args.out or Path(tempfile.mkdtemp(prefix="ovlt_adversarial_"))
-    out.mkdir(parents=True, exist_ok=True)
+    if args.out is None:  # nothing left behind (it was ~370 MB in /tmp per run)
+        with tempfile.TemporaryDirectory(prefix="ovlt_adversarial_") as tmp:
+            rc = run(args, Path(tmp))
+        print("(the files were in a temporary folder, now removed; --out DIR keeps them)")
+        return rc
+    args.out.mkdir(parents=True, exist_ok=True)
+    return run(args, args.out)
+
+
+def run(args: argparse.Namespace, out: Path) -> int:
     items, by_id = make_items(args.bench_file, args.n, args.seed)
     responses = out / "adversarial_responses.jsonl"
     with responses.open("w", encoding="utf-8") as f:

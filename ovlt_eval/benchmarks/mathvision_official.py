@@ -311,7 +311,13 @@ def _note(status: str) -> None:
 
 
 def _value(s: str):
-    """eval(str(latex2sympy(s))) with math names in scope, or None where that raises."""
+    """eval(str(latex2sympy(s))) with math names in scope, or None where that raises.
+
+    One deadline per verdict: once a parse of this verdict has timed out, its further parses
+    are not tried (the verdict is `timeout` already, and each would wait out the deadline too:
+    ~200 s a file of 2,500 hostile replies, issue 19)."""
+    if getattr(_STATE, "status", "ok") == "timeout":
+        return None
     v, status = _evaluate(s)
     if status != "ok":
         _note(status)
