@@ -31,7 +31,7 @@ def load_processor(model: str, *, max_pixels: int | None = None, min_pixels: int
     _check_model_ref(model)
     try:
         processor = AutoProcessor.from_pretrained(model)
-    except OSError as err:
+    except (OSError, ValueError) as err:  # ValueError: a folder with no processor files
         raise UserError(
             f"--model {model}: cannot load its processor ({str(err).splitlines()[0]})"
         ) from None

@@ -19,7 +19,7 @@ BIN = Path(sys.executable).parent
 
 
 def _parsers():
-    from ovlt_data.cli import build_parser as data_parser
+    from ovlt_data.cli import _parser as data_parser
     from ovlt_eval.cli import build_parser as eval_parser
     from ovlt_train.cli import build_parser as train_parser
 
@@ -31,7 +31,8 @@ def _walk(prog: str, parser: argparse.ArgumentParser):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
-                yield from ([prog, name, *rest[1:]], p) for rest, p in _walk(name, sub)
+                for rest, p in _walk(name, sub):
+                    yield [prog, name, *rest[1:]], p
 
 
 def test_every_help_page_renders_and_every_bench_option_lists_every_benchmark(capsys):
@@ -59,12 +60,12 @@ def _run_without(module: str, argv: list[str], cwd: Path) -> subprocess.Complete
     the package is not installed (sys.modules[name] = None makes Python raise
     ModuleNotFoundError for it)."""
     code = (
-        "import sys; sys.modules[{m!r}] = None\n"
-        "from ovlt_eval.errors import missing_extra\n"
+        f"import sys; sys.modules[{module!r}] = None\n"
+        "import importlib\n"
         "prog, argv = sys.argv[1], sys.argv[2:]\n"
         "mod = {'ovlt-eval': 'ovlt_eval.cli', 'ovlt-train': 'ovlt_train.cli'}[prog]\n"
-        "import importlib; sys.exit(importlib.import_module(mod).main(argv))\n"
-    ).format(m=module)
+        "sys.exit(importlib.import_module(mod).main(argv))\n"
+    )
     return subprocess.run(
         [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=cwd, timeout=120
     )
@@ -74,7 +75,8 @@ def _run_without(module: str, argv: list[str], cwd: Path) -> subprocess.Complete
     "module, argv, extra",
     [
         ("torch", ["ovlt-eval", "run", "--model", "M", "--bench", "mathvision"], "hf"),
-        ("trl", ["ovlt-train", "sft", "--data", "D", "--model", "M"], "train"),
+        ("trl", ["ovlt-train", "sft", "--print-config"], "train"),
+        ("trl", ["ovlt-train", "grpo", "--print-config"], "train"),
     ],
 )
 def test_a_command_whose_extra_is_missing_names_the_extra(module, argv, extra, tmp_path):
@@ -102,11 +104,15 @@ def test_flash_attention_and_deepspeed_cards_name_the_gpu_extra(tmp_path):
         deepspeed = None
 
     if importlib.util.find_spec("flash_attn") is None:
-        with pytest.raises(UserError, match=r"flash_attention_2: this command needs flash_attn.*\[gpu\]"):
+        with pytest.raises(
+            UserError, match=r"flash_attention_2: this command needs flash_attn.*\[gpu\]"
+        ):
             check_training_card(Card(), "card x")
     if importlib.util.find_spec("deepspeed") is None:
         with pytest.raises(UserError, match=r"DeepSpeed.*needs deepspeed.*\[gpu\]"):
-            check_launcher(["accelerate", "launch", "--config_file", "cards/train/accelerate_8gpu_zero3.yaml"])
+            check_launcher(
+                ["accelerate", "launch", "--config_file", "cards/train/accelerate_8gpu_zero3.yaml"]
+            )
 
 
 def test_a_closed_stdout_is_not_a_traceback(tmp_path):

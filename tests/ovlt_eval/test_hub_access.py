@@ -42,7 +42,7 @@ def unreachable_hub(monkeypatch, tmp_path):
 
 
 def _cache_snapshot(cache: Path, repo: str, kind: str = "model") -> None:
-    snap = cache / f"{kind}s--{repo.replace('/', '--')}" / "snapshots" / "0" * 40
+    snap = cache / f"{kind}s--{repo.replace('/', '--')}" / "snapshots" / ("0" * 40)
     snap.mkdir(parents=True)
     (snap / "config.json").write_text("{}")
 
