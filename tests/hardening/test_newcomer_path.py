@@ -194,3 +194,21 @@ def test_a_wheel_ships_the_cards_and_dry_runs_from_an_empty_folder(tmp_path):
         assert proc.returncode == 0, f"{argv}: {proc.stderr[-2000:]}"
         assert "Traceback" not in proc.stderr
     assert list(empty.iterdir()) == []  # a dry run writes nothing
+
+
+@pytest.mark.parametrize(
+    "script, args, says",
+    [
+        ("scripts/reference_agreement.py", ["--bench", "mathvision", "--data", "/nonexistent", "x.jsonl"], "data not found"),
+        ("scripts/reference_agreement.py", ["--bench", "nope", "--data", ".", "x.jsonl"], "unknown benchmark"),
+        ("bench/score_throughput.py", ["--shared", "/nonexistent"], "data not found"),
+        ("bench/hf_batching.py", ["--items", "0"], "--items: 0 is below 1"),
+    ],
+)  # fmt: skip
+def test_scripts_and_benches_say_a_users_mistake_in_one_line(script, args, says, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / script), *args],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and says in proc.stderr.strip().splitlines()[-1]

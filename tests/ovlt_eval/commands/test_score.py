@@ -189,3 +189,15 @@ def test_extraction_field_only_where_the_benchmark_has_that_step(tmp_path, capsy
     assert summary["official_from_published_extraction"] == 0
     sample = json.loads((tmp_path / "out/samples.jsonl").read_text().splitlines()[0])
     assert sample["extracted_official"] != "7"
+
+
+def test_the_result_line_is_on_stdout_and_another_splits_file_is_refused(tmp_path, capsys):
+    """Issue 19 item 5: the result went to stderr; `--split test` with the testmini file was
+    scored and labelled "test"."""
+    assert _score(tmp_path, preds=DEMO) == 0
+    out, err = capsys.readouterr()
+    assert "mathvision testmini (official): accuracy" in out and "accuracy" not in err
+    mini = SHARED / "benchmarks/mathvision/testmini.jsonl"
+    assert _score(tmp_path, split="test", data=mini, preds=DEMO) == 2
+    err = capsys.readouterr().err
+    assert "is mathvision's testmini file, but the split asked for is test" in err

@@ -51,6 +51,15 @@ def test_settings_diff_names_the_fields():
     assert "'openvlthinker' -> 'qwen'" in text and "2048 -> 64" in text
 
 
+def test_a_refused_resume_shows_both_model_paths_whole():
+    old = _settings(model="runs/loop-demo/round1/sft")
+    new = _settings(model="runs/loop-demo/round2/sft")
+    text = C.describe_diff(old, new, C.settings_diff(old, new))
+    assert "'runs/loop-demo/round1/sft' -> 'runs/loop-demo/round2/sft'" in text
+    digest = _settings(prompt_sha256="a" * 64), _settings(prompt_sha256="b" * 64)
+    assert "'aaaaaaaaaaaa…' -> 'bbbbbbbbbbbb…'" in C.describe_diff(*digest, ["prompt_sha256"])
+
+
 def test_card_round_trip_keeps_max_tokens_and_never_writes_secret_env_values(tmp_path, monkeypatch):
     monkeypatch.setenv("MY_PROVIDER_API_KEY", "sk-secret-value-123456")
     card = C.EvalCard(settings=_settings(), engine={"note": "key sk-secret-value-123456 leaked"})
