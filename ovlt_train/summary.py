@@ -119,7 +119,8 @@ def figure(
     ax.set_xticks(xs, [r["label"] for r in rows], rotation=20, ha="right")
     # A percentage axis, always 0-100: all-zero scores stay at 0 (matplotlib's autoscale
     # would spread them over -0.04..0.04) and rounds stay comparable between plots.
-    ax.set_ylim(0, 105)
+    ax.set_ylim(-3, 105)  # a 0 % point is drawn whole, above the axis line
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("accuracy (%)")
     title = f"accuracy across SFT / GRPO rounds (k={k} sample{'s' if k != 1 else ''} per item)"
     if random:

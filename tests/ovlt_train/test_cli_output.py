@@ -151,6 +151,7 @@ def test_the_loop_plot_is_a_percentage_axis_even_when_every_score_is_zero():
     ]
     fig = figure(plt, rows, ["mathvision"], random=True)
     ax = fig.axes[0]
-    assert ax.get_ylim() == (0.0, 105.0) and ax.get_ylabel() == "accuracy (%)"
+    assert ax.get_ylim() == (-3.0, 105.0) and list(ax.get_yticks()) == [0, 20, 40, 60, 80, 100]
+    assert ax.get_ylabel() == "accuracy (%)"
     assert [t.get_text() for t in ax.texts] == ["0.0", "0.0", "0.0"]  # each point's value
     plt.close(fig)
