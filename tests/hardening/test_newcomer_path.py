@@ -145,10 +145,20 @@ def test_a_wheel_ships_the_cards_and_dry_runs_from_an_empty_folder(tmp_path):
     """Build the wheel, install it (no dependencies: they are this environment's, reached by a
     .pth file) into a fresh venv, and dry-run the data factory and the loop from an empty
     folder: the cards come from the installed package, not from this checkout."""
+    import shutil
+
+    # a copy of what the wheel is built from: setuptools leaves build/ behind in the tree it
+    # builds, and a stale build/lib would ship files the checkout no longer has
+    src = tmp_path / "src"
+    junk = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("ovlt_eval", "ovlt_data", "ovlt_train", "ovlt_cards"):
+        shutil.copytree(REPO / name, src / name, ignore=junk)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
     dist = tmp_path / "dist"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(dist), str(REPO)],
+         "-w", str(dist), str(src)],
         capture_output=True, text=True, timeout=300,
         cwd=tmp_path,
     )  # fmt: skip
