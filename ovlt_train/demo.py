@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CARD = "cards/loop_demo.yaml"  # relative to the repo root, as the README writes it
+CARD = "cards/loop_demo.yaml"  # the bundled card (ovlt_cards/), as the README writes it
 SECTIONS = 6
 
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         first = eval_demo.SECTIONS + 1
     total = SECTIONS if first > 1 else 2
     cached = eval_demo.tiny_model(Path(".cache"))
-    base = _place_base_model(cached, REPO / CARD)
+    base = _place_base_model(cached, CARD)
 
     _banner(f"{first}/{total}  the self-improvement loop: data → SFT → GRPO → eval, two rounds")
     server, url = serve()
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     _banner(
         f"{first + 1}/{total}  what the round-1 data holds and how it was made (ovlt-data inspect)"
     )
-    manifest = Path(load_card(LoopCard, REPO / CARD).work_dir) / "loop_manifest.json"
+    manifest = Path(load_card(LoopCard, CARD).work_dir) / "loop_manifest.json"
     data_dir = json.loads(manifest.read_text())["steps"]["r1.data"]["output"]
     print(f"$ ovlt-data inspect {data_dir}", flush=True)
     ovlt_data(["inspect", data_dir])

@@ -253,3 +253,12 @@ def test_evaluate_scores_testmini_and_the_full_test_split_with_all_three_protoco
         assert got["n"] == 2 and got["accuracy"] == summary["accuracy"]  # percentages, as there
         for name in ("reference", "official", "corrected"):
             assert got[f"accuracy_{name}"] == summary[f"accuracy_{name}"]
+
+
+def test_the_demo_finds_its_card_from_any_folder(tmp_path, monkeypatch):
+    """`make demo` named its card by the checkout's path; the cards now ship in the package."""
+    from ovlt_train import demo
+
+    monkeypatch.chdir(tmp_path)
+    card = load_card(LoopCard, demo.CARD)
+    assert card.name == "demo" and card.base_model == "runs/tiny-model"
