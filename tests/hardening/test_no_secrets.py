@@ -157,9 +157,11 @@ def test_the_loop_manifest_records_card_templates(planted, tmp_path):
     from ovlt_train.loop import load_loop_card
     from ovlt_train.manifest import Manifest, digest
 
+    from ovlt_cards import find_card
+
     raw = yaml.safe_load((REPO / "ovlt_cards" / "loop_demo.yaml").read_text())
     for key in ("data_card", "sft_card", "grpo_card"):
-        raw[key] = str(REPO / raw[key])
+        raw[key] = str(find_card(raw[key]))  # `cards/...`: the bundled card
     work = tmp_path / "loop"
     raw["work_dir"] = str(work)
     url = f"http://u:${{OVLT_TEST_SECRET}}@127.0.0.1:9/v1?api_key={URL_QUERY}"
