@@ -115,6 +115,9 @@ class LoopRunner:
             generator_engine=self.card.generator_engine,
             generator_options=self.card.generator_options,
             overrides={
+                # the loop's round, so the dataset (manifest, card, figures) says which it is
+                # when one card serves several rounds (the demo's)
+                "round": step.round,
                 **self.card.data_overrides,
                 **(self.card.later_rounds_data_overrides if step.round > 1 else {}),
             },
