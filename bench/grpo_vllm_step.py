@@ -160,6 +160,12 @@ def main() -> int:
     print(
         f"median step (after the first): HF {hf_med:.2f} s, vLLM {vl_med:.2f} s, HF/vLLM x{hf_med / vl_med:.2f}"
     )
+    hf_gen = statistics.median(results["off"]["rollout_s"][1:] or results["off"]["rollout_s"])
+    vl_gen = statistics.median(on["rollout_s"][1:] or on["rollout_s"])
+    print(
+        f"median rollout (after the first): HF generate {hf_gen:.2f} s, vLLM {vl_gen:.2f} s, "
+        f"HF/vLLM x{hf_gen / vl_gen:.2f}"
+    )
     return 0
 
 
