@@ -12,7 +12,6 @@ import contextlib
 import json
 
 import pytest
-
 from PIL import Image
 
 from ovlt_train.cli import main
