@@ -83,6 +83,8 @@ def score_predictions(
                 "correct_corrected": s.correct_corrected,
                 "extracted_reference": s.extracted_reference,
                 "status_reference": s.status_reference,
+                "status_official": s.status_official,
+                "status_corrected": s.status_corrected,
                 "extracted_official": s.extracted_official,
                 "extracted_corrected": s.extracted_corrected,
                 "disagreement": s.disagreement,

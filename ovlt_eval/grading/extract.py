@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ovlt_eval.grading.hedges import hedged
 from ovlt_eval.grading.normalize import brace_end
 from ovlt_eval.grading.types import Extraction
 
@@ -307,6 +308,8 @@ def _refine(candidate: str, choices: Sequence[str] | None, n_choices: int) -> st
     if m and m.group("a"):  # "(B) 8/11" even without the option list
         return m.group("a")
     if choices:
+        if hedged(s, choices):
+            return s  # "7 or 9" names two options: never read as the first one (hedges.py)
         lowered = s.lower()
         options = [_clean(str(c)).lower() for c in choices]
         for i, opt in enumerate(options):
