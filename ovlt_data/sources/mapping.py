@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ovlt_data.images import BadImage, load_image
 from ovlt_data.schema import Example, Rejected
-from ovlt_eval.grading.tags import last_closed_tag
 from ovlt_data.sources import SourceContext
+from ovlt_eval.grading.tags import last_closed_tag
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_QUESTION_CHARS = 100_000  # benchmark questions are a few thousand at most
@@ -70,7 +70,9 @@ def _parse_choices(value: Any, fmt: str) -> tuple[str, ...] | None:
         try:
             value = ast.literal_eval(value) if value.strip() else []
         except (SyntaxError, TypeError, MemoryError, RecursionError) as err:
-            raise ValueError(f"choices are not a Python list literal ({type(err).__name__})")
+            raise ValueError(
+                f"choices are not a Python list literal ({type(err).__name__})"
+            ) from None
     elif fmt == "newline" and isinstance(value, str):
         value = [v for v in value.split("\n") if v.strip()]
     if isinstance(value, str):

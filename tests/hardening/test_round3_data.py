@@ -12,7 +12,12 @@ def test_choices_that_are_no_option_list_are_rejected_rows(tmp_path, capsys):
     img = _png(tmp_path / "a.png")
     rows = [
         {"question": "q?", "answer": "A", "image": img, "choices": "['x', 'y']"},
-        {"question": "q27?", "answer": "A", "image": img, "choices": str([str(i) for i in range(27)])},
+        {
+            "question": "q27?",
+            "answer": "A",
+            "image": img,
+            "choices": str([str(i) for i in range(27)]),
+        },
         {"question": "q5?", "answer": "A", "image": img, "choices": "5"},
         {"question": "qm?", "answer": "A", "image": img, "choices": "-" * 100_000 + "1"},
         {"question": "qn?", "answer": "A", "image": img, "choices": "[[1], {'a': 2}]"},
