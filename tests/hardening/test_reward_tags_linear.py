@@ -13,10 +13,10 @@ import re
 import subprocess
 import sys
 
-from ovlt_eval.grading.tags import first_one_line_tag, is_think_answer_format
 
 _FIRST_TAG = re.compile(r"<answer>(.*?)</answer>")  # r1v.py:29
 _FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)  # r1v.py:22-24
+_ALL_TAGS = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)  # released SFT answer tags
 _PIECES = ("<answer>", "</answer>", "<think>", "</think>", "\n", " ", "\t", "x", "7", "<", ">")
 
 
@@ -27,12 +27,18 @@ def _random_texts(n: int, seed: int = 18):
 
 
 def test_first_tag_is_the_regex_group_on_every_shape():
+    from ovlt_eval.grading.tags import first_one_line_tag, last_closed_tag
+
     for text in _random_texts(20_000):
         m = _FIRST_TAG.search(text)
         assert first_one_line_tag(text) == (m.group(1) if m else None), repr(text)
+        every = _ALL_TAGS.findall(text)
+        assert last_closed_tag(text) == (every[-1] if every else None), repr(text)
 
 
 def test_format_check_is_the_regex_fullmatch_on_every_shape():
+    from ovlt_eval.grading.tags import is_think_answer_format
+
     for text in _random_texts(20_000, seed=7):
         assert is_think_answer_format(text) == bool(_FORMAT.fullmatch(text)), repr(text)
     assert is_think_answer_format("<think>a</think>\n <answer>5</answer>")
