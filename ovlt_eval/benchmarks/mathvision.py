@@ -34,8 +34,8 @@ from ovlt_eval.benchmarks.mathvision_official import (
     INSTALL_HINT,
     official_available,
     official_value,
-    parser_unusable,
     official_verdict_status,
+    parser_unusable,
 )
 from ovlt_eval.benchmarks.options import is_prose, names_several_options
 from ovlt_eval.benchmarks.reference_prompt import format_instruction

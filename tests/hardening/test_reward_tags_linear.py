@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 
-
 _FIRST_TAG = re.compile(r"<answer>(.*?)</answer>")  # r1v.py:29
 _FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)  # r1v.py:22-24
 _ALL_TAGS = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)  # released SFT answer tags
