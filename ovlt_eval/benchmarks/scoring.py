@@ -22,11 +22,12 @@ _CHUNK = 64
 # 200 hostile replies at the deadline each took minutes. Normal files score at hundreds of
 # items a second, so this default is far above any real file; past it the remaining items are
 # `timeout` (status and every protocol's verdict) and the summary says how many.
-BUDGET_BASE_S = 60.0
-BUDGET_PER_ITEM_S = 0.5
+BUDGET_BASE_S = 30.0
+BUDGET_PER_ITEM_S = 0.25
 
 
 def default_budget_s(n_items: int) -> float:
+    """BUDGET_BASE_S + BUDGET_PER_ITEM_S per scored prediction, or $OVLT_SCORE_BUDGET_S."""
     env = os.environ.get("OVLT_SCORE_BUDGET_S", "").strip()
     try:
         if env and float(env) > 0:
@@ -63,7 +64,8 @@ def score_predictions(
             f"ids must be the benchmark's native {bench.id_field} values"
         )
 
-    budget = float(budget_s) if budget_s is not None else default_budget_s(len(items))
+    n_scored = sum(1 for it in items if it.id in predictions)
+    budget = float(budget_s) if budget_s is not None else default_budget_s(n_scored)
     ends = time.monotonic() + budget
 
     def one(item: BenchItem) -> ScoredItem:

@@ -62,7 +62,7 @@ def add_arguments(parser) -> None:
         default=None,
         metavar="SECONDS",
         help="the most seconds scoring the file may take; items not scored by then are "
-        "`timeout` (default: 60 + 0.5 per item, or $OVLT_SCORE_BUDGET_S)",
+        "`timeout` (default: 30 + 0.25 per prediction, or $OVLT_SCORE_BUDGET_S)",
     )
     parser.add_argument(
         "--profile",

@@ -3,6 +3,11 @@ rejected row with a named reason; training readers refuse bad rows in one line n
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from ovlt_eval.errors import UserError
 from tests.hardening.test_redteam_data import _build, _card, _jsonl, _png, _rows
 
 
@@ -37,3 +42,104 @@ def test_choices_that_are_no_option_list_are_rejected_rows(tmp_path, capsys):
     assert "int, not a list" in details[1]
     assert "characters" in details[2]
     assert "not text" in details[3]
+
+
+# ----- items 7 and 10: the training readers -----
+
+
+def _sharegpt(images) -> dict:
+    turns = [{"role": "user", "content": "<image>How many?"}, {"role": "assistant", "content": "2"}]
+    return {"messages": turns, "images": images}
+
+
+def _load(path: Path, fmt: str = "trl-sft"):
+    from ovlt_train.data import load_training_data, parse_spec
+
+    return load_training_data(parse_spec(str(path)), fmt)
+
+
+def _refusal(path: Path, fmt: str = "trl-sft") -> str:
+    with pytest.raises(UserError) as err:
+        _load(path, fmt)
+    return str(err.value)
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    _png(folder / "ok.png")
+    return folder
+
+
+def test_training_images_outside_the_data_folder_are_refused(data_dir, tmp_path, monkeypatch):
+    outside = tmp_path / "outside.png"
+    _png(outside)
+    rows = _jsonl(data_dir / "rows.jsonl", [_sharegpt(["ok.png"]), _sharegpt([str(outside)])])
+    why = _refusal(rows)  # was: trained on the file outside (rc 0)
+    assert "row 1" in why and "absolute path outside the data folder" in why
+    assert "--allow-absolute-images" in why
+    # LLaMA-Factory-style absolute paths: an explicit opt-in
+    monkeypatch.setenv("OVLT_ALLOW_ABSOLUTE_IMAGES", "1")
+    assert len(_load(rows)) == 2
+    # `..` never leaves the folder, opt-in or not
+    _jsonl(data_dir / "rows.jsonl", [_sharegpt(["../outside.png"])])
+    assert "row 0" in _refusal(rows) and "leaves the data folder" in _refusal(rows)
+
+
+def test_training_images_that_are_not_images_are_refused(data_dir, monkeypatch):
+    (data_dir / "text.png").write_text("not an image\n")
+    rows = _jsonl(data_dir / "rows.jsonl", [_sharegpt(["ok.png"]), _sharegpt(["text.png"])])
+    why = _refusal(rows)  # was: UnidentifiedImageError traceback at the first batch
+    assert "row 1" in why and "not an image PIL can read" in why
+    monkeypatch.setenv("OVLT_ALLOW_ABSOLUTE_IMAGES", "1")
+    _jsonl(data_dir / "rows.jsonl", [_sharegpt(["/etc/passwd"])])
+    assert "not an image PIL can read" in _refusal(rows)
+    # GRPO (EasyR1 rows) reads images the same way
+    easy = [{"problem": "<image>How many?", "answer": "2", "images": ["text.png"]}]
+    _jsonl(data_dir / "rows.jsonl", easy)
+    assert "not an image PIL can read" in _refusal(rows, "trl-grpo")
+
+
+def test_an_images_string_is_refused_not_read_letter_by_letter(data_dir):
+    # item 10: "images": "ok.png" was read as the images "o", "k", ... ("image o: not found")
+    rows = _jsonl(data_dir / "rows.jsonl", [_sharegpt("ok.png")])
+    why = _refusal(rows)
+    assert "row 0" in why and "images is a str, not a list" in why
+
+
+def test_easyr1_answers_that_are_no_text_are_dropped_rows(data_dir, caplog):
+    # item 10: a list or null answer trained against "['2']" / None
+    rows = [
+        {"problem": "<image>How many?", "answer": "2", "images": ["ok.png"]},
+        {"problem": "<image>How many?", "answer": None, "images": ["ok.png"]},
+        {"problem": "<image>How many?", "answer": ["2", "3"], "images": ["ok.png"]},
+    ]
+    for bad in rows[1:]:
+        path = _jsonl(data_dir / "rows.jsonl", [rows[0], bad])
+        ds = _load(path, "trl-grpo")
+        assert list(ds["solution"]) == ["2"]
+    assert "answer is list, not text" in caplog.text
+
+
+def test_system_and_tool_turns_in_an_sft_conversation_are_dropped_rows(data_dir, caplog):
+    good = _sharegpt(["ok.png"])
+    system = _sharegpt(["ok.png"])
+    system["messages"] = [{"role": "system", "content": "be brief"}, *system["messages"]]
+    tool = _sharegpt(["ok.png"])
+    tool["messages"] = [*tool["messages"], {"role": "tool", "content": "42"}]
+    path = _jsonl(data_dir / "rows.jsonl", [good, system, tool])
+    ds = _load(path)
+    assert len(ds) == 1  # was: all three trained
+    assert "'system' turn" in caplog.text
+
+
+def test_sft_cli_refuses_a_non_image_in_one_line(data_dir, tmp_path, capsys, tiny_model_dir):
+    from ovlt_train.cli import main as train_cli
+
+    (data_dir / "text.png").write_text("not an image\n")
+    path = _jsonl(data_dir / "rows.jsonl", [_sharegpt(["text.png"])])
+    argv = ["sft", "--data", str(path), "--model", str(tiny_model_dir), "--out"]
+    assert train_cli([*argv, str(tmp_path / "ck")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "row 0" in err, err

@@ -132,3 +132,23 @@ def test_every_protocol_s_timeouts_are_counted():
     summary = summarize(bench, "testmini", items, scored, protocol="corrected")
     assert summary["counts"]["timeout"] == 0  # the chosen protocol's statuses, as before
     assert summary["counts"]["timeout_reference"] == 2
+
+
+def test_a_reply_that_is_not_utf8_is_named_so(tmp_path):
+    # item 10: it was reported as "body is not JSON"
+    from ovlt_eval.cli import main as eval_cli
+    from ovlt_eval.testing.openai_server import OpenAIServer
+
+    body = b'{"choices": [{"message": {"content": "\xff\xfe 5"}, "finish_reason": "stop"}]}'
+
+    def raw(prompt):
+        return (200, body) if "different digits" in prompt else None
+
+    out = tmp_path / "run"
+    argv = ["run", "--bench", "mathvision", "--split", "testmini", "--data", str(SAMPLE)]
+    argv += ["--limit", "2", "--engine", "openai", "--model", "fake-model", "--no-progress"]
+    with OpenAIServer(raw=raw) as server:
+        assert eval_cli([*argv, "--base-url", server.base_url, "--out", str(out)]) == 1
+    records = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines() if x]
+    (bad,) = [r for r in records if r["status"] == "error"]
+    assert "not valid UTF-8" in bad["error"], bad["error"]
