@@ -152,3 +152,53 @@ def test_a_reply_that_is_not_utf8_is_named_so(tmp_path):
     records = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines() if x]
     (bad,) = [r for r in records if r["status"] == "error"]
     assert "not valid UTF-8" in bad["error"], bad["error"]
+
+
+def _mmmu_parquet(path: Path, **overrides) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    row = {"id": "validation_Art_1", "question": "Which?", "options": "['a', 'b']", "answer": "A"}
+    row.update(overrides)
+    table = pa.table({k: [v] for k, v in row.items()})
+    pq.write_table(table, path, compression="zstd")
+    return path
+
+
+@pytest.mark.parametrize(
+    "overrides,expect",
+    [
+        # item 8, scaled down (a 10 MB literal: 22 s and 2.6 GB before; here 4 MB)
+        ({"options": str(["x" * 40] * 100_000)}, "options holds"),
+        ({"question": "q" * (4 << 20)}, "question holds"),  # (a 400 MB question before)
+        ({"options": str(["1"] * 20_000)[: (1 << 20) - 1]}, "not an option list"),
+        ({"options": ["o"] * 100_000}, "100,000 items in options"),  # a list column
+    ],
+)
+def test_a_parquet_cell_that_expands_past_its_bound_is_one_line(tmp_path, overrides, expect):
+    from ovlt_eval.benchmarks import get_benchmark
+    from ovlt_eval.errors import UserError
+
+    path = _mmmu_parquet(tmp_path / "test.parquet", **overrides)
+    assert path.stat().st_size < 300_000  # a small file, a large expansion
+    with pytest.raises(UserError, match=expect) as err:
+        get_benchmark("mmmu-pro-10").load(split="test", data=str(path))
+    assert "\n" not in str(err.value)
+    # a normal row still loads
+    good = _mmmu_parquet(tmp_path / "good.parquet")
+    (item,) = get_benchmark("mmmu-pro-10").load(split="test", data=str(good))
+    assert item.choices == ("a", "b")
+
+
+def test_a_column_chunk_over_its_decompressed_bound_is_refused_before_reading(
+    tmp_path, monkeypatch
+):
+    import ovlt_eval.benchmarks.parquet_limits as limits
+    from ovlt_eval.benchmarks import get_benchmark
+    from ovlt_eval.errors import UserError
+
+    # the metadata check, at a scaled-down bound (256 MiB of text per column chunk in use)
+    monkeypatch.setattr(limits, "MAX_TEXT_CHUNK_BYTES", 1 << 20)
+    path = _mmmu_parquet(tmp_path / "test.parquet", question="q" * (2 << 20))
+    with pytest.raises(UserError, match="column question holds 2 MiB once decompressed"):
+        get_benchmark("mmmu-pro-10").load(split="test", data=str(path))
