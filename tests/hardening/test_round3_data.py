@@ -143,3 +143,77 @@ def test_sft_cli_refuses_a_non_image_in_one_line(data_dir, tmp_path, capsys, tin
     assert train_cli([*argv, str(tmp_path / "ck")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "row 0" in err, err
+
+
+# ----- item 2: rotated, mirrored and EXIF-tagged benchmark images -----
+
+SAMPLE = Path(__file__).resolve().parents[2] / "ovlt_eval" / "demo_data" / "mathvision_sample"
+
+
+def _sample_items(n: int) -> list[dict]:
+    import json
+
+    lines = (SAMPLE / "testmini.jsonl").read_text().splitlines()
+    return [json.loads(x) for x in lines if x.strip()][:n]
+
+
+def test_rotated_mirrored_and_exif_tagged_benchmark_images_are_dropped(tmp_path, capsys):
+    from PIL import Image, ImageOps
+
+    items = _sample_items(4)
+    rows = []
+    for k, it in enumerate(items):
+        upright = Image.open(SAMPLE / it["image"]).convert("RGB")
+        # stored a quarter turn off with EXIF Orientation 6: shown (and trained on) upright
+        stored = upright.transpose(Image.Transpose.ROTATE_90)
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        name = f"exif{k}.jpg"
+        stored.save(tmp_path / name, exif=exif, quality=92)
+        assert ImageOps.exif_transpose(Image.open(tmp_path / name)).size == upright.size
+        rows.append({"id": f"exif{k}", "question": it["question"], "answer": it["answer"]})
+        rows[-1]["image"] = name
+        # the same picture turned or mirrored, under a rewritten question
+        for how, op in (
+            ("rot", Image.Transpose.ROTATE_270),
+            ("flip", Image.Transpose.FLIP_LEFT_RIGHT),
+        ):
+            name = f"{how}{k}.png"
+            upright.transpose(op).save(tmp_path / name)
+            rows.append(
+                {"id": f"{how}{k}", "question": "Look closely. " + it["question"], "answer": "x"}
+            )
+            rows[-1]["image"] = name
+    clean = Image.new("RGB", (120, 90), "white")
+    clean.paste((30, 30, 30), (10, 40, 110, 50))
+    clean.save(tmp_path / "clean.png")
+    rows.append(
+        {"id": "clean", "question": "How long is the bar?", "answer": "5", "image": "clean.png"}
+    )
+    _jsonl(tmp_path / "rows.jsonl", rows)
+    card = _card(tmp_path, {"kind": "local", "path": "rows.jsonl", "fields": {"id": "id"}})
+    assert _build(card, tmp_path / "out") == 0, capsys.readouterr().err
+    v = tmp_path / "out" / "rt" / "v1"
+    assert [r["id"] for r in _rows(v, "sft")] == ["s:clean"]  # was: all 12 planted rows kept
+    dropped = {r["id"]: r["reject_reason"] for r in _rows(v, "rejected")}
+    assert len(dropped) == 12 and all(
+        x.startswith(("contaminated", "benchmark_image")) for x in dropped.values()
+    )
+
+
+def test_an_exif_rotated_image_is_stored_upright(tmp_path):
+    from PIL import Image
+
+    from ovlt_data.images import load_image, to_pil
+
+    upright = Image.new("RGB", (40, 20), "white")
+    upright.paste((0, 0, 0), (0, 0, 10, 20))  # a black band on the left
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "x.jpg", exif=exif, quality=95)
+    img = load_image("x.jpg", base_dir=str(tmp_path))
+    assert (img.width, img.height) == (40, 20)  # was (20, 40), tag kept for the trainer to apply
+    pil = to_pil(img).convert("L")
+    assert pil.getpixel((2, 10)) < 60 and pil.getpixel((35, 10)) > 200
+    assert not dict(to_pil(img).getexif()).get(0x0112)
