@@ -65,6 +65,8 @@ def test_the_reward_policy_and_the_grpo_reward_read_hostile_replies_in_bounded_t
         "    g = get_policy('reward').extract(text)\n"
         "    parts = score_completion(text, '5')\n"
         "    print(g.how, parts.format, parts.status)\n"
+        "from ovlt_eval.grading.extract import extract_answer\n"
+        "print(extract_answer('\\\\boxed \\n' * 60_000).how)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
@@ -74,3 +76,4 @@ def test_the_reward_policy_and_the_grpo_reward_read_hostile_replies_in_bounded_t
     assert lines[0] == "whole 0.0 no_answer_tag"  # no one-line tag: graded on the whole reply
     assert lines[1] == "whole 0.0 no_answer_tag"
     assert lines[2].startswith("whole 1.0")  # well-formed by the fullmatch; tag spans lines
+    assert lines[3] == "no_answer_found"  # `corrected`'s \\boxed search was quadratic too
