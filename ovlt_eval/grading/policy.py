@@ -262,6 +262,13 @@ def _mathruler(given: str, truth: str, timeout_s: float) -> Verdict:
     decided = _mathruler_without_sympy(given, truth)
     if decided is not None:
         return Verdict(decided, "ok", "mathruler")
+    from ovlt_eval.grading.normalize import too_large_value
+
+    # sympy would spend the whole deadline (and a worker) building 10**10**7 or (9!)!: the
+    # size guard every symbolic comparison has, as an explicit status
+    huge = too_large_value(given) or too_large_value(truth)
+    if huge:
+        return Verdict(False, "unparseable", huge)
     from ovlt_eval.grading.timeout import run_symbolic
 
     reply = run_symbolic({"op": "mathruler_grade", "given": given, "truth": truth}, timeout_s)

@@ -202,3 +202,14 @@ def test_a_column_chunk_over_its_decompressed_bound_is_refused_before_reading(
     path = _mmmu_parquet(tmp_path / "test.parquet", question="q" * (2 << 20))
     with pytest.raises(UserError, match="column question holds 2 MiB once decompressed"):
         get_benchmark("mmmu-pro-10").load(split="test", data=str(path))
+
+
+def test_mathruler_comparisons_get_the_size_guard_too():
+    # item 5: the reference/reward policies' mathruler spent the whole deadline (and a worker
+    # kill) on each tower: 10 s per `10**10**7` against a non-integer gold
+    from ovlt_eval.grading.policy import reference_match
+
+    for tower in ("10**10**7", "(9!)!"):
+        verdict = reference_match("2.5", tower)
+        assert (verdict.correct, verdict.status) == (False, "unparseable"), (tower, verdict)
+    assert reference_match("2.5", "\\frac{5}{2}").correct  # ordinary answers as before
