@@ -52,6 +52,10 @@ def hedged(answer: str, options: Sequence[str] | None = None, gold: str | None =
     """True when `answer` names two or more candidate answers (see the module docstring)."""
     if not answer or len(answer) > _MAX_CHARS:
         return False
+    # most answers name no separator at all: decided without a regex (verify's fast path)
+    low = answer.lower()
+    if "or" not in low and "/" not in low and not (options and ("," in low or ";" in low)):
+        return False
     if gold is not None and is_written_as_alternatives(gold):
         return False
     if options:
