@@ -11,13 +11,14 @@ list column), loads each through the real benchmark loader in a child process un
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from timed import run_timed  # noqa: E402
 
 
 def _write(path: Path, **cells) -> None:
@@ -51,14 +52,11 @@ def main() -> int:
         for name, cells in files.items():
             path = Path(tmp) / f"{name}.parquet"
             _write(path, **cells)
-            cmd = ["/usr/bin/time", "-v", sys.executable, "-c", load, str(path)]
-            done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", done.stderr)
-            rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+            done, wall, rss = run_timed([sys.executable, "-c", load, str(path)], cwd=ROOT)
             first = (done.stdout.strip().splitlines() or done.stderr.strip().splitlines()[-1:])[0]
             print(
-                f"{name:22s} file={path.stat().st_size / 1024:.1f} KB wall={wall.group(1)} "
-                f"peak_rss_mb={int(rss.group(1)) // 1024} | {first[:200]}",
+                f"{name:22s} file={path.stat().st_size / 1024:.1f} KB wall={wall} "
+                f"peak_rss_mb={rss} | {first[:200]}",
                 flush=True,
             )
     return 0

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from timed import run_timed  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "benchmarks" / "mathvision" / "test.jsonl"
 if not DATA.exists():
     DATA = Path("/work/shared/benchmarks/mathvision/test.jsonl")
@@ -43,36 +45,23 @@ def main() -> int:
     ap.add_argument("--budget", default=None)
     args = ap.parse_args()
     ids = [json.loads(line)["id"] for line in DATA.open() if line.strip()][: args.n]
-    cli = sys.executable
     for kind in args.kinds.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             preds = Path(tmp) / "p.jsonl"
             with preds.open("w") as fh:
                 for i, id_ in enumerate(ids):
                     fh.write(json.dumps({"id": id_, "response": KINDS[kind](5 + i % 3)}) + "\n")
-            cmd = [
-                "/usr/bin/time",
-                "-v",
-                cli,
-                "-m",
-                "ovlt_eval.cli",
-                "score",
-                "--bench",
-                "mathvision",
-                "--split",
-            ]
-            cmd += ["test", "--data", str(DATA), "--predictions", str(preds)]
+            cmd = [sys.executable, "-m", "ovlt_eval.cli", "score", "--bench", "mathvision"]
+            cmd += ["--split", "test", "--data", str(DATA), "--predictions", str(preds)]
             cmd += ["--out", str(Path(tmp) / "out"), "--protocol", args.protocol]
             if args.budget:
                 cmd += ["--time-budget", args.budget]
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            done, wall, rss = run_timed(cmd)  # the code of the current folder is scored
             err = done.stderr
-            wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", err)
-            rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
             line = next((ln for ln in err.splitlines() if "accuracy" in ln), err.strip()[-300:])
             print(
-                f"{kind:12s} n={args.n} rc={done.returncode} wall={wall.group(1) if wall else '?'}"
-                f" peak_rss_mb={int(rss.group(1)) // 1024 if rss else '?'} | {line[:400]}",
+                f"{kind:12s} n={args.n} rc={done.returncode} wall={wall} peak_rss_mb={rss}"
+                f" | {line[:400]}",
                 flush=True,
             )
     return 0
