@@ -31,7 +31,7 @@ KINDS = {
     "tower": lambda k: f"<answer>10**10**{k}</answer>",
     "latex_tower": lambda k: f"<answer>10^{{10^{{{k}}}}}</answer>",
     "paren_power": lambda k: f"<answer>(9^9)^{{(9^{{{k}}})}}</answer>",
-    "nested_fact": lambda k: f"<answer>({k}!)!</answer>",
+    "nested_fact": lambda k: f"<answer>({k + 3}!)!</answer>",  # (8!)!, (9!)!, (10!)!
     "sum_1mb": lambda k: "<answer>" + "+".join([str(k)] * 250_000) + "</answer>",
     "open_tags": lambda k: "<answer>" * 32_000 + "x",
 }
