@@ -314,7 +314,8 @@ def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None, 
                 root, spec.config, fallback=spec.config_is_default, split=spec.split
             )
             ds = _load_files(files)
-            ds = _absolutise_image_paths(ds, files[0].parent)
+            # relative image paths resolve against their file; they must stay in --data
+            ds = _absolutise_image_paths(ds, files[0].parent, root if root.is_dir() else None)
     else:  # the Hub: real code path, never exercised offline
         config = spec.config
         if spec.released_format and spec.config_is_default:
@@ -339,7 +340,7 @@ def _has_columns(root: Path, fmt: str, config: str | None) -> bool:
     return all(c in ds.column_names for c in FORMAT_COLUMNS[fmt])
 
 
-def _absolutise_image_paths(ds, base: Path):
+def _absolutise_image_paths(ds, base: Path, root: Path | None = None):
     if "images" not in ds.column_names:
         return ds
     feature = ds.features["images"]
@@ -357,7 +358,7 @@ def _absolutise_image_paths(ds, base: Path):
         out = []
         for img in example["images"] or []:
             if isinstance(img, str) and "://" not in img:
-                img = checked_image(img, base, row)
+                img = checked_image(img, base, row, root=root)
             out.append(img)
         return {"images": out}
 

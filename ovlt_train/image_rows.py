@@ -28,23 +28,26 @@ def absolute_images_allowed() -> bool:
     return os.environ.get(ALLOW_ABSOLUTE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def checked_image(value: str, base: Path, row: int) -> str:
-    """The resolved path of one row's image entry `value`, or UserError naming the row."""
+def checked_image(value: str, base: Path, row: int, *, root: Path | None = None) -> str:
+    """The resolved path of one row's image entry `value` (relative to `base`, the folder of
+    the row's file), or UserError naming the row. `root`: the data folder the image must lie
+    in (default `base`; a config's file in a subfolder may name `../../images/x.png`)."""
     from ovlt_eval.engines.images import file_problem
 
-    where = f"--data: row {row}: image {value[:200]!r}"
+    shown = value if value.isprintable() and len(value) <= 200 else repr(value[:200])
+    where = f"--data: row {row}: image {shown}"  # one line whatever the name holds
     given = Path(value)
-    root = base.resolve()
+    root = (root or base).resolve()
     if given.is_absolute() and not absolute_images_allowed():
         if not given.resolve().is_relative_to(root):
             raise UserError(
-                f"{where} is an absolute path outside the data folder {base}; pass "
+                f"{where} is an absolute path outside the data folder {root}; pass "
                 "--allow-absolute-images to allow that (LLaMA-Factory-style data)"
             )
     path = given if given.is_absolute() else base / given
     resolved = path.resolve()
     if not given.is_absolute() and not resolved.is_relative_to(root):
-        raise UserError(f"{where} leaves the data folder {base}")
+        raise UserError(f"{where} leaves the data folder {root}")
     problem = file_problem(resolved)
     if problem is not None:
         raise UserError(f"{where}: {problem[1]} (relative paths resolve against {base})")
