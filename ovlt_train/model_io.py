@@ -165,12 +165,14 @@ def save_weights(trainer: Any, out: Path, save_dtype: str | None = None) -> None
     if trainer.accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to(torch.bfloat16) for k, v in model.state_dict().items()}
-        kept = model.config.dtype
-        model.config.dtype = torch.bfloat16  # config.json says what the files hold
-        try:
-            model.save_pretrained(str(out), state_dict=state)
-        finally:
-            model.config.dtype = kept
+        model.save_pretrained(str(out), state_dict=state)
+        # save_pretrained names the parameters' dtype; config.json says what the files hold
+        config_path = out / "config.json"
+        config = json.loads(config_path.read_text())
+        for key in ("dtype", "torch_dtype"):
+            if key in config:
+                config[key] = "bfloat16"
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     trainer.accelerator.wait_for_everyone()
 
 
