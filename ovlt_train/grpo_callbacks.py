@@ -182,14 +182,20 @@ def validation_scores(
 
 def _generate(trainer: Any, processor: Any, card: Any, model: Any, rows: list[dict]) -> list[str]:
     import torch
+    from trl.data_utils import prepare_multimodal_messages
 
     from ovlt_eval.engines.images import load_pil  # the harness's own image reading
 
-    prompts = [
-        processor.apply_chat_template(row["prompt"], add_generation_prompt=True, tokenize=False)
-        for row in rows
-    ]
     images = [[load_pil(img) for img in (row.get("images") or [])] for row in rows]
+    # as trl's GRPOTrainer does: image blocks where the prompt has none yet
+    prompts = [
+        processor.apply_chat_template(
+            prepare_multimodal_messages(row["prompt"], imgs) if imgs else row["prompt"],
+            add_generation_prompt=True,
+            tokenize=False,
+        )
+        for row, imgs in zip(rows, images, strict=True)
+    ]
     kwargs: dict[str, Any] = {"text": prompts, "padding": True, "return_tensors": "pt"}
     if any(images):
         kwargs["images"] = [img for imgs in images for img in imgs]
@@ -241,18 +247,23 @@ def attach_stage_callbacks(
 ) -> dict[str, Any]:
     """Add the step-checkpoint and validation callbacks to a GRPO stage's trainer; returns what
     the stage record says about them."""
-    from ovlt_train.data import load_training_data, with_format_prompt
-
     info: dict[str, Any] = {
         "optimizer_steps_per_rollout_step": optimizer_steps_per_rollout(card),
         "checkpoint_every_rollout_steps": card.checkpoints.save_steps,
     }
+    val_spec, why = validation_spec(card, stage_spec)
+    # validation first, then the checkpoint, at a step that does both (ray_trainer.py:594-606)
+    info["validation"] = _attach_validation(trainer, processor, card, out, val_spec, why)
     if card.checkpoints.save_steps > 0:
         trainer.add_callback(make_step_checkpoints(trainer, processor, card, out, record))
-    val_spec, why = validation_spec(card, stage_spec)
+    return info
+
+
+def _attach_validation(trainer, processor, card, out: Path, val_spec, why) -> dict[str, Any]:
+    from ovlt_train.data import load_training_data, with_format_prompt
+
     if val_spec is None:
-        info["validation"] = {"off": why}
-        return info
+        return {"off": why}
     rows = load_training_data(
         val_spec, "trl-grpo", cache_dir=out.parent / f".{out.name}.val", allow_empty=True
     )
@@ -261,14 +272,12 @@ def attach_stage_callbacks(
         rows = rows.select(range(min(card.validation.max_items, len(rows))))
     items = [dict(r) for r in rows]
     if not items:
-        info["validation"] = {"off": f"validation data {val_spec.source}: no rows"}
-        return info
+        return {"off": f"validation data {val_spec.source}: no rows"}
     trainer.add_callback(make_validation(trainer, processor, card, out, items))
-    info["validation"] = {
+    return {
         "data": val_spec.describe(),
         "items": len(items),
         "every_rollout_steps": card.validation.eval_steps,
         "temperature": card.validation.temperature,
         "policy": card.reward.policy,
     }
-    return info

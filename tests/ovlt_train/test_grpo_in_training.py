@@ -3,7 +3,7 @@
 EasyR1 counts a step per rollout batch (ray_trainer.py:476-478), validates before training, every
 `val_freq` steps and at the end (:470-472, :594-602, :617-624) with temperature 0.5 and n 1
 (config.yaml:60-62), scoring with the reward function (`val/reward_score`, :310-323), and saves
-`global_step_<n>/` every `save_freq` steps (:400, :604-606). Here: 4 prompts per rollout and 2
+`global_step_<n>/` every `save_freq` steps (:400, :604-606). Here: 2 prompts per rollout and 1
 per optimiser step, so a rollout step is 2 trl steps; 4 trl steps = rollout steps 1 and 2.
 """
 
@@ -35,6 +35,10 @@ def test_stage_saves_step_checkpoints_and_validates(sft_run, train_data, tmp_pat
     settings = [s for s in GRPO_TEST_SETTINGS if not s.startswith("curriculum=")]
     settings += [
         "curriculum=[{config: grpo_medium, max_steps: 4}]",
+        "num_generations=2",  # small rollouts: 2 prompts x 2 samples, one prompt per step
+        "rollout_batch_prompts=2",
+        "update_batch_prompts=1",
+        "per_device_batch_size=2",
         "checkpoints.save_steps=1",
         "validation.eval_steps=1",
         f"validation.data={train_data['grpo_dir']}@grpo_hard",
