@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 # read_yaml / apply_overrides are re-exported: the loop composes cards from them
 from ovlt_data.card_io import (  # noqa: F401
@@ -169,6 +176,15 @@ class GRPOCard(_Card):
     delta: float | None = Field(default=EASYR1_CLIP_RATIO_DUAL, gt=1)
     # EasyR1 averages token losses over the micro-batch (token-mean) = trl "bnpo".
     loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "bnpo"
+    # trl defaults that EasyR1 does not have (both default to true in trl 1.16). EasyR1's KL loss
+    # is plain low_var_kl of the current policy against the reference, masked-mean'd and added
+    # to the loss (train/easyr1/verl/workers/actor/dp_actor.py:262-269, core_algos.py:420-423),
+    # never weighted by an importance ratio (trl grpo_config.py:972, DeepSeek-V3.2's
+    # bias-corrected KL). EasyR1 recomputes the old log-probs with the actor itself
+    # (verl/trainer/ray_trainer.py:537-540), never taking the rollout engine's, so it has no
+    # rollout-vs-trainer correction (trl grpo_config.py:925, truncated importance sampling).
+    use_bias_correction_kl: bool = False
+    vllm_importance_sampling_correction: bool = False
     scale_rewards: Literal["group", "batch", "none"] = "group"
     num_generations: int = Field(default=5, ge=2)  # rollout n
     temperature: float = Field(default=1.0, gt=0)
@@ -190,7 +206,9 @@ class GRPOCard(_Card):
     gradient_checkpointing: bool = True
     attn_implementation: str | None = None
     deepspeed: str | None = None
-    use_vllm: Literal["auto", "on", "off"] = "auto"  # auto: colocated vLLM iff installed + CUDA
+    # auto: colocated vLLM where it is installed and works (CUDA, or vLLM's CPU build), else
+    # transformers generate. YAML reads a bare on/off as a boolean: true/false are accepted.
+    use_vllm: Literal["auto", "on", "off"] = "auto"
     vllm_gpu_memory_utilization: float = Field(default=0.6, gt=0, le=1)
     seed: int = 1
     logging_steps: int = Field(default=1, ge=1)
@@ -214,6 +232,12 @@ class GRPOCard(_Card):
             CurriculumStage(config="grpo_hard", epochs=15, freeze_vision_tower=False),
         ]
     )
+
+    @field_validator("use_vllm", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, v: Any) -> Any:
+        # `--set use_vllm=on` and `use_vllm: off` reach us as YAML booleans.
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
     @model_validator(mode="after")
     def _batches_fit(self) -> GRPOCard:

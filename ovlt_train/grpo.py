@@ -62,6 +62,7 @@ from ovlt_train.runinfo import (
 )
 from ovlt_train.trainer_logging import route_logs
 from ovlt_train.trl_config import config_json, make_config
+from ovlt_train.vllm_rollouts import align_rollouts, resolve_use_vllm
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +81,6 @@ STAT_KEYS = (
     "kl",
     "loss",
 )
-
-
-def use_vllm(setting: str) -> bool:
-    if setting == "off":
-        return False
-    import torch
-    from trl.import_utils import is_vllm_available
-
-    available = is_vllm_available() and torch.cuda.is_available()
-    if setting == "on" and not available:
-        raise UserError("use_vllm=on needs vllm installed and a CUDA GPU; set use_vllm=auto or off")
-    return available
 
 
 def build_grpo_config(
@@ -116,7 +105,7 @@ def build_grpo_config(
         raise UserError(
             f"grpo: rollout of {generation_batch} completions does not split over {per_device} x {world}"
         )
-    vllm = use_vllm(card.use_vllm)
+    vllm = resolve_use_vllm(card.use_vllm)
     vllm_kwargs: dict[str, Any] = {}
     if vllm:
         vllm_kwargs.update(
@@ -130,6 +119,8 @@ def build_grpo_config(
         epsilon=card.epsilon,
         epsilon_high=card.epsilon_high,
         delta=card.delta,
+        use_bias_correction_kl=card.use_bias_correction_kl,
+        vllm_importance_sampling_correction=card.vllm_importance_sampling_correction,
         loss_type=card.loss_type,
         scale_rewards=card.scale_rewards,
         num_generations=n,
@@ -279,6 +270,7 @@ def run_grpo_stage(
         train_dataset=dataset,
         processing_class=processor,
     )
+    align_rollouts(trainer, processor)
     route_logs(trainer, out, progress=progress)
     head = dict(init_model=model, stage=stage.model_dump(), data=stage_spec.describe())
     head.update(card=card_dict(card), precision=precision.describe())

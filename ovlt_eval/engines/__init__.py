@@ -5,7 +5,8 @@
     for result in engine.generate(requests): ...
 
 Backends: `openai` (any OpenAI-compatible server), `hf` (in-process transformers),
-`vllm` (in-process vLLM, GPU only). Heavy libraries are imported by the backend that needs them.
+`vllm` (in-process vLLM, on a GPU or vLLM's CPU
+build). Heavy libraries are imported by the backend that needs them.
 """
 
 from ovlt_eval.engines.registry import ENGINES, engine_names, get_engine

@@ -263,6 +263,13 @@ class HFEngine:
             out = self.model.generate(**inputs, **gen_kwargs)
         prompt_len = inputs["input_ids"].shape[1]
         new_tokens = out[:, prompt_len:].tolist()
+        # Each item's own prompt length: the batch's width less its left padding.
+        mask = inputs.get("attention_mask")
+        prompt_tokens = (
+            [int(v) for v in mask.sum(dim=1).tolist()]
+            if mask is not None
+            else [prompt_len] * len(reqs)
+        )
         per_req = 1 if greedy else n
         for i, req in enumerate(reqs):
             rows = new_tokens[i * per_req : (i + 1) * per_req]
@@ -276,6 +283,7 @@ class HFEngine:
                 outputs=tuple(d[0] for d in decoded),
                 finish_reasons=tuple(d[1] for d in decoded),
                 completion_tokens=tuple(d[2] for d in decoded),
+                prompt_tokens=prompt_tokens[i],
             )
 
     def _decode(self, row: list[int], s: SamplingParams) -> tuple[str, str, int]:

@@ -317,9 +317,11 @@ class OpenAIEngine:
         texts: list[str] = []
         finishes: list[str] = []
         tokens: list[int | None] = []
+        prompt_tokens: int | None = None  # the first reply's usage that says it
         try:
             if req.n > 1 and self.use_n is not False and not self._n_ignored:
                 reply = await self._call(messages, s, n=req.n, seed=s.seed)
+                prompt_tokens = reply.prompt_tokens
                 for text, finish in reply.choices[: req.n]:
                     texts.append(text)
                     finishes.append(finish)
@@ -334,6 +336,8 @@ class OpenAIEngine:
                 )
             )
             for reply in singles:
+                if prompt_tokens is None:
+                    prompt_tokens = reply.prompt_tokens
                 text, finish = reply.choices[0]
                 texts.append(text)
                 finishes.append(finish)
@@ -353,6 +357,7 @@ class OpenAIEngine:
             outputs=tuple(texts),
             finish_reasons=tuple(finishes),
             completion_tokens=known_tokens if len(known_tokens) == len(texts) else (),
+            prompt_tokens=prompt_tokens,
         )
 
     async def _call(
@@ -589,6 +594,7 @@ class _Reply:
     choices: list[tuple[str, str]]  # (text, finish_reason) per choice, at least one
     completion_tokens: int | None
     rejoined: bool  # reasoning came apart from content and was put back
+    prompt_tokens: int | None = None  # usage.prompt_tokens, when the server reports it
 
 
 def _parse_completion(resp) -> _Reply:
@@ -619,9 +625,15 @@ def _parse_completion(resp) -> _Reply:
         finish = choice.get("finish_reason")
         parsed.append((text, finish if isinstance(finish, str) else ""))
     usage = reply.get("usage")
-    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    tokens = tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
-    return _Reply(parsed, tokens, rejoined)
+    usage = usage if isinstance(usage, dict) else {}
+    return _Reply(
+        parsed, _count(usage.get("completion_tokens")), rejoined, _count(usage.get("prompt_tokens"))
+    )
+
+
+def _count(value: Any) -> int | None:
+    """A token count from `usage`, or None for anything that is not a whole number >= 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _message_text(message: dict, where: str) -> tuple[str, bool]:

@@ -19,7 +19,11 @@ ENGINES: dict[str, tuple[str, str, str]] = {
         "any OpenAI-compatible endpoint (vLLM, SGLang, transformers serve, hosted APIs)",
     ),
     "hf": ("ovlt_eval.engines.hf", "HFEngine", "in-process transformers, batched"),
-    "vllm": ("ovlt_eval.engines.vllm", "VLLMEngine", "in-process vllm.LLM (GPU only)"),
+    "vllm": (
+        "ovlt_eval.engines.vllm",
+        "VLLMEngine",
+        "in-process vllm.LLM (a GPU, or vLLM's CPU build: make setup-vllm)",
+    ),
 }
 
 

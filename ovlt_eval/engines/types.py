@@ -66,6 +66,9 @@ class GenerationResult:
     error: str | None = None
     finish_reasons: tuple[str, ...] = ()
     completion_tokens: tuple[int, ...] = ()
+    # The prompt's length in tokens as the model saw it (image tokens included): what a reader
+    # checks to see that an image arrived at the size meant. None where the engine cannot tell.
+    prompt_tokens: int | None = None
 
 
 class Engine(Protocol):

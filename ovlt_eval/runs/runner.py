@@ -214,6 +214,7 @@ def record_from_result(
             "correct": False,
             "verdict_source": "rules",
             "final_correct": False,
+            "prompt_tokens": result.prompt_tokens,
         }
     samples = []
     for i, text in enumerate(result.outputs):
@@ -235,7 +236,9 @@ def record_from_result(
                 "finish_reason": _at(result.finish_reasons, i),
             }
         )
-    record = {"id": item.id, **samples[0]}
+    # The prompt's length in tokens as the model saw it (images included), once per item: all
+    # its samples share the prompt. None where the engine cannot tell.
+    record = {"id": item.id, **samples[0], "prompt_tokens": result.prompt_tokens}
     if len(samples) > 1:
         record["extra_samples"] = samples[1:]
     apply_verdict_source(record)

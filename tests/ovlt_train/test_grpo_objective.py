@@ -138,6 +138,9 @@ def test_grpo_print_config_is_the_resolved_trl_config(capsys):
         assert trl["generation_batch_size"] == 2560 and trl["gradient_accumulation_steps"] == 16
         assert trl["steps_per_generation"] == 64  # 2560 / (5 per device x 8 GPUs)
         assert stage["format_prompt"] == MATH_FORMAT_SUFFIX
+        # trl 1.16 defaults both to true; EasyR1 has neither (cards/train/grpo.yaml says where)
+        assert trl["use_bias_correction_kl"] is False
+        assert trl["vllm_importance_sampling_correction"] is False
     assert medium["trl"]["num_train_epochs"] == 5 and hard["trl"]["num_train_epochs"] == 15
     assert medium["frozen"] == {"vision_tower": True, "projector": True}
     assert hard["frozen"] == {"vision_tower": False, "projector": False}

@@ -94,3 +94,18 @@ def test_text_only_and_sampled_requests(engines):
     assert first.status == "ok" and len(first.outputs) == 3
     assert first.outputs == again.outputs  # same seed, same batch: same samples
     assert "one seed per batch" in " ".join(engines[1].describe()["notes"])
+
+
+def test_prompt_tokens_are_each_items_own_length_in_a_padded_batch(engines, mathvision_items):
+    # In a batch of 4 the prompts are left-padded to the longest: each result must carry its
+    # own length (what the processor makes of that item alone, image tokens included), not the
+    # batch's width.
+    engine = engines[4]
+    requests = _requests(mathvision_items[:4], sampling=SamplingParams(max_tokens=2))
+    results = {r.id: r for r in engine.generate(requests)}
+    alone = {}
+    for req in requests:
+        _, _, images, text = engine._prepare(req)
+        alone[req.id] = len(engine.processor(text=[text], images=images)["input_ids"][0])
+    assert {rid: r.prompt_tokens for rid, r in results.items()} == alone
+    assert len(set(alone.values())) > 1  # the batch really was padded

@@ -83,9 +83,16 @@ def test_openai_engine_matches_in_process_hf_engine(tiny_server, tiny_model_dir,
         min_pixels=IMAGE_MIN_PIXELS,
         max_pixels=IMAGE_MAX_PIXELS,
     )
-    via_server = {r.id: r.outputs for r in served.generate(requests)}
-    in_process = {r.id: r.outputs for r in local.generate(requests)}
-    assert via_server == in_process
+    via_server = {r.id: r for r in served.generate(requests)}
+    in_process = {r.id: r for r in local.generate(requests)}
+    assert {k: r.outputs for k, r in via_server.items()} == {
+        k: r.outputs for k, r in in_process.items()
+    }
+    # The server's `usage.prompt_tokens` is recorded, and counts what the hf engine counts.
+    assert {k: r.prompt_tokens for k, r in via_server.items()} == {
+        k: r.prompt_tokens for k, r in in_process.items()
+    }
+    assert all(isinstance(r.prompt_tokens, int) for r in via_server.values())
 
 
 # ----- faults, retries, load sharing (fast fake backend) -----
