@@ -21,8 +21,9 @@ openvlthinker_grpo_{medium,hard}.sh) → trl, what maps:
   total_episodes (5 medium, 15 hard)                             → num_train_epochs per curriculum stage
 What doesn't: EasyR1's padding-free/ulysses sequence parallelism, its FSDP param/optimizer offload
 (use DeepSpeed ZeRO-3 offload in the accelerate config instead), filter_overlong_prompts at
-6144 tokens (trl does not truncate prompts; the data factory keeps prompts short), and
-val_freq-style in-training validation (run `ovlt-eval` on the checkpoint).
+6144 tokens (trl does not truncate prompts; the data factory keeps prompts short).
+save_freq / val_freq (checkpoints and validation during training) are trainer callbacks:
+ovlt_train/grpo_callbacks.py. Precision (fp32 weights, bf16 compute): ovlt_train/precision.py.
 """
 
 from __future__ import annotations
