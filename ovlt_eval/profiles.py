@@ -133,8 +133,8 @@ class Profile:
             "prompt_suffix": self.prompt_suffix,
             "system_prompt": self.system_prompt,
             "image_position": "before_text",
+            # only where set, so the v1 profiles' prompt hash (and their runs' resume) stay
             **({"wrap_dataset_prompt": True} if self.wrap_dataset_prompt else {}),
-            "reference_script": self.reference_script,
         }
 
 

@@ -84,9 +84,7 @@ def run(args) -> int:
     predictions = load_predictions(args.predictions, id_fields=(bench.id_field,))
     items = bench.load(split=args.split, data=args.data)
     started = time.perf_counter()
-    from ovlt_eval.profiles import get_profile
-
-    from ovlt_eval.profiles import reference_split_note
+    from ovlt_eval.profiles import get_profile, reference_split_note
 
     profile = get_profile(getattr(args, "profile", "openvlthinker"))
     note = reference_split_note(bench, args.split, profile.name, protocol)
