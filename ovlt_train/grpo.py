@@ -63,7 +63,7 @@ from ovlt_train.runinfo import (
 )
 from ovlt_train.trainer_logging import route_logs
 from ovlt_train.trl_config import config_json, make_config
-from ovlt_train.vllm_rollouts import align_rollouts, resolve_use_vllm
+from ovlt_train.vllm_rollouts import align_rollouts, resolve_use_vllm, rollout_dtype
 
 log = logging.getLogger(__name__)
 
@@ -264,13 +264,14 @@ def run_grpo_stage(
 
     from trl import GRPOTrainer
 
-    trainer = GRPOTrainer(
-        model=policy,
-        reward_funcs=funcs,
-        args=config,
-        train_dataset=dataset,
-        processing_class=processor,
-    )
+    with rollout_dtype("bfloat16" if card.bf16 else "float32", enabled=config.use_vllm):
+        trainer = GRPOTrainer(
+            model=policy,
+            reward_funcs=funcs,
+            args=config,
+            train_dataset=dataset,
+            processing_class=processor,
+        )
     align_rollouts(trainer, processor)
     route_logs(trainer, out, progress=progress)
     head = dict(init_model=model, stage=stage.model_dump(), data=stage_spec.describe())
