@@ -68,7 +68,8 @@ def add_arguments(parser) -> None:
         "--profile",
         default="openvlthinker",
         help="the model family whose replies these are; picks the reference rule "
-        "(openvlthinker: eval_openvlthinker.py, last <answer>; qwen: eval_qwen.py, \\boxed{})",
+        "(openvlthinker: eval_openvlthinker.py, last <answer>; qwen: eval_qwen.py, \\boxed{}; "
+        "openvlthinker-v1.2 / qwen-v1.2: run_evaluation.py)",
     )
 
 
@@ -91,9 +92,12 @@ def run(args) -> int:
     predictions = load_predictions(args.predictions, id_fields=(bench.id_field,))
     items = bench.load(split=args.split, data=args.data)
     started = time.perf_counter()
-    from ovlt_eval.profiles import get_profile
+    from ovlt_eval.profiles import get_profile, reference_split_note
 
     profile = get_profile(getattr(args, "profile", "openvlthinker"))
+    note = reference_split_note(bench, args.split, profile.name, protocol)
+    if note:
+        print(note, file=sys.stderr)
     samples, summary = score_predictions(
         bench,
         args.split,

@@ -98,7 +98,7 @@ def plan_bench(
     if not all_items:
         raise UserError(f"{benchmark.name} {split}: no items loaded from {data or 'the Hub'}")
     items = all_items[:limit] if limit else all_items
-    messages = {it.id: build_messages(profile, it) for it in all_items}
+    messages = {it.id: build_messages(profile, it, benchmark) for it in all_items}
     images = image_hashes(all_items)
     return BenchPlan(
         name=benchmark.name,
