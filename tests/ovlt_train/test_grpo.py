@@ -26,6 +26,9 @@ GRPO_TEST_SETTINGS = [
     # and no weight decay, so any change in the weights comes from the GRPO loss.
     "temperature=2.0",
     "weight_decay=0",
+    # The SFT'd tiny model never saw EasyR1's format suffix: under it, on an AVX2 machine, every
+    # reply was word salad and every reward 0 (no learning signal). Prompts as SFT saw them.
+    "format_prompt=null",
     "curriculum=[{config: grpo_medium, max_steps: 2}, {config: grpo_hard, max_steps: 2}]",
 ]
 
