@@ -226,6 +226,11 @@ def summary_line(result: EvalResult) -> str:
         extras.append(", ".join(f"{k} {v}%" for k, v in figures["pass_at_k"].items()))
     if "accuracy_by_verdict" in result.summary:
         extras.append(f"rules+judge {result.summary['accuracy_by_verdict']['rules+judge']}%")
+    counts = result.summary.get("counts") or {}
+    # every protocol's timeouts (a timed-out comparison counts wrong in that protocol's accuracy)
+    extras += [
+        f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if k.startswith("timeout_") and v
+    ]
     return line + (" (" + "; ".join(extras) + ")" if extras else "") + f" -> {result.run_dir}"
 
 

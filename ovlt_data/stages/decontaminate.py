@@ -163,7 +163,14 @@ class Decontaminate(Stage):
         ps = self.index.entry_prints.get(e_i)
         if not ps or not row_prints:
             return None
-        return min(self.index.images.distance(r, j) for r in row_prints for j in ps)
+        from ovlt_data.image_match import dihedral_prints
+
+        return min(
+            self.index.images.distance(v, j)
+            for r in row_prints
+            for v in dihedral_prints(r)
+            for j in ps
+        )
 
     def evidence(self, row: Row, row_prints: list[bytes], near: dict[int, float]) -> list[Evidence]:
         """Every benchmark item some rule matches. `near`: entry -> image distance for the items
@@ -257,7 +264,7 @@ class Decontaminate(Stage):
         prints = self._row_prints(rows) if self.index.has_images else {}
         uniq = list(dict.fromkeys(v for v in prints.values() if v))
         limit = max(p.image_max_distance, p.same_image_max_distance)
-        found = dict(zip(uniq, self.index.images.search(uniq, limit), strict=True)) if uniq else {}
+        found = self._search(uniq, limit)
         out = []
         for r in rows:
             m = self.match(r, prints, found)
@@ -272,6 +279,24 @@ class Decontaminate(Stage):
             self.matches.append({"row": r.id, **m})
             out.append(self.drop(r, reason, json.dumps(m, sort_keys=True)))
         return out
+
+    def _search(self, prints: list[bytes], limit: float) -> dict[bytes, list[tuple[int, float]]]:
+        """Benchmark images near each print or any of its rotations and mirror images."""
+        from ovlt_data.image_match import dihedral_prints
+
+        variants = {p: dihedral_prints(p) for p in prints}
+        every = list(dict.fromkeys(v for vs in variants.values() for v in vs))
+        hits = (
+            dict(zip(every, self.index.images.search(every, limit), strict=True)) if every else {}
+        )
+        found = {}
+        for p, vs in variants.items():
+            best: dict[int, float] = {}
+            for v in vs:
+                for j, d in hits[v]:
+                    best[j] = min(d, best.get(j, d))
+            found[p] = sorted(best.items(), key=lambda x: x[1])
+        return found
 
     def report(self) -> dict[str, Any]:
         return {"decontamination": {"benchmarks": self.loaded, "matches": self.matches}}

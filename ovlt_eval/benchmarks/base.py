@@ -192,6 +192,8 @@ class Benchmark:
             extracted_official=off_extracted,
             extracted_corrected=corrected.extracted,
             status_reference=ref.status,
+            status_official=None if off_correct is None else off_status,
+            status_corrected=corrected.status,
             disagreement=reason,
             protocol=protocol,
         )

@@ -57,6 +57,14 @@ def add_arguments(parser) -> None:
         "fixing the evaluators' known defects. All three verdicts are recorded per item",
     )
     parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the most seconds scoring the file may take; items not scored by then are "
+        "`timeout` (default: 30 + 0.25 per prediction, or $OVLT_SCORE_BUDGET_S)",
+    )
+    parser.add_argument(
         "--profile",
         default="openvlthinker",
         help="the model family whose replies these are; picks the reference rule "
@@ -97,6 +105,7 @@ def run(args) -> int:
         predictions,
         protocol=protocol,
         reference_policy=profile.reference_policy,
+        budget_s=_budget(getattr(args, "time_budget", None)),
     )
     elapsed = time.perf_counter() - started
     summary["predictions_file"] = str(Path(args.predictions).resolve())
@@ -131,7 +140,20 @@ def run(args) -> int:
         + f"; {len(samples) / max(elapsed, 1e-9):.0f} items/s -> {out}",
         file=sys.stderr,
     )
+    if summary.get("budget_timeouts"):
+        print(
+            f"note: the scoring budget ({summary['budget_s']:g} s) ran out: "
+            f"{summary['budget_timeouts']} item(s) not scored, counted as timeout "
+            "(raise it with --time-budget)",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _budget(value: float | None) -> float | None:
+    if value is not None and not value > 0:  # also NaN
+        raise UserError(f"--time-budget must be a positive number of seconds, not {value}")
+    return value
 
 
 def _refuse_generation_run(out: Path) -> None:

@@ -608,7 +608,9 @@ def _parse_completion(resp) -> _Reply:
     choice without text must not pass as an empty answer scored "no answer"."""
     try:
         reply = resp.json()
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+    except UnicodeDecodeError as err:  # a JSON body must be UTF-8 (RFC 8259 §8.1)
+        raise _BadReply(f"body is not valid UTF-8 (byte {err.start}: {err.reason})") from None
+    except ValueError:  # JSONDecodeError
         kind = resp.headers.get("content-type", "no content type").split(";")[0]
         raise _BadReply(f"body is not JSON ({kind}: {_short(resp.text, 60)!r})") from None
     if not isinstance(reply, dict):

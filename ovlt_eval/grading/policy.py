@@ -33,6 +33,7 @@ from functools import lru_cache
 from typing import Literal
 
 from ovlt_eval.errors import UserError
+from ovlt_eval.grading.tags import first_one_line_tag
 from ovlt_eval.grading.types import AnswerKind, Extraction, Graded, Verdict
 
 AnswerRule = Literal[
@@ -75,8 +76,10 @@ class AnswerPolicy:
                     found = clean_answer(found)
                 return Extraction(found, "answer_tag")
             if self.answer == "first_tag_one_line":
-                found = reward_answer(response)
-                return Extraction(found, "answer_tag" if _FIRST_TAG.search(response) else "whole")
+                tagged = first_one_line_tag(response)
+                if tagged is not None:
+                    return Extraction(tagged.strip(), "answer_tag")
+                return Extraction(response.strip(), "whole")
             if self.answer in ("boxed_and_whole_reply", "boxed_or_answer_colon"):
                 if not response:
                     return Extraction(None, "empty_response")
@@ -158,9 +161,9 @@ class AnswerPolicy:
 
 # --------------------------------------------------------------------------- the rules
 
-# r1v.py:29: `re.search(r"<answer>(.*?)</answer>", s)` without DOTALL — an answer that spans
-# lines does not match there, and the whole reply is graded instead.
-_FIRST_TAG = re.compile(r"<answer>(.*?)</answer>")
+# r1v.py:29 reads `re.search(r"<answer>(.*?)</answer>", s)` without DOTALL: an answer that
+# spans lines does not match there, and the whole reply is graded instead. That regex is
+# quadratic on repeated open tags, so tags.first_one_line_tag finds the same span linearly.
 
 
 def reference_answer(response: str) -> str | None:
@@ -174,8 +177,8 @@ def reference_answer(response: str) -> str | None:
 
 def reward_answer(response: str) -> str:
     """r1v.py:29,35: the first one-line `<answer>…</answer>`, else the whole reply."""
-    m = _FIRST_TAG.search(response)
-    return m.group(1).strip() if m else response.strip()
+    found = first_one_line_tag(response)
+    return found.strip() if found is not None else response.strip()
 
 
 def has_empty_conclusion(response: str) -> bool:
@@ -287,6 +290,13 @@ def _mathruler(given: str, truth: str, timeout_s: float) -> Verdict:
     decided = _mathruler_without_sympy(given, truth)
     if decided is not None:
         return Verdict(decided, "ok", "mathruler")
+    from ovlt_eval.grading.normalize import too_large_value
+
+    # sympy would spend the whole deadline (and a worker) building 10**10**7 or (9!)!: the
+    # size guard every symbolic comparison has, as an explicit status
+    huge = too_large_value(given) or too_large_value(truth)
+    if huge:
+        return Verdict(False, "unparseable", huge)
     from ovlt_eval.grading.timeout import run_symbolic
 
     reply = run_symbolic({"op": "mathruler_grade", "given": given, "truth": truth}, timeout_s)

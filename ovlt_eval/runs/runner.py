@@ -227,6 +227,8 @@ def record_from_result(
                 # every protocol's verdict, so the summary can show them side by side
                 "correct_reference": scored.correct_reference,
                 "status_reference": scored.status_reference,
+                "status_official": scored.status_official,
+                "status_corrected": scored.status_corrected,
                 "correct_official": scored.correct_official,
                 "correct_corrected": scored.correct_corrected,
                 "disagreement": scored.disagreement,

@@ -73,6 +73,10 @@ class VLLMServer:
             "HF_HUB_OFFLINE": "1",
             "VLLM_NO_USAGE_STATS": "1",
             "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+            # On the CPU build, "1" (vLLM's default) also moves the model into a worker process
+            # of its own (vllm/platforms/cpu.py): a third process importing torch and vLLM,
+            # 30-50 s more start-up on a small machine. The server keeps its engine core apart.
+            "VLLM_ENABLE_V1_MULTIPROCESSING": os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "0"),
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None

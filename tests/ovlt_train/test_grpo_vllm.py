@@ -12,20 +12,14 @@ import contextlib
 import json
 
 import pytest
+from PIL import Image
 
+from ovlt_train.cli import main
+from ovlt_train.vllm_rollouts import AlignedVLLMGeneration, align_rollouts, rollout_dtype
+from tests.ovlt_train.conftest import REPO
+
+# Deselected in the main environment (pyproject addopts); `make test-vllm` runs them.
 pytestmark = pytest.mark.vllm
-
-vllm = pytest.importorskip("vllm")
-
-from PIL import Image  # noqa: E402
-
-from ovlt_train.cli import main  # noqa: E402
-from ovlt_train.vllm_rollouts import (  # noqa: E402
-    AlignedVLLMGeneration,
-    align_rollouts,
-    rollout_dtype,
-)
-from tests.ovlt_train.conftest import REPO  # noqa: E402
 
 PIXELS = 3136  # 56 x 56: 4 patches of 28 x 28, one image token each after the 2x2 merge
 
@@ -54,6 +48,7 @@ def _prompt(seed: int) -> list[dict]:
 @pytest.fixture(scope="module")
 def trainer(tiny_model_dir, tmp_path_factory):
     """A trl GRPOTrainer with colocated vLLM, built as `ovlt-train grpo` builds it."""
+    pytest.importorskip("vllm")
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
