@@ -53,13 +53,22 @@ def one_run(mode: str, root: Path, steps: int, completion: int) -> dict:
             times.append(time.perf_counter() - self.t0)
 
     original = GRPOTrainer.__init__
+    generate = GRPOTrainer._generate_single_turn
+    gen_times: list[float] = []
 
     def init(self, *a, **kw):
         original(self, *a, **kw)
         self.add_callback(StepTimer())
-        self.ovlt_ready_at = time.perf_counter()
+
+    def timed_generate(self, *a, **kw):  # the rollout itself (vLLM: weight sync included)
+        t = time.perf_counter()
+        try:
+            return generate(self, *a, **kw)
+        finally:
+            gen_times.append(time.perf_counter() - t)
 
     GRPOTrainer.__init__ = init
+    GRPOTrainer._generate_single_turn = timed_generate
     t0 = time.perf_counter()
     out = run_grpo(
         data=f"{data}@grpo_hard",
@@ -76,6 +85,9 @@ def one_run(mode: str, root: Path, steps: int, completion: int) -> dict:
             f"max_completion_length={completion}",
             "image_max_pixels=3136",
             "image_min_pixels=3136",
+            # trl's trainer log-probs ignore top_p and vLLM's processed ones renormalise over the
+            # nucleus: with top_p 1 trl's IS ratio measures only rollout-vs-trainer agreement.
+            "top_p=1.0",
             "vllm_importance_sampling_correction=true",
             f"curriculum=[{{config: grpo_hard, max_steps: {steps}, freeze_vision_tower: false}}]",
         ],
@@ -89,6 +101,7 @@ def one_run(mode: str, root: Path, steps: int, completion: int) -> dict:
         "mode": mode,
         "use_vllm": rec["resolved"]["use_vllm"],
         "steps_s": [round(t, 3) for t in times],
+        "rollout_s": [round(t, 3) for t in gen_times],
         "total_s": round(total, 1),
         "startup_s": round(total - sum(times), 1),
         "mean_length": [e.get("completions/mean_length") for e in logs if "reward" in e],
@@ -137,8 +150,8 @@ def main() -> int:
     for mode, r in results.items():
         label = "vLLM rollouts" if mode == "on" else "HF generate"
         print(
-            f"{label:14s} steps {r['steps_s']} s, start-up {r['startup_s']} s, total {r['total_s']} s, "
-            f"mean completion length {r['mean_length']}"
+            f"{label:14s} steps {r['steps_s']} s (rollouts {r['rollout_s']} s), start-up "
+            f"{r['startup_s']} s, total {r['total_s']} s, mean completion length {r['mean_length']}"
         )
     on = results["on"]
     print(f"vLLM IS ratio mean per step {on['is_ratio_mean']}, logp gap mean {on['logp_gap_mean']}")
@@ -146,6 +159,12 @@ def main() -> int:
     vl_med = statistics.median(on["steps_s"][1:] or on["steps_s"])
     print(
         f"median step (after the first): HF {hf_med:.2f} s, vLLM {vl_med:.2f} s, HF/vLLM x{hf_med / vl_med:.2f}"
+    )
+    hf_gen = statistics.median(results["off"]["rollout_s"][1:] or results["off"]["rollout_s"])
+    vl_gen = statistics.median(on["rollout_s"][1:] or on["rollout_s"])
+    print(
+        f"median rollout (after the first): HF generate {hf_gen:.2f} s, vLLM {vl_gen:.2f} s, "
+        f"HF/vLLM x{hf_gen / vl_gen:.2f}"
     )
     return 0
 

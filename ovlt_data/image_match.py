@@ -22,6 +22,10 @@ cropped 1-5 %, alone or together, <= 9.0 from the original (pHash: up to 32 of 6
 nearest *other* MathVision image >= 12.2, except two near-duplicate pairs (2.2, 4.0), which is
 why text and answer decide between candidates; the 1,000 TabMWP tables >= 33.6 from every
 MathVision image. A uniform image has no direction and matches nothing.
+
+A benchmark picture turned a quarter, upside down or mirrored is still that picture: each
+training image is also searched as its seven rotations and mirror images (`dihedral_prints`),
+and every image is read upright first (EXIF orientation applied, as viewers and trainers do).
 """
 
 from __future__ import annotations
@@ -63,6 +67,9 @@ def _grey(image_or_bytes, side: int) -> np.ndarray:
 
     data = getattr(image_or_bytes, "data", image_or_bytes)  # ovlt_data.schema.Image
     im = PILImage.open(io.BytesIO(data)) if isinstance(data, (bytes, bytearray)) else data
+    # upright as shown: an image stored rotated with an EXIF orientation tag is displayed (and
+    # trained on: `datasets`, transformers' load_image) after this transpose
+    im = ImageOps.exif_transpose(im)
     if im.mode in ("RGBA", "LA", "P"):  # transparent pixels count as white, as they are shown
         rgba = im.convert("RGBA")
         bg = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -80,6 +87,18 @@ def row_print(image_or_bytes) -> bytes:
     k = SIDE // CELLS
     cells = t.reshape(CELLS, k, CELLS, k).mean(axis=(1, 3))
     return np.clip(np.rint(cells), 0, 255).astype(np.uint8).tobytes()
+
+
+def dihedral_prints(row: bytes) -> tuple[bytes, ...]:
+    """A training fingerprint and those of its three other rotations and four mirror images,
+    distinct ones only, the print itself first. The thumbnail is squashed to a square, so a
+    quarter turn of the image is a quarter turn of its cell means."""
+    c = np.frombuffer(row, dtype=np.uint8).reshape(CELLS, CELLS)
+    out = []
+    for m in (c, c.T):
+        for k in range(4):
+            out.append(np.ascontiguousarray(np.rot90(m, k)).tobytes())
+    return tuple(dict.fromkeys(out))
 
 
 def bench_print(image_or_bytes) -> bytes:

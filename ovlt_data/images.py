@@ -81,10 +81,30 @@ def load_image(
         im = open_checked(data, max_pixels)
     except ImageError as e:
         raise BadImage(e.reason, str(e)[:200]) from None
+    if _exif_of(im).get(_ORIENTATION_TAG, 1) in range(2, 9):
+        # Stored rotated or mirrored, shown upright: keep the upright pixels (what viewers,
+        # `datasets` and transformers' load_image show), so the tag cannot hide a benchmark
+        # picture from decontamination or change what a trainer sees.
+        from PIL import ImageOps
+
+        upright = ImageOps.exif_transpose(im)
+        im.close()
+        data, fmt = _encode_pil(upright)
+        return Image(data, hashlib.sha256(data).hexdigest(), *upright.size, fmt)
     w, h = im.size
     fmt = im.format or "?"
     im.close()
     return Image(data, hashlib.sha256(data).hexdigest(), w, h, fmt)
+
+
+_ORIENTATION_TAG = 0x0112
+
+
+def _exif_of(im) -> dict:
+    try:
+        return dict(im.getexif())
+    except Exception:  # noqa: BLE001 - a broken EXIF block is no orientation
+        return {}
 
 
 def to_pil(image: Image):

@@ -121,7 +121,7 @@ def evaluate(
     """
     from ovlt_eval.benchmarks import get_benchmark
     from ovlt_eval.engines.types import SamplingParams
-    from ovlt_eval.profiles import get_profile
+    from ovlt_eval.profiles import get_profile, reference_split_note
     from ovlt_eval.progress import quiet_progress
     from ovlt_eval.runs.engine_adapter import make_engine
     from ovlt_eval.runs.judge import build_judge_engine
@@ -143,6 +143,9 @@ def evaluate(
     plans = []
     for name, bench in zip(bench_names, benchmarks, strict=True):
         bench_split = split or getattr(bench, "default_split", None) or DEFAULT_SPLIT
+        note = reference_split_note(bench, bench_split, profile, protocol or bench.default_protocol)
+        if note:
+            print(note, file=sys.stderr)
         out_dir = out_root if len(bench_names) == 1 else out_root / f"{name}-{bench_split}"
         _check_out_dir(out_dir)
         plans.append(plan_bench(bench, bench_split, data_paths[name], out_dir, prof, limit))
@@ -223,6 +226,11 @@ def summary_line(result: EvalResult) -> str:
         extras.append(", ".join(f"{k} {v}%" for k, v in figures["pass_at_k"].items()))
     if "accuracy_by_verdict" in result.summary:
         extras.append(f"rules+judge {result.summary['accuracy_by_verdict']['rules+judge']}%")
+    counts = result.summary.get("counts") or {}
+    # every protocol's timeouts (a timed-out comparison counts wrong in that protocol's accuracy)
+    extras += [
+        f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if k.startswith("timeout_") and v
+    ]
     return line + (" (" + "; ".join(extras) + ")" if extras else "") + f" -> {result.run_dir}"
 
 

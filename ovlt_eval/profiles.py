@@ -15,6 +15,20 @@ MathVista `query`, MathVerse `query_cot`); the profile only decides what is appe
   (eval_qwen.py:99, :112 — the only prompt difference between the two scripts, whose
   `format_instruction` is the same, eval_qwen.py:322-340); the answer is the last `\\boxed{}`.
 - `plain`: the question alone; the answer is found by the general extractor.
+- `openvlthinker-v1.2` / `qwen-v1.2`: `evaluation/run_evaluation.py`, the unified script that
+  came with the v1.2 release. It passes *every* benchmark's instruction through
+  `format_instruction` (:272-276), so the datasets' ready-made prompts — MathVista `query`,
+  MathVerse `query_cot`, sft_seed `problem`, which have no options field there (:95-98) — are
+  wrapped as "Hint: Please answer the question requiring an answer.\nQuestion: {query}"
+  (:209); the other benchmarks get the same text as under v1 (its `format_instruction`,
+  :192-209, is the v1 function). Extraction: OpenVLThinker as v1 (:224-227); Qwen takes
+  mathruler's boxed content *and* the text after the last lower-case "answer:", correct if
+  either is (:228-238; policy `reference_qwen_v1.2`).
+
+Each profile names the reference script it follows and the split that script evaluates each
+benchmark on (MathVision: `test` in eval_openvlthinker.py:170 and run_evaluation.py:97,
+`testmini` in eval_qwen.py:172); `reference_split_note` says when a `reference`-protocol run
+uses another split.
 
 In every profile the images come first, then the text, in one user turn (as the reference
 builds them, eval_openvlthinker.py:91-113); no system prompt is added (the chat template adds
@@ -45,22 +59,46 @@ class Profile:
     version: str = "1"
     # the answer policy the reference protocol scores this family's replies with
     reference_policy: str = "reference"
+    # run_evaluation.py wraps the datasets' ready-made prompts (query, query_cot, problem) in
+    # format_instruction's free-form hint; the v1 scripts send them as they are
+    wrap_dataset_prompt: bool = False
+    reference_script: str = "evaluation/eval_openvlthinker.py"
+    # (benchmark, split) the reference script evaluates, where it is not the benchmark's default
+    reference_splits: tuple[tuple[str, str], ...] = (("mathvision", "test"),)
+
+    def text_for(self, question: str, *, dataset_prompt: bool = False) -> str:
+        """The text sent after the images (the question as the benchmark built it)."""
+        if dataset_prompt and self.wrap_dataset_prompt:
+            from ovlt_eval.benchmarks.reference_prompt import format_instruction
+
+            question = format_instruction(question)
+        return question + self.prompt_suffix
+
+    def reference_split(self, bench: str, default: str) -> str:
+        return dict(self.reference_splits).get(bench, default)
 
     def build_messages(
-        self, question: str, images: Sequence[Any] = ()
+        self, question: str, images: Sequence[Any] = (), *, dataset_prompt: bool = False
     ) -> tuple[dict[str, Any], ...]:
         """Neutral messages for one item: images (path, bytes or PIL) first, then the text."""
         content: list[dict[str, Any]] = [{"type": "image", "image": image} for image in images]
-        content.append({"type": "text", "text": question + self.prompt_suffix})
+        content.append(
+            {"type": "text", "text": self.text_for(question, dataset_prompt=dataset_prompt)}
+        )
         messages: list[dict[str, Any]] = []
         if self.system_prompt is not None:
             messages.append({"role": "system", "content": self.system_prompt})
         messages.append({"role": "user", "content": content})
         return tuple(messages)
 
-    def messages_for(self, item: Any) -> tuple[dict[str, Any], ...]:
-        """`build_messages` for a `BenchItem` (or anything with `.question` and `.images`)."""
-        return self.build_messages(item.question, tuple(getattr(item, "images", ()) or ()))
+    def messages_for(self, item: Any, benchmark: Any = None) -> tuple[dict[str, Any], ...]:
+        """`build_messages` for a `BenchItem` (or anything with `.question` and `.images`) of
+        `benchmark` (whose `dataset_prompt` says the question is the dataset's own prompt)."""
+        return self.build_messages(
+            item.question,
+            tuple(getattr(item, "images", ()) or ()),
+            dataset_prompt=bool(getattr(benchmark, "dataset_prompt", False)),
+        )
 
     def extract(
         self, response: str | None, choices: Sequence[str] | None = None, *, strict: bool = False
@@ -95,8 +133,12 @@ class Profile:
             "prompt_suffix": self.prompt_suffix,
             "system_prompt": self.system_prompt,
             "image_position": "before_text",
+            # only where set, so the v1 profiles' prompt hash (and their runs' resume) stay
+            **({"wrap_dataset_prompt": True} if self.wrap_dataset_prompt else {}),
         }
 
+
+QWEN_SUFFIX = "\n\nYour final answer MUST BE put in \\boxed{}"  # eval_qwen.py:99
 
 PROFILES: dict[str, Profile] = {
     p.name: p
@@ -110,13 +152,34 @@ PROFILES: dict[str, Profile] = {
             name="qwen",
             description="Qwen2.5-VL-Instruct: question + the reference's \\boxed{} instruction",
             answer_format="boxed",
-            prompt_suffix="\n\nYour final answer MUST BE put in \\boxed{}",
+            prompt_suffix=QWEN_SUFFIX,
             reference_policy="reference_qwen",
+            reference_script="evaluation/eval_qwen.py",
+            reference_splits=(("mathvision", "testmini"),),  # eval_qwen.py:172
+        ),
+        Profile(
+            name="openvlthinker-v1.2",
+            description="OpenVLThinker-7B-v1.2 as run_evaluation.py prompts it: dataset prompts "
+            "wrapped in the free-form hint; answer in <answer>",
+            answer_format="answer_tag",
+            wrap_dataset_prompt=True,
+            reference_script="evaluation/run_evaluation.py",
+        ),
+        Profile(
+            name="qwen-v1.2",
+            description="Qwen2.5-VL-Instruct as run_evaluation.py prompts it: dataset prompts "
+            "wrapped in the free-form hint + \\boxed{} instruction; boxed or 'answer:'",
+            answer_format="boxed",
+            prompt_suffix=QWEN_SUFFIX,  # run_evaluation.py:87
+            reference_policy="reference_qwen_v1.2",
+            wrap_dataset_prompt=True,
+            reference_script="evaluation/run_evaluation.py",
         ),
         Profile(
             name="plain",
             description="the question alone; any answer format",
             answer_format="any",
+            reference_splits=(),
         ),
     )
 }
@@ -139,3 +202,20 @@ def reference_policy_for(profile_name: str | None) -> str:
     """The reference protocol's answer policy for a profile (unknown names: `reference`)."""
     profile = PROFILES.get(profile_name or "")
     return profile.reference_policy if profile is not None else "reference"
+
+
+def reference_split_note(bench: Any, split: str, profile_name: str, protocol: str) -> str | None:
+    """A one-line note when a `reference`-protocol run scores another split than the profile's
+    reference script evaluated (None otherwise)."""
+    profile = PROFILES.get(profile_name)
+    if protocol != "reference" or profile is None or not profile.reference_splits:
+        return None
+    name = getattr(bench, "name", str(bench))
+    expected = profile.reference_split(name, getattr(bench, "default_split", split))
+    if expected == split or expected not in getattr(bench, "splits", (expected,)):
+        return None
+    return (
+        f"note: {profile.reference_script} evaluates {name} on {expected!r}; this "
+        f"--protocol reference run uses {split!r}, so its number is not the script's "
+        f"(--split {expected} reproduces it)"
+    )

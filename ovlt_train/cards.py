@@ -9,6 +9,7 @@ line naming the field (`UserError`), never a pydantic traceback.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -31,6 +32,7 @@ from ovlt_data.card_io import (  # noqa: F401
 from ovlt_data.released_formats import MATH_FORMAT_SUFFIX
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading.types import AnswerKind
+from ovlt_train.precision import PrecisionSetting
 
 # The paper (Table 7) and the released LLaMA-Factory yaml disagree on the SFT learning rate
 # (5e-7 vs 5e-6), warm-up (0.1 vs 0.15) and global batch (32 vs 2 x 4 x 8 GPUs = 64). Both are
@@ -78,6 +80,8 @@ class SFTCard(_Card):
     weight_decay: float = Field(default=0.0, ge=0)
     max_grad_norm: float = Field(default=1.0, gt=0)
     bf16: bool = True
+    # auto: fp32 weights + bf16 compute unless DeepSpeed keeps fp32 master weights (precision.py)
+    precision: PrecisionSetting = "auto"
     gradient_checkpointing: bool = True
     # Tokens per example, image tokens included. Checked against every example before training.
     # None: the preset's value (LLaMA-Factory's cutoff_len).
@@ -116,6 +120,30 @@ class RewardSpec(_Card):
     # Workers for grading one batch; processes isolate Math-Verify's signal-based timeouts.
     workers: int = Field(default=0, ge=0)
     worker_kind: Literal["thread", "process"] = "thread"
+
+
+class CheckpointSpec(_Card):
+    """EasyR1 `trainer.save_freq` (config.yaml:87): a loadable checkpoint (weights, processor,
+    record) every `save_steps` rollout steps, in `<stage>/global_step_<n>/` (ray_trainer.py:400).
+    A step here is EasyR1's: one rollout batch (`rollout_batch_prompts`), i.e.
+    rollout_batch_prompts / update_batch_prompts optimiser steps of trl."""
+
+    save_steps: int = Field(default=10, ge=0)  # 0: only the final checkpoint
+
+
+class ValidationSpec(_Card):
+    """EasyR1 in-training validation (config.yaml:60-62, :83-84; ray_trainer.py:274-323): every
+    `eval_steps` rollout steps (and before training), one sample per validation prompt at
+    temperature 0.5, scored by the reward policy; `val/reward_score` goes to train_log.jsonl."""
+
+    eval_steps: int = Field(default=5, ge=0)  # 0: no in-training validation
+    # auto: the released set's `@test` split (EasyR1 val_files), else none; or a --data spec
+    data: str = "auto"
+    temperature: float = Field(default=0.5, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_items: int | None = Field(default=None, ge=1)
+    before_train: bool = True  # val_before_train (config.yaml:84)
+    batch_size: int = Field(default=8, ge=1)
 
 
 class CurriculumStage(_Card):
@@ -166,11 +194,15 @@ class GRPOCard(_Card):
     # global_batch_size, both counted in prompts; each prompt has num_generations samples).
     rollout_batch_prompts: int = Field(default=512, ge=1)
     update_batch_prompts: int = Field(default=128, ge=1)
-    per_device_batch_size: int = Field(default=5, ge=1)  # completions per device per micro-step
+    # Completions per device per micro-step: EasyR1's micro_batch_size_per_device_for_update
+    # (config.yaml:28), so bnpo's token mean runs over the same 2 sequences as its token-mean;
+    # accumulation is derived (640 / (2 x 8 GPUs) = 40).
+    per_device_batch_size: int = Field(default=2, ge=1)
     image_max_pixels: int = Field(default=262_144, ge=784)
     image_min_pixels: int | None = Field(default=262_144, ge=1)
     freeze_projector: bool = False
     bf16: bool = True
+    precision: PrecisionSetting = "auto"  # see ovlt_train/precision.py
     gradient_checkpointing: bool = True
     attn_implementation: str | None = None
     deepspeed: str | None = None
@@ -180,8 +212,11 @@ class GRPOCard(_Card):
     vllm_gpu_memory_utilization: float = Field(default=0.6, gt=0, le=1)
     seed: int = 1
     logging_steps: int = Field(default=1, ge=1)
+    # trl's own (resumable) checkpoints; the loadable EasyR1-style ones are `checkpoints` below
     save_strategy: Literal["no", "steps", "epoch"] = "no"
     save_steps: int = Field(default=10, ge=1)
+    checkpoints: CheckpointSpec = Field(default_factory=lambda: CheckpointSpec())
+    validation: ValidationSpec = Field(default_factory=lambda: ValidationSpec())
     report_to: list[str] = Field(default_factory=lambda: ["none"])
     log_completions: bool = False
     # Appended to every GRPO prompt, as EasyR1 renders examples/format_prompt/math_format.jinja
@@ -233,6 +268,11 @@ class LoopCard(_Card):
     generator_models: list[str] = Field(default_factory=lambda: ["generator"])
     generator_engine: Literal["hf", "vllm", "openai"] = "hf"
     generator_options: dict[str, Any] = Field(default_factory=dict)
+    # Which checkpoint of round i-1's last GRPO stage writes round i's data: "final", or
+    # "step<N>" = that stage's EasyR1-style global_step_<N> checkpoint; a mapping picks per
+    # round, e.g. {3: step30} (generate_reasoning_thinker.py:269 loads
+    # checkpoints/openvlthinker_grpo_iter2_hard_step30); rounds it does not name use "final".
+    generate_from: str | dict[int, str] = "final"
     data_overrides: dict[str, Any] = Field(default_factory=dict)  # dotted keys into the data card
     # Applied on top from round 2 on: there the GRPO model answers the image itself (the paper's
     # rounds ≥ 2), e.g. {"stages.2.mode": "image", "stages.2.model": "policy"}.
@@ -257,6 +297,34 @@ class LoopCard(_Card):
 
     def card_for_round(self, r: int) -> str:
         return self.data_round_cards.get(r) or self.data_card.format(round=r)
+
+    def generate_from_for(self, r: int) -> str:
+        if isinstance(self.generate_from, str):
+            return self.generate_from
+        return self.generate_from.get(r, "final")
+
+    @model_validator(mode="after")
+    def _generate_from_known(self) -> LoopCard:
+        values = (
+            [self.generate_from]
+            if isinstance(self.generate_from, str)
+            else list(self.generate_from.values())
+        )
+        for value in values:
+            if value != "final" and not _STEP_REF.fullmatch(value):
+                raise ValueError(
+                    f"generate_from {value!r}: expected 'final' or 'step<N>' (e.g. step30)"
+                )
+        return self
+
+
+_STEP_REF = re.compile(r"step([1-9][0-9]*)")
+
+
+def step_of(ref: str) -> int | None:
+    """`step30` -> 30; `final` -> None."""
+    found = _STEP_REF.fullmatch(ref)
+    return int(found.group(1)) if found else None
 
 
 CardT = TypeVar("CardT", bound=_Card)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 
 from ovlt_eval.errors import DefaultsHelpFormatter as HelpFormatter
@@ -49,6 +50,12 @@ def _common(p: argparse.ArgumentParser, kind: str) -> None:
         "--model", help="model directory or Hub id to start from (required unless --print-config)"
     )
     p.add_argument("--card", default=card_default, help="training card (YAML)")
+    p.add_argument(
+        "--allow-absolute-images",
+        action="store_true",
+        help="let --data rows name images by absolute paths outside the data folder "
+        "(LLaMA-Factory-style data); otherwise such a row is refused",
+    )
     _overrides(p)
     p.add_argument(
         "--out",
@@ -259,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if getattr(args, "allow_absolute_images", False):
+        from ovlt_train.image_rows import ALLOW_ABSOLUTE_ENV
+
+        os.environ[ALLOW_ABSOLUTE_ENV] = "1"  # read where the data is loaded (image_rows.py)
     if getattr(args, "no_progress", False):
         from ovlt_eval.progress import silence_progress
 

@@ -314,7 +314,8 @@ def _load_training_data(spec: DataSpec, fmt: str, cache_dir: str | Path | None, 
                 root, spec.config, fallback=spec.config_is_default, split=spec.split
             )
             ds = _load_files(files)
-            ds = _absolutise_image_paths(ds, files[0].parent)
+            # relative image paths resolve against their file; they must stay in --data
+            ds = _absolutise_image_paths(ds, files[0].parent, root if root.is_dir() else None)
     else:  # the Hub: real code path, never exercised offline
         config = spec.config
         if spec.released_format and spec.config_is_default:
@@ -342,7 +343,7 @@ def _has_columns(root: Path, fmt: str, config: str | None) -> bool:
     return all(c in ds.column_names for c in FORMAT_COLUMNS[fmt])
 
 
-def _absolutise_image_paths(ds, base: Path):
+def _absolutise_image_paths(ds, base: Path, root: Path | None = None):
     if "images" not in ds.column_names:
         return ds
     feature = ds.features["images"]
@@ -350,24 +351,21 @@ def _absolutise_image_paths(ds, base: Path):
     if type(inner).__name__ == "Image":
         return ds  # already an Image feature (bytes or resolvable paths)
 
-    def fix(example):
+    from ovlt_train.image_rows import checked_image, images_problem
+
+    def fix(example, row):
+        # inside the data folder, regular, decodable: the benchmark loaders' rule (image_rows.py)
+        bad = images_problem(example["images"])
+        if bad:
+            raise UserError(f"--data: row {row}: {bad}")
         out = []
         for img in example["images"] or []:
             if isinstance(img, str) and "://" not in img:
-                from ovlt_eval.engines.images import file_problem
-
-                path = Path(img) if Path(img).is_absolute() else base / img
-                # a FIFO or device would block or never end when the trainer decodes it
-                problem = file_problem(path)
-                if problem is not None:
-                    raise UserError(
-                        f"--data: image {img}: {problem[1]} (relative paths resolve against {base})"
-                    )
-                img = str(path.resolve())
+                img = checked_image(img, base, row, root=root)
             out.append(img)
         return {"images": out}
 
-    return ds.map(fix)
+    return ds.map(fix, with_indices=True)
 
 
 def _clean_content(content: Any) -> Any:
@@ -378,6 +376,7 @@ def _clean_content(content: Any) -> Any:
 
 
 _ROLES = {"human": "user", "gpt": "assistant", "user": "user", "assistant": "assistant"}
+_TRL_ROLES = frozenset(("system", "user", "assistant"))
 
 
 def _n_images(example: dict[str, Any]) -> int:
@@ -398,6 +397,10 @@ def _sharegpt_to_trl(example: dict[str, Any]) -> dict[str, Any]:
     out = []
     for t in turns:
         role = t.get("role", t.get("from"))
+        if role not in _ROLES:
+            # LLaMA-Factory keeps a system prompt in its own column and has no tool turns in
+            # this data: such a turn inside the conversation is a malformed row
+            return {"messages": None, "_bad": f"a {str(role)[:20]!r} turn (expected human/gpt)"}
         text = t.get("content", t.get("value"))
         out.append({"role": _ROLES.get(role, role), "content": split_placeholders(text or "")})
     return {"messages": out, "_bad": None}
@@ -411,6 +414,14 @@ def _easyr1_to_trl(example: dict[str, Any]) -> dict[str, Any]:
     except ValueError as err:
         return {"prompt": None, "solution": None, "_bad": str(err)}
     answer = example["answer"]
+    if (
+        isinstance(answer, bool)
+        or not isinstance(answer, str | int | float)
+        or not str(answer).strip()
+    ):
+        # a list or null gold would train against "['a']" / None (EasyR1 reads a string)
+        shown = "null" if answer is None else type(answer).__name__
+        return {"prompt": None, "solution": None, "_bad": f"answer is {shown}, not text"}
     return {
         "prompt": [{"role": "user", "content": parts}],
         "solution": None if answer is None else str(answer),
@@ -497,9 +508,11 @@ def _turns_problem(turns: Any) -> str | None:
     """Why `turns` is not a conversation (a list of {role, content} turns), or None."""
     if not isinstance(turns, list) or not turns:
         return f"{type(turns).__name__ if turns is not None else 'null'}, not a list of turns"
-    for t in turns:
+    for i, t in enumerate(turns):
         if not isinstance(t, dict) or not isinstance(t.get("role"), str):
             return "a turn without a role"
+        if t["role"] not in _TRL_ROLES or (t["role"] == "system" and i > 0):
+            return f"a {t['role'][:20]!r} turn (expected user/assistant, system first)"
         content = t.get("content")
         if not isinstance(content, str) and not (
             isinstance(content, list) and all(isinstance(p, dict) for p in content)

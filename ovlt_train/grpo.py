@@ -21,8 +21,9 @@ openvlthinker_grpo_{medium,hard}.sh) → trl, what maps:
   total_episodes (5 medium, 15 hard)                             → num_train_epochs per curriculum stage
 What doesn't: EasyR1's padding-free/ulysses sequence parallelism, its FSDP param/optimizer offload
 (use DeepSpeed ZeRO-3 offload in the accelerate config instead), filter_overlong_prompts at
-6144 tokens (trl does not truncate prompts; the data factory keeps prompts short), and
-val_freq-style in-training validation (run `ovlt-eval` on the checkpoint).
+6144 tokens (trl does not truncate prompts; the data factory keeps prompts short).
+save_freq / val_freq (checkpoints and validation during training) are trainer callbacks:
+ovlt_train/grpo_callbacks.py. Precision (fp32 weights, bf16 compute): ovlt_train/precision.py.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ from ovlt_train.data import (
 from ovlt_train.model_io import (
     fit_precision,
     freeze_modules,
-    load_model,
     load_processor,
+    load_training_model,
     save_checkpoint,
-    torch_dtype,
 )
+from ovlt_train.precision import resolve_precision
 from ovlt_train.rewards import build_reward_funcs
 from ovlt_train.runinfo import (
     base_record,
@@ -62,7 +63,7 @@ from ovlt_train.runinfo import (
 )
 from ovlt_train.trainer_logging import route_logs
 from ovlt_train.trl_config import config_json, make_config
-from ovlt_train.vllm_rollouts import align_rollouts, resolve_use_vllm
+from ovlt_train.vllm_rollouts import align_rollouts, resolve_use_vllm, rollout_dtype
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +202,25 @@ def resolved_config(
                 **({"note": note} if note else {}),
             }
         )
+    first = out[0]["trl"] if out else {}
     return {
         "trl_class": "trl.GRPOConfig",
         "world_size": world or world_size(),
         "use_vllm": f"card {card.use_vllm!r}, resolved on this machine",
+        "precision": resolve_precision(card).describe(),
+        "micro_batch": micro_batch_line(card, first, world or world_size()),
         "stages": out,
     }
+
+
+def micro_batch_line(card: GRPOCard, trl: dict[str, Any], world: int) -> str:
+    per_device = trl.get("per_device_train_batch_size", card.per_device_batch_size)
+    accum = trl.get("gradient_accumulation_steps", "?")
+    return (
+        f"{per_device} completions per device x {accum} accumulation x {world} processes = "
+        f"{card.update_batch_prompts * card.num_generations} per optimiser step "
+        "(EasyR1 micro_batch_size_per_device_for_update 2; bnpo token mean per micro-batch)"
+    )
 
 
 def stage_stats(log_history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -245,31 +259,35 @@ def run_grpo_stage(
         )
     config = build_grpo_config(card, out, stage)
     funcs, _ = build_reward_funcs(card.reward)
-    policy = load_model(
-        model, dtype=torch_dtype(card.bf16), attn_implementation=card.attn_implementation
-    )
+    policy, precision = load_training_model(model, card)
     frozen = freeze_modules(policy, **frozen_parts(card, stage))
 
     from trl import GRPOTrainer
 
-    trainer = GRPOTrainer(
-        model=policy,
-        reward_funcs=funcs,
-        args=config,
-        train_dataset=dataset,
-        processing_class=processor,
-    )
+    with rollout_dtype("bfloat16" if card.bf16 else "float32", enabled=config.use_vllm):
+        trainer = GRPOTrainer(
+            model=policy,
+            reward_funcs=funcs,
+            args=config,
+            train_dataset=dataset,
+            processing_class=processor,
+        )
     align_rollouts(trainer, processor)
     route_logs(trainer, out, progress=progress)
+    head = dict(init_model=model, stage=stage.model_dump(), data=stage_spec.describe())
+    head.update(card=card_dict(card), precision=precision.describe())
+    from ovlt_train.grpo_callbacks import attach_stage_callbacks
+
+    in_training = attach_stage_callbacks(
+        trainer, processor, card, stage_spec, out, base_record("grpo", **head)
+    )
     if note:
         print(f"ovlt-train grpo: {note}", file=sys.stderr)
     result = trainer.train()
     record = base_record(
         "grpo",
-        init_model=model,
-        stage=stage.model_dump(),
-        data=stage_spec.describe(),
-        card=card_dict(card),
+        **head,
+        in_training=in_training,
         resolved={
             "gradient_accumulation_steps": config.gradient_accumulation_steps,
             "generation_batch_size": config.generation_batch_size,
@@ -285,7 +303,7 @@ def run_grpo_stage(
         reward_curve=loss_curve(trainer.state.log_history, "reward"),
         log_history=trainer.state.log_history,
     )
-    return save_checkpoint(trainer, processor, out, record)
+    return save_checkpoint(trainer, processor, out, record, save_dtype=precision.save_dtype)
 
 
 def run_grpo(**kwargs: Any) -> Path:

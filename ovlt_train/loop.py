@@ -105,12 +105,20 @@ class LoopRunner:
     def run_data(self, step: Step) -> tuple[str, dict[str, Any]]:
         from ovlt_train.loop_steps import build_round_data
 
-        generator = self.output_of(step.needs[0]) if step.needs else None
+        generator, version, ref = None, "", "final"
+        if step.needs:
+            ref = self.card.generate_from_for(step.round)
+            skipped = self.m.step(step.needs[0]).get("result", {}).get("skipped")
+            if skipped and ref != "final":  # the stage did not train: it has no step folders
+                ref = f"final ({step.needs[0]} skipped, no {ref} checkpoint)"
+            generator = generator_checkpoint(self.output_of(step.needs[0]), ref, step.needs[0])
+            version = self.m.step(step.needs[0]).get("version", "")
+            version = version if ref == "final" else f"{version}-{ref}"
         out, info = build_round_data(
             card_path=self.card.card_for_round(step.round),
             out_dir=self.step_dir(step),
             generator_checkpoint=generator,
-            generator_version=self.m.step(step.needs[0]).get("version", "") if step.needs else "",
+            generator_version=version,
             generator_key=self.card.generator_models,
             generator_engine=self.card.generator_engine,
             generator_options=self.card.generator_options,
@@ -123,6 +131,8 @@ class LoopRunner:
             },
             cache_path=self.work / "data_cache.sqlite",
         )
+        if step.needs:
+            info["generate_from"] = ref  # and info["generator"]: the checkpoint folder used
         return str(out), info
 
     def _train(self, kind: str, **kwargs: Any) -> list[dict[str, Any]] | None:
@@ -249,6 +259,39 @@ class LoopRunner:
             )
 
 
+def generator_checkpoint(stage_output: str, ref: str, step_id: str) -> str:
+    """The checkpoint that writes the next round's data: the stage's final one, or its
+    EasyR1-style `global_step_<n>` (loop card `generate_from`)."""
+    from ovlt_train.cards import step_of
+    from ovlt_train.grpo_callbacks import step_checkpoint_dir
+
+    n = step_of(ref)
+    if n is None:
+        return stage_output
+    where = step_checkpoint_dir(stage_output, n)
+    if not (where / "config.json").is_file():
+        saved = sorted(p.name for p in Path(stage_output).glob("global_step_*"))
+        raise UserError(
+            f"generate_from {ref}: {step_id} saved no {where.name} in {stage_output} "
+            f"(saved: {', '.join(saved) or 'none'}; checkpoints.save_steps in the GRPO card sets "
+            "how often)"
+        )
+    return str(where)
+
+
+def planned_generator(card: LoopCard, step: Step, recorded: dict[str, Any]) -> str:
+    """For the dry-run table: which checkpoint a data step generates from."""
+    if step.kind != "data" or not step.needs:
+        return ""
+    ref = card.generate_from_for(step.round)
+    from ovlt_train.cards import step_of
+
+    source = recorded.get(step.needs[0], {}).get("output") or f"<{step.needs[0]}>"
+    n = step_of(ref)
+    where = source if n is None else str(Path(source) / f"global_step_{n}")
+    return f"from {step.needs[0]} ({ref}): {where}"
+
+
 def training_argv(kind: str, *, progress: bool = True, **kwargs: Any) -> list[str]:
     """The `ovlt-train sft|grpo` command line for a launched step (the same keyword arguments
     as the in-process call)."""
@@ -337,7 +380,9 @@ def run_loop(
         recorded = read_manifest_file(path)["steps"] if path.is_file() else {}
         for s in steps:
             rec = recorded.get(s.id, {})
-            print(f"{s.id:24s} {rec.get('status', 'pending'):8s} {rec.get('output', '')}")
+            line = f"{s.id:24s} {rec.get('status', 'pending'):8s} {rec.get('output', '')}"
+            source = planned_generator(card, s, recorded)
+            print(f"{line}  {source}" if source else line)
         return path
     _preflight(card)
     with exclusive(work):

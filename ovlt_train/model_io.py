@@ -105,6 +105,20 @@ def load_model(model: str, *, dtype=None, attn_implementation: str | None = None
         raise UserError(f"--model {model}: cannot load ({str(err).splitlines()[0]})") from None
 
 
+def load_training_model(model: str, card: Any):
+    """(model, Precision): the model in the dtype the card trains at here — fp32 parameters
+    under bf16 autocast unless DeepSpeed keeps fp32 master weights (ovlt_train/precision.py)."""
+    from ovlt_train.precision import resolve_precision
+
+    precision = resolve_precision(card)
+    loaded = load_model(
+        model,
+        dtype=precision.torch_load_dtype(),
+        attn_implementation=getattr(card, "attn_implementation", None),
+    )
+    return loaded, precision
+
+
 def freeze_modules(model: Any, *, vision_tower: bool, projector: bool) -> dict[str, int]:
     """Freeze the vision encoder and/or projector; return parameter counts for the run record."""
     counts = {"vision_tower": 0, "projector": 0, "frozen": 0, "trainable": 0}
@@ -129,12 +143,52 @@ def freeze_modules(model: Any, *, vision_tower: bool, projector: bool) -> dict[s
     return counts
 
 
+def save_weights(trainer: Any, out: Path, save_dtype: str | None = None) -> None:
+    """The model's weights in `out`. Through the trainer (ZeRO-3 / FSDP shards gathered), except
+    where fp32 training weights are saved as bf16 as EasyR1's model_merger.py does (:128-183):
+    there every process holds the whole model (no DeepSpeed, no FSDP), so the main process
+    writes a bf16 copy without touching the fp32 weights training goes on with."""
+    import os
+
+    import torch
+
+    if save_dtype != "bfloat16":
+        trainer.save_model(str(out))
+        return
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    first = next(iter(model.parameters()), None)
+    sharded = trainer.is_deepspeed_enabled or os.environ.get("ACCELERATE_USE_FSDP", "") in (
+        "1",
+        "true",
+    )
+    if first is None or first.dtype == torch.bfloat16 or sharded:
+        trainer.save_model(str(out))
+        return
+    if trainer.accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().to(torch.bfloat16) for k, v in model.state_dict().items()}
+        model.save_pretrained(str(out), state_dict=state)
+        # save_pretrained names the parameters' dtype; config.json says what the files hold
+        config_path = out / "config.json"
+        config = json.loads(config_path.read_text())
+        for key in ("dtype", "torch_dtype"):
+            if key in config:
+                config[key] = "bfloat16"
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    trainer.accelerator.wait_for_everyone()
+
+
 def save_checkpoint(
-    trainer: Any, processor: Any, out_dir: str | Path, record: dict[str, Any]
+    trainer: Any,
+    processor: Any,
+    out_dir: str | Path,
+    record: dict[str, Any],
+    *,
+    save_dtype: str | None = None,
 ) -> Path:
     """Model (via the trainer, so ZeRO-3 shards are gathered) + processor + run record."""
     out = Path(out_dir)
-    trainer.save_model(str(out))
+    save_weights(trainer, out, save_dtype)
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(str(out))
         model = trainer.accelerator.unwrap_model(trainer.model)

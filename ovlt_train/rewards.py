@@ -12,13 +12,15 @@ ship them to worker processes; grading itself is thread- and process-safe (ovlt_
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-# r1v.py:22-24: the whole completion is <think>…</think> then <answer>…</answer>.
-FORMAT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+from ovlt_eval.grading.tags import is_think_answer_format
+
+# r1v.py:22-24: the whole completion is <think>…</think> then <answer>…</answer>
+# (`re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", text, re.DOTALL)`, read in
+# linear time by ovlt_eval.grading.tags: the regex is quadratic on repeated tags).
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,10 @@ def completion_text(completion: Any) -> str:
 
 def answer_in_tags(text: str) -> str | None:
     """The answer the `reward` policy reads when the reply has a one-line answer tag."""
-    from ovlt_eval.grading.policy import _FIRST_TAG
+    from ovlt_eval.grading.tags import first_one_line_tag
 
-    match = _FIRST_TAG.search(text)
-    return match.group(1).strip() if match else None
+    found = first_one_line_tag(text)
+    return found.strip() if found is not None else None
 
 
 def has_empty_conclusion(text: str) -> bool:
@@ -68,7 +70,7 @@ def score_completion(
 ) -> RewardParts:
     from ovlt_eval.grading.policy import get_policy
 
-    fmt = 1.0 if FORMAT_RE.fullmatch(text) else 0.0
+    fmt = 1.0 if is_think_answer_format(text) else 0.0
     empty = has_empty_conclusion(text)
     try:
         graded = get_policy(policy).grade(
@@ -124,7 +126,7 @@ class VerifierReward:
             raise ValueError("the GRPO dataset needs a `solution` column (the gold answer)")
         texts = [completion_text(c) for c in completions]
         if self.part == "format":  # no verifier call: the tags' shape only
-            return [1.0 if FORMAT_RE.fullmatch(t) else 0.0 for t in texts]
+            return [1.0 if is_think_answer_format(t) else 0.0 for t in texts]
         kinds = kwargs.get("answer_type") or [self.kind] * len(texts)
         choices = kwargs.get("choices") or [None] * len(texts)
         jobs = [

@@ -14,11 +14,11 @@ from ovlt_train.lengths import check_lengths
 from ovlt_train.model_io import (
     fit_precision,
     freeze_modules,
-    load_model,
     load_processor,
+    load_training_model,
     save_checkpoint,
-    torch_dtype,
 )
+from ovlt_train.precision import resolve_precision
 from ovlt_train.runinfo import (
     base_record,
     common_trainer_args,
@@ -73,6 +73,10 @@ def print_sft_config(
         "preset": card.preset,
         "frozen": {"vision_tower": card.freeze_vision_tower, "projector": card.freeze_projector},
         "image_max_pixels": card.image_max_pixels,
+        "precision": resolve_precision(card).describe(),
+        "micro_batch": f"{config.per_device_train_batch_size} per device x "
+        f"{config.gradient_accumulation_steps} accumulation x {world or world_size()} processes "
+        f"= {card.resolved('global_batch_size')} (LLaMA-Factory sft.yaml: 2 x 4 x 8)",
         "trl": config_json(config, note),
         **({"note": note} if note else {}),
     }
@@ -108,9 +112,7 @@ def run_sft(
             lengths.max_total,
         )
     config = build_sft_config(card, out)
-    vlm = load_model(
-        model, dtype=torch_dtype(card.bf16), attn_implementation=card.attn_implementation
-    )
+    vlm, precision = load_training_model(model, card)
     frozen = freeze_modules(
         vlm, vision_tower=card.freeze_vision_tower, projector=card.freeze_projector
     )
@@ -137,6 +139,7 @@ def run_sft(
         base_model=model,
         data=spec.describe(),
         card=card_dict(card),
+        precision=precision.describe(),
         resolved={
             "learning_rate": config.learning_rate,
             "warmup_ratio": card.resolved("warmup_ratio"),
@@ -153,4 +156,4 @@ def run_sft(
         loss_curve=loss_curve(trainer.state.log_history),
         log_history=trainer.state.log_history,
     )
-    return save_checkpoint(trainer, processor, out, record)
+    return save_checkpoint(trainer, processor, out, record, save_dtype=precision.save_dtype)

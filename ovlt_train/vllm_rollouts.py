@@ -27,11 +27,17 @@ short for Qwen2.5-VL in five ways; `align_rollouts(trainer)` wraps the trainer's
    Linear weights once loaded. There we sync with `model_runner.reload_weights(weights_iterator=...)`,
    vLLM's in-place reload, which re-runs the loader's post-processing (0.02-0.45 s on the tiny
    model). On CUDA trl's own path is kept.
+6. trl builds `LLM(...)` without a dtype (`vllm_generation.py:347-364`), and vLLM's "auto" casts
+   a float32 checkpoint down to bf16 (`vllm/config/model.py` `_resolve_auto_dtype`): a float32
+   run (bf16: false) would train on rollouts of a bf16 copy. `rollout_dtype` gives vLLM the
+   trainer's compute dtype while trl builds the engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ovlt_eval.errors import UserError
@@ -157,6 +163,22 @@ class AlignedVLLMGeneration:
                     "tokens); vLLM and the trainer's processor resize this image differently"
                 )
         return prompt_ids, completion_ids, logprobs, logprob_token_ids
+
+
+@contextlib.contextmanager
+def rollout_dtype(dtype: str, enabled: bool = True) -> Iterator[None]:
+    """While trl builds its colocated engine, `LLM(...)` gets `dtype` (see item 6 above)."""
+    if not enabled:
+        yield
+        return
+    import trl.generation.vllm_generation as trl_vllm
+
+    original = trl_vllm.LLM
+    trl_vllm.LLM = functools.partial(original, dtype=dtype)
+    try:
+        yield
+    finally:
+        trl_vllm.LLM = original
 
 
 def align_rollouts(trainer: Any, processor: Any) -> None:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from ovlt_data.images import BadImage, load_image
 from ovlt_data.schema import Example, Rejected
 from ovlt_data.sources import SourceContext
+from ovlt_eval.grading.tags import last_closed_tag
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 MAX_QUESTION_CHARS = 100_000  # benchmark questions are a few thousand at most
@@ -52,16 +53,39 @@ def infer_answer_type(answer: str, choices) -> str:
     return "auto"
 
 
+# A choices cell beyond these is no multiple-choice question: options are lettered A..Z, and
+# a list literal is parsed only when short (ast.literal_eval of "-" * 100000 + "1" recurses
+# until MemoryError).
+MAX_CHOICES = len(LETTERS)
+MAX_CHOICES_CHARS = 20_000
+
+
 def _parse_choices(value: Any, fmt: str) -> tuple[str, ...] | None:
+    """The options of a record, or ValueError saying why the cell is not a list of options."""
     if value is None:
         return None
     if fmt == "python_list_string" and isinstance(value, str):
-        value = ast.literal_eval(value) if value.strip() else []
+        if len(value) > MAX_CHOICES_CHARS:
+            raise ValueError(f"choices literal of {len(value)} characters")
+        try:
+            value = ast.literal_eval(value) if value.strip() else []
+        except (SyntaxError, TypeError, MemoryError, RecursionError) as err:
+            raise ValueError(
+                f"choices are not a Python list literal ({type(err).__name__})"
+            ) from None
     elif fmt == "newline" and isinstance(value, str):
         value = [v for v in value.split("\n") if v.strip()]
     if isinstance(value, str):
         raise ValueError("choices is a string; set choices_format")
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"choices is a {type(value).__name__}, not a list")
+    if len(value) > MAX_CHOICES:
+        raise ValueError(f"{len(value)} choices; at most {MAX_CHOICES} (A-Z)")
+    if any(isinstance(v, (dict, list, tuple, set, bytes)) for v in value):
+        raise ValueError("a choice is not text")
     out = tuple(str(v) for v in value)
+    if sum(map(len, out)) > MAX_CHOICES_CHARS:
+        raise ValueError(f"choices of {sum(map(len, out))} characters")
     return out or None
 
 
@@ -80,9 +104,6 @@ def _from_conversations(turns: Any) -> tuple[str, str]:
     human = _turn(turns, ("human", "user"))
     gpt = _turn(turns, ("gpt", "assistant"))
     return human.replace("<image>", "").strip(), gpt.strip()
-
-
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.S)
 
 
 def map_record(
@@ -119,10 +140,11 @@ def map_record(
     if len(question) > MAX_QUESTION_CHARS:  # it would ride in every prompt, cache key and row
         return reject("question_too_long", f"{len(question)} characters", question[:200])
     if fm.answer_from == "answer_tag":
-        tags = _ANSWER_TAG.findall(answer) if isinstance(answer, str) else []
-        if not tags:
+        # re.findall(r"<answer>(.*?)</answer>", answer, re.S)[-1], without its quadratic cost
+        tag = last_closed_tag(answer) if isinstance(answer, str) else None
+        if tag is None:
             return reject("no_answer_tag", "no <answer>…</answer> in the answer text", question)
-        answer = tags[-1]
+        answer = tag
     try:
         choices = _parse_choices(rec.get(fm.choices), fm.choices_format) if fm.choices else None
     except (ValueError, SyntaxError) as e:

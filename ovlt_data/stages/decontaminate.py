@@ -68,7 +68,7 @@ class DecontaminateParams(StageParams):
 # sha256 (bump the prefix when `row_print` changes: old prints are then misses)
 _ROW_PRINT_KEY = "print16:"
 # part of every cached image search's key: bump when ImageIndex's search or verify changes
-IMAGE_MATCH_VERSION = 1
+IMAGE_MATCH_VERSION = 2  # 2: rotations and mirror images searched too (_search)
 
 
 def _card_data_hint(bench: str) -> str:
@@ -162,13 +162,13 @@ class Decontaminate(Stage):
         cache, index = self.ctx.cache, self.index
         content = index.content_key(limit, IMAGE_MATCH_VERSION) if cache is not None else None
         if content is None:
-            return dict(zip(prints, index.images.search(prints, limit), strict=True))
+            return self._search(prints, limit)
         keys = {p: f"{content}:{hashlib.sha256(p).hexdigest()}" for p in prints}
         known = cache.kv_get("image_matches", list(keys.values()))
         out = {p: [tuple(x) for x in json.loads(known[k])] for p, k in keys.items() if k in known}
         todo = [p for p in prints if p not in out]
         if todo:
-            fresh = dict(zip(todo, index.images.search(todo, limit), strict=True))
+            fresh = self._search(todo, limit)
             cache.kv_put("image_matches", {keys[p]: json.dumps(v) for p, v in fresh.items()})
             out.update(fresh)
         return out
@@ -199,7 +199,14 @@ class Decontaminate(Stage):
         ps = self.index.entry_prints.get(e_i)
         if not ps or not row_prints:
             return None
-        return min(self.index.images.distance(r, j) for r in row_prints for j in ps)
+        from ovlt_data.image_match import dihedral_prints
+
+        return min(
+            self.index.images.distance(v, j)
+            for r in row_prints
+            for v in dihedral_prints(r)
+            for j in ps
+        )
 
     def evidence(self, row: Row, row_prints: list[bytes], near: dict[int, float]) -> list[Evidence]:
         """Every benchmark item some rule matches. `near`: entry -> image distance for the items
@@ -308,6 +315,24 @@ class Decontaminate(Stage):
             self.matches.append({"row": r.id, **m})
             out.append(self.drop(r, reason, json.dumps(m, sort_keys=True)))
         return out
+
+    def _search(self, prints: list[bytes], limit: float) -> dict[bytes, list[tuple[int, float]]]:
+        """Benchmark images near each print or any of its rotations and mirror images."""
+        from ovlt_data.image_match import dihedral_prints
+
+        variants = {p: dihedral_prints(p) for p in prints}
+        every = list(dict.fromkeys(v for vs in variants.values() for v in vs))
+        hits = (
+            dict(zip(every, self.index.images.search(every, limit), strict=True)) if every else {}
+        )
+        found = {}
+        for p, vs in variants.items():
+            best: dict[int, float] = {}
+            for v in vs:
+                for j, d in hits[v]:
+                    best[j] = min(d, best.get(j, d))
+            found[p] = sorted(best.items(), key=lambda x: x[1])
+        return found
 
     def report(self) -> dict[str, Any]:
         return {"decontamination": {"benchmarks": self.loaded, "matches": self.matches}}

@@ -15,6 +15,7 @@ from ovlt_eval.benchmarks.mathverse import MathVerse
 from ovlt_eval.benchmarks.mathvision import MathVision
 from ovlt_eval.benchmarks.mathvista import MathVista
 from ovlt_eval.benchmarks.mmmu_pro import MMMU_PRO_BENCHMARKS
+from ovlt_eval.benchmarks.sftseed import SftSeed
 from ovlt_eval.benchmarks.types import BenchItem, ScoredItem
 from ovlt_eval.errors import UserError
 
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         *EMMA_BENCHMARKS,
         *MMMU_PRO_BENCHMARKS,
         HallusionBench(),
+        SftSeed(),
     )
 }
 

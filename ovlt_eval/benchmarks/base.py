@@ -31,6 +31,9 @@ class Benchmark:
     # False where ovlt has no re-implementation of the benchmark's own evaluator
     # (score_official returns None): the default protocol is then `reference`.
     has_official: bool = True
+    # True where the prompt is the dataset's own ready-made text (MathVista `query`, MathVerse
+    # `query_cot`, sft_seed `problem`): the v1.2 profiles wrap it (run_evaluation.py:272-276)
+    dataset_prompt: bool = False
 
     @property
     def default_protocol(self) -> str:
@@ -75,7 +78,7 @@ class Benchmark:
         if not rows:
             raise UserError(f"{where}: no {self.name} records found")
         items = []
-        for i, row in enumerate(rows):
+        for i, row in enumerate(self.numbered(rows)):
             if not isinstance(row, dict):
                 raise UserError(
                     f"{where}: record {i} is not an object; is this the official {self.name} file?"
@@ -118,6 +121,10 @@ class Benchmark:
     def hub_location(self, split: str) -> tuple[str | None, str]:
         """(config, split) on the Hub for one of our splits."""
         return None, split
+
+    def numbered(self, rows: list[Any]) -> list[Any]:
+        """The rows as `to_item` reads them (a benchmark without an id field numbers them)."""
+        return rows
 
     def local_names(self, split: str) -> tuple[str, ...]:
         raise NotImplementedError
@@ -203,6 +210,8 @@ class Benchmark:
             extracted_official=off_extracted,
             extracted_corrected=corrected.extracted,
             status_reference=ref.status,
+            status_official=None if off_correct is None else off_status,
+            status_corrected=corrected.status,
             disagreement=reason,
             protocol=protocol,
         )

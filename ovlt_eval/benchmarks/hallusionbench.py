@@ -82,10 +82,13 @@ class HallusionBench(Benchmark):
 
     def score_response(self, item: BenchItem, response: str) -> ScoredItem:
         from ovlt_eval.grading.extract import extract_answer
+        from ovlt_eval.grading.hedges import hedged
 
         found = extract_answer(response)
         if found.answer is None:
             return ScoredItem(item.id, None, False, "no_answer", found.how)
+        if hedged(found.answer, ("Yes", "No")):  # "Yes/No", "yes or no": no answer given
+            return ScoredItem(item.id, found.answer, False, "ok", found.how + "+hedged")
         said = _LEADING_YES_NO.match(found.answer)
         if said is None:
             return ScoredItem(item.id, found.answer, False, "unparseable", found.how + "+no_yes_no")

@@ -18,6 +18,10 @@ from ovlt_eval.engines.images import checked_image_path
 from ovlt_eval.errors import UserError
 
 PARQUET_SUFFIXES = (".parquet",)
+# An options literal is parsed only when it could be an option list (ast.literal_eval of a
+# million-item literal took 38 s and 1.2 GB); the longest real ones are a few KB.
+MAX_OPTIONS_CHARS = 100_000
+MAX_OPTIONS = 1000
 # Official JSON/JSONL files hold text and image paths: a few MiB (MathVista's test.json, the
 # largest, ~10 MiB). Anything far above is the wrong file, and json.load would hold it all.
 MAX_TEXT_BYTES = 512 << 20
@@ -144,12 +148,9 @@ def check_text_file(path: Path, expected: str, limit: int = MAX_TEXT_BYTES) -> N
 
 
 def _read_parquet(paths: list[Path]) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
+    from ovlt_eval.benchmarks.parquet_limits import read_parquet_rows
 
-    rows: list[dict[str, Any]] = []
-    for p in paths:
-        rows.extend(pq.read_table(p).to_pylist())
-    return rows
+    return read_parquet_rows(paths)  # cells and rows sized before Python objects are built
 
 
 def load_hub(hub_id: str, config: str | None, split: str, bench: str) -> list[dict[str, Any]]:
@@ -235,6 +236,12 @@ def parse_option_list(value: Any, where: str, bench: str) -> tuple[str, ...]:
             return ()
         import ast
 
+        if len(value) > MAX_OPTIONS_CHARS or value.count(",") >= MAX_OPTIONS:
+            raise UserError(
+                f"{where}: options literal of {len(value):,} characters / "
+                f"{value.count(',') + 1:,} items is not an option list; is this the official "
+                f"{bench} file?"
+            )
         try:
             value = ast.literal_eval(value)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as err:

@@ -45,6 +45,7 @@ class MathVerse(Benchmark):
     breakdown_keys: tuple[str, ...] = ("problem_version", "subject", "subfield", "question_type")
     id_field: str = "sample_index"
     description: str = "MathVerse: visual math with problem versions (MIT)"
+    dataset_prompt: bool = True  # `query_cot`
 
     def hub_location(self, split: str) -> tuple[str | None, str]:
         # Each Hub config holds one split named "testmini".

@@ -35,6 +35,7 @@ from ovlt_eval.benchmarks.mathvision_official import (
     official_available,
     official_value,
     official_verdict_status,
+    parser_unusable,
 )
 from ovlt_eval.benchmarks.options import is_prose, names_several_options
 from ovlt_eval.benchmarks.reference_prompt import format_instruction
@@ -90,7 +91,7 @@ class MathVision(Benchmark):
 
     def official_missing(self) -> str | None:
         if official_available():
-            return None
+            return parser_unusable()  # a damaged folder is refused, not scored "unparseable"
         return f"{INSTALL_HINT} (`ovlt-eval setup-official` does this)"
 
     def score_official(self, item: BenchItem, response: str) -> tuple[str | None, bool, str] | None:
@@ -98,6 +99,10 @@ class MathVision(Benchmark):
         # evaluator) where MATH-V's own LaTeX parser is not installed.
         if not official_available():
             _warn_no_parser()
+            return None
+        unusable = parser_unusable()
+        if unusable:  # checked once per process; under `official` refused before scoring
+            _warn_parser_unusable(unusable)
             return None
         raw_gold = as_text(item.raw.get("answer", item.gold))
         options = tuple(as_text(o) for o in (item.raw.get("options") or ()))
@@ -158,6 +163,11 @@ class MathVision(Benchmark):
 
 
 @lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
+def _warn_parser_unusable(why: str) -> None:
+    logging.getLogger(__name__).warning("no official MATH-V verdicts: %s", why)
+
+
 def _warn_no_parser() -> None:
     logging.getLogger(__name__).warning("no official MATH-V verdicts: %s", INSTALL_HINT)
 

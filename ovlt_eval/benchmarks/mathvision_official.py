@@ -77,6 +77,17 @@ def official_available() -> bool:
     return parser_dir() is not None
 
 
+def parser_unusable() -> str | None:
+    """Why the installed parser must not be used (fingerprint or self-test failed), or None;
+    see mathvision_parser.py. Checked once per process and folder."""
+    folder = parser_dir()
+    if folder is None:
+        return None
+    from ovlt_eval.benchmarks.mathvision_parser import parser_problem
+
+    return parser_problem(folder)
+
+
 PARSER_PINS = ("latex2sympy2==1.9.1", "antlr4-python3-runtime==4.7.2")
 
 INSTALL_HINT = (

@@ -68,6 +68,7 @@ class MathVista(Benchmark):
     )
     id_field: str = "pid"
     description: str = "MathVista: math reasoning in visual contexts (CC BY-SA 4.0)"
+    dataset_prompt: bool = True  # `query`
 
     def local_names(self, split: str) -> tuple[str, ...]:
         return (f"{split}.json", f"{split}-*.parquet", f"{split}.parquet")

@@ -40,6 +40,9 @@ def summarize(
     by_protocol = {"reference": 0, "official": 0, "corrected": 0}
     available = {"reference": True, "official": True, "corrected": True}
     reference_failed = 0
+    # Every protocol's timeouts, not only the chosen one's: a reference comparison cut off by
+    # its deadline counts as wrong in accuracy_reference and must show somewhere.
+    timeouts = {"reference": 0, "official": 0, "corrected": 0}
     disagreements: Counter[str] = Counter()
     status_counts: Counter[str] = Counter({s: 0 for s in STATUSES})
     groups: dict[str, dict[str, list[int]]] = {
@@ -61,6 +64,15 @@ def summarize(
             for name, verdict in verdicts.items():
                 by_protocol[name] += ok if verdict is None else bool(verdict)
             reference_failed += s.status_reference == "no_answer"
+            per_protocol = {
+                "reference": s.status_reference,
+                "official": s.status_official,
+                "corrected": s.status_corrected,
+            }
+            if all(v is None for v in per_protocol.values()):
+                per_protocol[s.protocol] = s.status  # built by code that knows one verdict
+            for name, status in per_protocol.items():
+                timeouts[name] += status == "timeout"
             if s.disagreement:
                 disagreements[s.disagreement] += 1
         status_counts[s.status if s else "missing_prediction"] += 1
@@ -93,7 +105,10 @@ def summarize(
         "reference_failed_to_extract": reference_failed,
         "disagreements": dict(disagreements.most_common()),
         "missing_predictions": status_counts["missing_prediction"],
-        "counts": dict(status_counts),
+        "counts": {
+            **status_counts,
+            **{f"timeout_{name}": n_out for name, n_out in timeouts.items()},
+        },
         "breakdown": breakdown,
         "scorer_version": scorer_version(bench),
     }

@@ -40,4 +40,6 @@ class ScoredItem:
     extracted_corrected: str | None = None
     disagreement: str | None = None  # why official and corrected differ, a short category
     status_reference: str | None = None  # "ok", "no_answer" (failed to extract), "timeout"
+    status_official: str | None = None  # the official evaluation's own status
+    status_corrected: str | None = None
     protocol: str = "official"

@@ -57,10 +57,19 @@ def add_arguments(parser) -> None:
         "fixing the evaluators' known defects. All three verdicts are recorded per item",
     )
     parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the most seconds scoring the file may take; items not scored by then are "
+        "`timeout` (default: 30 + 0.25 per prediction, or $OVLT_SCORE_BUDGET_S)",
+    )
+    parser.add_argument(
         "--profile",
         default="openvlthinker",
         help="the model family whose replies these are; picks the reference rule "
-        "(openvlthinker: eval_openvlthinker.py, last <answer>; qwen: eval_qwen.py, \\boxed{})",
+        "(openvlthinker: eval_openvlthinker.py, last <answer>; qwen: eval_qwen.py, \\boxed{}; "
+        "openvlthinker-v1.2 / qwen-v1.2: run_evaluation.py)",
     )
 
 
@@ -83,9 +92,12 @@ def run(args) -> int:
     predictions = load_predictions(args.predictions, id_fields=(bench.id_field,))
     items = bench.load(split=args.split, data=args.data)
     started = time.perf_counter()
-    from ovlt_eval.profiles import get_profile
+    from ovlt_eval.profiles import get_profile, reference_split_note
 
     profile = get_profile(getattr(args, "profile", "openvlthinker"))
+    note = reference_split_note(bench, args.split, profile.name, protocol)
+    if note:
+        print(note, file=sys.stderr)
     samples, summary = score_predictions(
         bench,
         args.split,
@@ -93,6 +105,7 @@ def run(args) -> int:
         predictions,
         protocol=protocol,
         reference_policy=profile.reference_policy,
+        budget_s=_budget(getattr(args, "time_budget", None)),
     )
     elapsed = time.perf_counter() - started
     summary["predictions_file"] = str(Path(args.predictions).resolve())
@@ -126,7 +139,20 @@ def run(args) -> int:
         + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         + f"; {len(samples) / max(elapsed, 1e-9):.0f} items/s -> {out}"
     )  # the result: stdout (notes and errors go to stderr)
+    if summary.get("budget_timeouts"):
+        print(
+            f"note: the scoring budget ({summary['budget_s']:g} s) ran out: "
+            f"{summary['budget_timeouts']} item(s) not scored, counted as timeout "
+            "(raise it with --time-budget)",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _budget(value: float | None) -> float | None:
+    if value is not None and not value > 0:  # also NaN
+        raise UserError(f"--time-budget must be a positive number of seconds, not {value}")
+    return value
 
 
 def _refuse_generation_run(out: Path) -> None:

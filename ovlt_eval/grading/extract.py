@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ovlt_eval.grading.hedges import hedged
 from ovlt_eval.grading.normalize import brace_end
 from ovlt_eval.grading.types import Extraction
 
@@ -170,7 +171,11 @@ def _sentence_to_number(refined: str, how: str, stated_how: str, numeric: bool) 
 
 def _last_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{…}` / `\\fbox{…}` (nested braces), or None."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
+    # Each command's previous occurrence is looked up only when that one was used: one
+    # `rfind` per step over both would rescan the whole prefix for the absent command
+    # ("\\boxed \n" * 10000: seconds, quadratic).
+    boxed, fbox = text.rfind("\\boxed"), text.rfind("\\fbox")
+    start = max(boxed, fbox)
     while start >= 0:
         i = start + (6 if text.startswith("\\boxed", start) else 5)
         n = len(text)
@@ -183,7 +188,11 @@ def _last_boxed(text: str) -> str | None:
             m = re.match(r"[^\s$]+", text[i : i + _MAX_PHRASE])  # "\boxed 5"
             if m:
                 return m.group(0)
-        start = max(text.rfind("\\boxed", 0, start), text.rfind("\\fbox", 0, start))
+        if start == boxed:
+            boxed = text.rfind("\\boxed", 0, start)
+        else:
+            fbox = text.rfind("\\fbox", 0, start)
+        start = max(boxed, fbox)
     return None
 
 
@@ -307,6 +316,8 @@ def _refine(candidate: str, choices: Sequence[str] | None, n_choices: int) -> st
     if m and m.group("a"):  # "(B) 8/11" even without the option list
         return m.group("a")
     if choices:
+        if hedged(s, choices):
+            return s  # "7 or 9" names two options: never read as the first one (hedges.py)
         lowered = s.lower()
         options = [_clean(str(c)).lower() for c in choices]
         for i, opt in enumerate(options):

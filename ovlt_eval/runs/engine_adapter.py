@@ -11,5 +11,5 @@ def make_engine(name: str, **options: Any):
     return get_engine(name, **{k: v for k, v in options.items() if v is not None})
 
 
-def build_messages(profile, item) -> list[dict[str, Any]]:
-    return list(profile.messages_for(item))
+def build_messages(profile, item, benchmark=None) -> list[dict[str, Any]]:
+    return list(profile.messages_for(item, benchmark))

@@ -98,7 +98,7 @@ def plan_bench(
     if not all_items:
         raise UserError(f"{benchmark.name} {split}: no items loaded from {data or 'the Hub'}")
     items = all_items[:limit] if limit else all_items
-    messages = {it.id: build_messages(profile, it) for it in all_items}
+    messages = {it.id: build_messages(profile, it, benchmark) for it in all_items}
     images = image_hashes(all_items)
     return BenchPlan(
         name=benchmark.name,
@@ -227,6 +227,8 @@ def record_from_result(
                 # every protocol's verdict, so the summary can show them side by side
                 "correct_reference": scored.correct_reference,
                 "status_reference": scored.status_reference,
+                "status_official": scored.status_official,
+                "status_corrected": scored.status_corrected,
                 "correct_official": scored.correct_official,
                 "correct_corrected": scored.correct_corrected,
                 "disagreement": scored.disagreement,

@@ -57,6 +57,8 @@ def scored_from_records(
             how=rec.get("how", ""),
             correct_reference=rec.get("correct_reference"),
             status_reference=rec.get("status_reference"),
+            status_official=rec.get("status_official"),
+            status_corrected=rec.get("status_corrected"),
             correct_official=rec.get("correct_official"),
             correct_corrected=rec.get("correct_corrected"),
             disagreement=rec.get("disagreement"),

@@ -153,11 +153,10 @@ def _write(tmp_path: Path, server) -> str:
 def test_the_loop_manifest_records_card_templates(planted, tmp_path):
     """A loop runs for hours on a GPU; its manifest writer is what records the card, so the
     loop card is loaded and recorded the way `run_loop` does it, without training."""
+    from ovlt_cards import find_card
     from ovlt_train.cards import card_dict
     from ovlt_train.loop import load_loop_card
     from ovlt_train.manifest import Manifest, digest
-
-    from ovlt_cards import find_card
 
     raw = yaml.safe_load((REPO / "ovlt_cards" / "loop_demo.yaml").read_text())
     for key in ("data_card", "sft_card", "grpo_card"):

@@ -22,6 +22,7 @@ def test_registry_names_and_unknown():
         "mmmu-pro-4",
         "mmmu-pro-10",
         "hallusionbench",
+        "sftseed",  # run_evaluation.py:41, :98
     }
     b = get_benchmark("MathVision")
     assert (b.name, b.hub_id, b.splits) == (

