@@ -276,7 +276,7 @@ def _validate(benches, engine, options, *, n, limit, sampling, judge) -> None:
     if engine == "openai" and not base_urls:
         raise UserError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
     if engine == "openai":  # before the benchmarks load: a key in a URL is refused at once
-        from ovlt_eval.engines.openai import check_base_url
+        from ovlt_eval.engines.openai_urls import check_base_url
 
         for url in options["base_urls"]:
             check_base_url(url)

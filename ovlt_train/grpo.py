@@ -42,7 +42,6 @@ from ovlt_train.data import (
     has_config,
     load_training_data,
     parse_spec,
-    with_format_prompt,
 )
 from ovlt_train.model_io import (
     fit_precision,
@@ -52,6 +51,7 @@ from ovlt_train.model_io import (
     save_checkpoint,
 )
 from ovlt_train.precision import resolve_precision
+from ovlt_train.released_data import with_format_prompt
 from ovlt_train.rewards import build_reward_funcs
 from ovlt_train.runinfo import (
     base_record,

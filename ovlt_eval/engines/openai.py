@@ -50,19 +50,31 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ovlt_eval.engines.images import ImageError
+from ovlt_eval.engines.openai_replies import (
+    BadReply,
+    Reply,
+    parse_completion,
+    retry_after_seconds,
+    short_text,
+    status_detail,
+)
+from ovlt_eval.engines.openai_urls import (
+    DEFAULT_API_KEY_ENV,
+    as_url_list,
+    check_base_url,
+    redirect_message,
+    safe_url,
+)
 from ovlt_eval.engines.pixels import data_url_within, resolve_pixel_limits
 from ovlt_eval.engines.transport import ReplyTooLarge, Transport, TransportError
 from ovlt_eval.engines.types import GenerationRequest, GenerationResult, SamplingParams
 from ovlt_eval.errors import UserError
-from ovlt_eval.redact import redact_url
 from ovlt_eval.thread_queue import drain
 
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 _RETRYABLE_STATUS = {408, 409, 425, 429}
 _EXTRA_FIELDS = ("top_k", "repetition_penalty")
 # A reply of the wrong shape is mostly a server or proxy that will say the same again: one more
@@ -85,10 +97,6 @@ def default_request_timeout(max_tokens: int) -> float:
 
 class _Failed(Exception):
     """A call that failed for good (after retries, or not retryable)."""
-
-
-class _BadReply(ValueError):
-    """A 2xx reply whose body is not a chat completion (the reason is the message)."""
 
 
 class OpenAIEngine:
@@ -115,7 +123,7 @@ class OpenAIEngine:
         preflight: bool = True,
         check_model: bool = True,
     ) -> None:
-        urls = _as_url_list(base_urls) + _as_url_list(base_url)
+        urls = as_url_list(base_urls) + as_url_list(base_url)
         if not urls and os.environ.get("OPENAI_BASE_URL"):
             urls = [os.environ["OPENAI_BASE_URL"]]
         if not urls:
@@ -178,7 +186,9 @@ class OpenAIEngine:
             self._preflight()
 
     def __repr__(self) -> str:
-        return f"OpenAIEngine(model={self.model!r}, base_urls={[_safe_url(u) for u in self.base_urls]})"
+        return (
+            f"OpenAIEngine(model={self.model!r}, base_urls={[safe_url(u) for u in self.base_urls]})"
+        )
 
     # ----- public -----
 
@@ -187,7 +197,7 @@ class OpenAIEngine:
         if self._extras_rejected:
             notes.add(
                 "server rejected top_k/repetition_penalty; requests were sent without them at "
-                + ", ".join(_safe_url(u) for u in sorted(self._extras_rejected))
+                + ", ".join(safe_url(u) for u in sorted(self._extras_rejected))
             )
         if self._n_ignored:
             notes.add("server ignored n; extra samples were single calls with seeds seed+i")
@@ -198,7 +208,7 @@ class OpenAIEngine:
             "model_revision": served.get("revision"),
             "model_root": served.get("root"),
             "dtype": None,  # decided by the server; not visible through the API
-            "base_urls": [_safe_url(u) for u in self.base_urls],
+            "base_urls": [safe_url(u) for u in self.base_urls],
             "options": {
                 "concurrency": self.concurrency,
                 "max_retries": self.max_retries,
@@ -352,7 +362,7 @@ class OpenAIEngine:
             raise
         except Exception as err:  # one request's oddity must not end the other requests
             self.stats["failed_requests"] += 1
-            error = f"unexpected {type(err).__name__}: {_short(err)}"
+            error = f"unexpected {type(err).__name__}: {short_text(err)}"
             return GenerationResult(id=req.id, outputs=(), status="error", error=error)
         known_tokens = tuple(t for t in tokens if isinstance(t, int))
         return GenerationResult(
@@ -365,7 +375,7 @@ class OpenAIEngine:
 
     async def _call(
         self, messages: list[dict], s: SamplingParams, *, n: int, seed: int | None
-    ) -> _Reply:
+    ) -> Reply:
         timeout = self.request_timeout or default_request_timeout(s.max_tokens)
         budget = self.retry_budget or RETRY_BUDGET_FACTOR * timeout
         # Time spent on this request's attempts and back-off; waiting for a free slot behind
@@ -409,20 +419,20 @@ class OpenAIEngine:
                 self._no_reply_in_a_row = 0  # the server answers, whatever it said
                 status = resp.status
                 if 300 <= status < 400:
-                    raise _Failed(_redirect_message(url, resp))
+                    raise _Failed(redirect_message(url, resp))
                 if status < 400:
                     return self._parse_reply(resp)
-                detail = _status_detail(resp)
+                detail = status_detail(resp)
                 if send_extras and status in (400, 422) and _names_extras(detail):
                     self._extras_rejected.add(url)
                     continue  # not the server's fault: resend without the extras, no back-off
                 if not (status in _RETRYABLE_STATUS or status >= 500):
-                    raise _Failed(f"HTTP {status} from {_safe_url(url)}: {detail}")
+                    raise _Failed(f"HTTP {status} from {safe_url(url)}: {detail}")
                 last = f"HTTP {status}: {detail}"
-                retry_after = _retry_after(resp)
-            except (_BadReply, ReplyTooLarge) as err:
+                retry_after = retry_after_seconds(resp)
+            except (BadReply, ReplyTooLarge) as err:
                 malformed += 1
-                last = f"malformed reply from {_safe_url(url)}: {err}"
+                last = f"malformed reply from {safe_url(url)}: {err}"
                 if malformed > _MALFORMED_RETRIES:
                     raise _Failed(last) from None
             except TransportError as err:  # timeouts, refused and dropped connections
@@ -449,8 +459,8 @@ class OpenAIEngine:
             await asyncio.sleep(delay)
             spent += delay
 
-    def _parse_reply(self, resp) -> _Reply:
-        reply = _parse_completion(resp)
+    def _parse_reply(self, resp) -> Reply:
+        reply = parse_completion(resp)
         if reply.rejoined:
             self._notes.add(
                 "server returned reasoning apart from content; rejoined as <think>reasoning</think>content"
@@ -513,14 +523,14 @@ class OpenAIEngine:
                         resp = await transport.get("/models")
                     except ReplyTooLarge as err:
                         raise UserError(
-                            f"{_safe_url(url)}/models: {err}; is --base-url an "
+                            f"{safe_url(url)}/models: {err}; is --base-url an "
                             "OpenAI-compatible endpoint?"
                         ) from None
                     except TransportError as err:
                         if attempt == 2:
                             raise UserError(
-                                f"cannot reach the OpenAI-compatible endpoint {_safe_url(url)} "
-                                f"({_short(err) or 'no detail'}); is the server running, and is "
+                                f"cannot reach the OpenAI-compatible endpoint {safe_url(url)} "
+                                f"({short_text(err) or 'no detail'}); is the server running, and is "
                                 "--base-url right (it usually ends in /v1)?"
                             ) from None
                     else:
@@ -536,53 +546,36 @@ class OpenAIEngine:
         status = resp.status
         if status in (401, 403):
             raise UserError(
-                f"{_safe_url(url)} refused the API key (HTTP {status}); "
+                f"{safe_url(url)} refused the API key (HTTP {status}); "
                 f"set it in the environment variable {self.api_key_env}"
             )
         if status == 404:
             raise UserError(
-                f"{_safe_url(url)} has no GET /models (HTTP 404): is --base-url right "
+                f"{safe_url(url)} has no GET /models (HTTP 404): is --base-url right "
                 "(it usually ends in /v1)?"
             )
         if status >= 400:
             raise UserError(
-                f"{_safe_url(url)} answered HTTP {status} to GET /models: {_status_detail(resp)}"
+                f"{safe_url(url)} answered HTTP {status} to GET /models: {status_detail(resp)}"
             )
         if 300 <= status < 400:
-            raise UserError(_redirect_message(url, resp))
+            raise UserError(redirect_message(url, resp))
         try:
             data = resp.json().get("data", [])
         except (ValueError, AttributeError):
             data = None
         if not isinstance(data, list):  # `{"data": null}`, a number, an HTML page
-            raise UserError(f"{_safe_url(url)}/models did not answer with a model list")
+            raise UserError(f"{safe_url(url)}/models did not answer with a model list")
         models = [m for m in data if isinstance(m, dict)]
         ids = [str(m.get("id")) for m in models]
         if self.check_model and ids and self.model not in ids:
             shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
             raise UserError(
-                f"model {self.model!r} is not served at {_safe_url(url)}; it serves: {shown}"
+                f"model {self.model!r} is not served at {safe_url(url)}; it serves: {shown}"
             )
         for m in models:
             if m.get("id") == self.model:
                 self._served[url] = {"root": m.get("root"), "revision": m.get("revision")}
-
-
-def _as_url_list(value: str | Sequence[str] | None) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [u.strip() for u in value.split(",") if u.strip()]
-    return [u for v in value for u in _as_url_list(v)]
-
-
-def _safe_url(url: str) -> str:
-    """The URL without user:password or query string (either may carry a secret)."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _has_images(messages: Sequence[dict[str, Any]]) -> bool:
@@ -592,141 +585,5 @@ def _has_images(messages: Sequence[dict[str, Any]]) -> bool:
     )
 
 
-@dataclass(frozen=True)
-class _Reply:
-    choices: list[tuple[str, str]]  # (text, finish_reason) per choice, at least one
-    completion_tokens: int | None
-    rejoined: bool  # reasoning came apart from content and was put back
-    prompt_tokens: int | None = None  # usage.prompt_tokens, when the server reports it
-
-
-def _parse_completion(resp) -> _Reply:
-    """A 2xx response as a chat completion; `_BadReply` naming the first thing that is not.
-
-    Every field is checked for its type: a proxy's HTML page, `{"choices": ["abc"]}` or a
-    numeric `content` must end as one item's error, not an exception that ends the run, and a
-    choice without text must not pass as an empty answer scored "no answer"."""
-    try:
-        reply = resp.json()
-    except UnicodeDecodeError as err:  # a JSON body must be UTF-8 (RFC 8259 §8.1)
-        raise _BadReply(f"body is not valid UTF-8 (byte {err.start}: {err.reason})") from None
-    except ValueError:  # JSONDecodeError
-        kind = resp.headers.get("content-type", "no content type").split(";")[0]
-        raise _BadReply(f"body is not JSON ({kind}: {_short(resp.text, 60)!r})") from None
-    if not isinstance(reply, dict):
-        raise _BadReply(f"the body is a JSON {_kind(reply)}, not an object")
-    choices = reply.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise _BadReply("no choices" if not choices else f"choices is a {_kind(choices)}")
-    parsed, rejoined = [], False
-    for i, choice in enumerate(choices):
-        if not isinstance(choice, dict):
-            raise _BadReply(f"choices[{i}] is a {_kind(choice)}, not an object")
-        message = choice.get("message")
-        if not isinstance(message, dict):
-            raise _BadReply(f"choices[{i}] has no message object")
-        text, joined = _message_text(message, f"choices[{i}].message")
-        rejoined |= joined
-        finish = choice.get("finish_reason")
-        parsed.append((text, finish if isinstance(finish, str) else ""))
-    usage = reply.get("usage")
-    usage = usage if isinstance(usage, dict) else {}
-    return _Reply(
-        parsed, _count(usage.get("completion_tokens")), rejoined, _count(usage.get("prompt_tokens"))
-    )
-
-
-def _count(value: Any) -> int | None:
-    """A token count from `usage`, or None for anything that is not a whole number >= 0."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _message_text(message: dict, where: str) -> tuple[str, bool]:
-    content = message.get("content")
-    if isinstance(content, list):  # content parts, as some servers answer
-        texts = [p.get("text") for p in content if isinstance(p, dict)]
-        if len(texts) != len(content) or not all(isinstance(t, str) for t in texts):
-            raise _BadReply(f"{where}.content is a list of other than text parts")
-        content = "".join(texts)
-    # Servers with a reasoning parser move the thinking out of `content`; put it back so the
-    # text is what the model wrote (length statistics, <think> checks, answer-tag extraction).
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if reasoning is not None and not isinstance(reasoning, str):
-        raise _BadReply(f"{where}.reasoning_content is a {_kind(reasoning)}, not text")
-    if content is None and not reasoning:
-        raise _BadReply(f"{where}.content is null (no text)")
-    if content is not None and not isinstance(content, str):
-        raise _BadReply(f"{where}.content is a {_kind(content)}, not text")
-    content = content or ""
-    if reasoning:
-        return f"<think>{reasoning}</think>{content}", True
-    return content, False
-
-
-def _kind(value: Any) -> str:
-    return {
-        dict: "object",
-        list: "list",
-        str: "string",
-        bool: "boolean",
-        int: "number",
-        float: "number",
-    }.get(type(value), "null" if value is None else type(value).__name__)
-
-
-def check_base_url(url: str) -> None:
-    """A base URL is scheme://host[:port]/path: a query string or fragment would be glued into
-    every request path (the preflight asked `/v1?api_key=.../models`), and a key in it would be
-    sent to logs and proxies. The key belongs in the environment."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError:
-        raise UserError(f"--base-url {redact_url(url)!r} is not a URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UserError(
-            f"--base-url {redact_url(url)!r} is not an http:// or https:// URL with a host "
-            "(e.g. http://HOST:PORT/v1)"
-        )
-    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
-        raise UserError(
-            f"--base-url {redact_url(url)} has a query string or fragment: give the bare "
-            "endpoint (e.g. http://HOST:PORT/v1) and the API key in the environment "
-            f"({DEFAULT_API_KEY_ENV}, or the variable named by --api-key-env)"
-        )
-
-
-def _redirect_message(url: str, resp) -> str:
-    where = resp.headers.get("location") or "no Location"
-    return (
-        f"HTTP {resp.status} from {_safe_url(url)}: redirected to {redact_url(where)[:200]}; "
-        "ovlt does not follow redirects (the request would go to another address): give the "
-        "final address as --base-url"
-    )
-
-
 def _names_extras(detail: str) -> bool:
     return any(field in detail.lower() for field in _EXTRA_FIELDS)
-
-
-def _status_detail(resp, limit: int = 300) -> str:
-    """The server's own words for an HTTP error (the start of its body)."""
-    try:
-        text = resp.text
-    except Exception:  # undecodable body
-        text = ""
-    text = " ".join(text.split()) or f"HTTP {resp.status}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _retry_after(resp) -> float | None:
-    value = resp.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _short(err: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(err).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

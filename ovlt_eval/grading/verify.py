@@ -31,20 +31,16 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from fractions import Fraction
-from functools import lru_cache
 
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading.closed_form import closed_form_tuple, closed_form_value
+from ovlt_eval.grading.gold import Gold, letter_index, parse_gold
 from ovlt_eval.grading.hedges import hedged
 from ovlt_eval.grading.normalize import (
     MAX_ANSWER_CHARS,
-    Number,
     assigned_variable,
     latex_light,
     names_several_letters,
@@ -57,13 +53,13 @@ from ovlt_eval.grading.normalize import (
     text_key,
     too_complex,
 )
+from ovlt_eval.grading.numbers import float_equal, numbers_equal, stable_float_equal
 from ovlt_eval.grading.timeout import run_symbolic
 from ovlt_eval.grading.types import KINDS, AnswerKind, Verdict
 
 _log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 5.0
-_REL_TOL = 1e-6
 _MAX_LIST = 32
 
 _OK_TRUE = Verdict(True, "ok")
@@ -85,119 +81,7 @@ _CMD = re.compile(r"\\[A-Za-z]+")
 _DIFFER_TOL = 1e-4
 
 
-@dataclass(frozen=True)
-class _Gold:
-    raw: str
-    key: str
-    kind: (
-        str  # resolved: multi_choice, letter (MC without choices), integer, float, text, list, auto
-    )
-    number: Number | None
-    option: int | None  # index of the gold option (multi_choice with choices)
-    choice_keys: tuple[str, ...]
-    choice_numbers: tuple[Number | None, ...]
-    precision: int | float | None
-    unit: str | None
-    symbolic: str  # what the worker parses for the gold
-
-
-def _letter_index(letter: str, n_choices: int) -> int | None:
-    i = ord(letter.upper()) - ord("A")
-    return i if 0 <= i < n_choices else None
-
-
-@lru_cache(maxsize=65536)
-def _parse_gold(
-    gold: str,
-    kind: str,
-    choices: tuple[str, ...] | None,
-    precision: int | float | None,
-    unit: str | None,
-) -> _Gold:
-    """Everything about a gold answer that does not depend on the prediction; cached."""
-    key = text_key(gold)
-    choice_keys = tuple(text_key(c) for c in choices) if choices else ()
-    choice_numbers = tuple(parse_number(c, unit) for c in choices) if choices else ()
-    resolved = kind
-    option = None
-    if kind == "auto" and choices:
-        resolved = "multi_choice"
-    if resolved == "multi_choice" and choices:
-        if key in choice_keys:
-            option = choice_keys.index(key)
-        else:
-            letter = parse_letter(gold)
-            if letter is not None and letter.rest is None:
-                option = _letter_index(letter.letter, len(choices))
-        if option is None:
-            g_num = parse_number(gold, unit)
-            if g_num is not None:
-                for i, c_num in enumerate(choice_numbers):
-                    if c_num is not None and c_num.value == g_num.value:
-                        option = i
-                        break
-    elif resolved in ("multi_choice", "auto") and _SINGLE_LETTER.fullmatch(strip_wrappers(gold)):
-        resolved = "letter"
-    number = parse_number(gold, unit) if resolved not in ("text", "list") else None
-    symbolic = strip_assignment(strip_wrappers(gold))
-    return _Gold(
-        gold, key, resolved, number, option, choice_keys, choice_numbers, precision, unit, symbolic
-    )
-
-
 # ---------------------------------------------------------------- numbers
-
-
-def _candidates(n: Number, other: Number) -> tuple[Fraction, ...]:
-    if n.percent and not other.percent:
-        return (n.value, n.value / 100)
-    return (n.value,)
-
-
-def _numbers_equal(gold: Number, pred: Number, precision: int | float | None) -> bool:
-    for g in _candidates(gold, pred):
-        for p in _candidates(pred, gold):
-            if _values_equal(g, p, gold, pred, precision):
-                return True
-    return False
-
-
-def _values_equal(
-    g: Fraction, p: Fraction, gold: Number, pred: Number, precision: int | float | None
-) -> bool:
-    if g == p:
-        return True
-    if precision is not None:
-        if float(precision).is_integer():
-            digits = int(precision)
-            return round(float(g), digits) == round(float(p), digits)
-        return abs(float(g) - float(p)) <= float(precision) + 1e-12
-    if gold.exact_decimal and gold.decimals > 0 and not pred.exact_decimal:
-        return round(float(p), gold.decimals) == float(g)
-    return False
-
-
-def _float_equal(g: Number, p: float, precision: int | float | None) -> bool:
-    gv = float(g.value)
-    if precision is not None:
-        if float(precision).is_integer():
-            return round(gv, int(precision)) == round(p, int(precision))
-        return abs(gv - p) <= float(precision) + 1e-12
-    if math.isclose(gv, p, rel_tol=_REL_TOL, abs_tol=1e-12):
-        return True
-    if g.exact_decimal and g.decimals > 0:
-        return round(p, g.decimals) == gv
-    return False
-
-
-def _stable_float_equal(g: Number, value: float, precision: int | float | None) -> bool | None:
-    """_float_equal on a locally computed float, or None when a last-bit difference from the
-    worker's exact value could flip it (the value sits on a rounding boundary)."""
-    verdict = _float_equal(g, value, precision)
-    for nudged in (value * (1 + 1e-12) + 1e-15, value * (1 - 1e-12) - 1e-15):
-        if _float_equal(g, nudged, precision) != verdict:
-            return None
-    return verdict
 
 
 def _is_prose(body: str) -> bool:
@@ -289,7 +173,7 @@ def _symbolic(request: dict, deadline: float) -> dict:
 
 
 def _evaluate(
-    pred: str, deadline: float, gold: _Gold | None = None
+    pred: str, deadline: float, gold: Gold | None = None
 ) -> tuple[float | None, Verdict | None, bool | None]:
     """Numeric value of a LaTeX expression (\\sqrt{2}, 2\\pi) through the worker; with `gold`,
     also the symbolic verdict against it when the expression is not a real number."""
@@ -314,12 +198,12 @@ def _evaluate(
         return None, None, correct
 
 
-def _verify_number(g: _Gold, pred: str, deadline: float) -> Verdict:
+def _verify_number(g: Gold, pred: str, deadline: float) -> Verdict:
     p_num = parse_number(pred, g.unit)
     if p_num is not None:
         if g.kind == "integer" and p_num.percent and not g.number.percent:
             return Verdict(p_num.value == g.number.value, "ok")
-        return Verdict(_numbers_equal(g.number, p_num, g.precision), "ok")
+        return Verdict(numbers_equal(g.number, p_num, g.precision), "ok")
     body = strip_assignment(strip_wrappers(pred))
     if len(split_top_level(body)) > 1:
         return Verdict(False, "ok", "several values where one number was expected")
@@ -332,7 +216,7 @@ def _verify_number(g: _Gold, pred: str, deadline: float) -> Verdict:
             if abs(local - gold_value) > 1e-6 * max(1.0, abs(gold_value)):
                 return Verdict(False, "ok")
         else:
-            same = _stable_float_equal(g.number, local, g.precision)
+            same = stable_float_equal(g.number, local, g.precision)
             if same is not None:
                 return Verdict(same, "ok")
     value, failed, _ = _evaluate(body, deadline)
@@ -342,19 +226,19 @@ def _verify_number(g: _Gold, pred: str, deadline: float) -> Verdict:
         return Verdict(False, "unparseable", "not a number")
     if g.kind == "integer":
         return Verdict(value == float(g.number.value), "ok")
-    return Verdict(_float_equal(g.number, value, g.precision), "ok")
+    return Verdict(float_equal(g.number, value, g.precision), "ok")
 
 
 # ---------------------------------------------------------------- multiple choice
 
 
-def _pred_option(g: _Gold, pred: str, pred_key: str) -> int | None:
+def _pred_option(g: Gold, pred: str, pred_key: str) -> int | None:
     n = len(g.choice_keys)
     if pred_key in g.choice_keys:
         return g.choice_keys.index(pred_key)
     form = parse_letter(pred)
     if form is not None:
-        idx = _letter_index(form.letter, n)
+        idx = letter_index(form.letter, n)
         if not form.loose:
             return idx
         if idx is not None and text_key(form.rest or "") == g.choice_keys[idx]:
@@ -362,12 +246,12 @@ def _pred_option(g: _Gold, pred: str, pred_key: str) -> int | None:
     p_num = parse_number(pred, g.unit)
     if p_num is not None:
         for i, c_num in enumerate(g.choice_numbers):
-            if c_num is not None and _numbers_equal(c_num, p_num, None):
+            if c_num is not None and numbers_equal(c_num, p_num, None):
                 return i
     return None
 
 
-def _verify_multi_choice(g: _Gold, pred: str, pred_key: str, deadline: float) -> Verdict:
+def _verify_multi_choice(g: Gold, pred: str, pred_key: str, deadline: float) -> Verdict:
     if not g.choice_keys:
         return _verify_letter(g, pred, pred_key)
     if pred_key not in g.choice_keys and names_several_letters(pred):
@@ -384,7 +268,7 @@ def _verify_multi_choice(g: _Gold, pred: str, pred_key: str, deadline: float) ->
     return _verify_auto(g, pred, pred_key, deadline)
 
 
-def _verify_letter(g: _Gold, pred: str, pred_key: str) -> Verdict:
+def _verify_letter(g: Gold, pred: str, pred_key: str) -> Verdict:
     if names_several_letters(pred):
         return Verdict(False, "ok", "several options named")
     form = parse_letter(pred)
@@ -397,7 +281,7 @@ def _verify_letter(g: _Gold, pred: str, pred_key: str) -> Verdict:
 # ---------------------------------------------------------------- lists
 
 
-def _verify_list(g: _Gold, pred: str, deadline: float) -> Verdict:
+def _verify_list(g: Gold, pred: str, deadline: float) -> Verdict:
     gold_items = split_top_level(strip_assignment(strip_wrappers(g.raw)))
     pred_items = split_top_level(strip_assignment(strip_wrappers(pred)))
     if len(pred_items) > _MAX_LIST or len(gold_items) > _MAX_LIST:
@@ -412,7 +296,7 @@ def _verify_list(g: _Gold, pred: str, deadline: float) -> Verdict:
 
 
 def _verify_item(gold: str, pred: str, precision, unit, deadline: float) -> Verdict:
-    sub = _parse_gold(gold, "auto", None, precision, unit)
+    sub = parse_gold(gold, "auto", None, precision, unit)
     key = text_key(pred)
     if key == sub.key:
         return _OK_TRUE
@@ -421,7 +305,7 @@ def _verify_item(gold: str, pred: str, precision, unit, deadline: float) -> Verd
     return _verify_auto(sub, pred, key, deadline, allow_list=False)
 
 
-def _verify_bag(gold_items: list[str], pred_items: list[str], g: _Gold, deadline) -> Verdict:
+def _verify_bag(gold_items: list[str], pred_items: list[str], g: Gold, deadline) -> Verdict:
     """Bare comma lists in auto mode: same multiset of values, any order."""
     if len(gold_items) != len(pred_items):
         return Verdict(False, "ok", f"{len(pred_items)} items, expected {len(gold_items)}")
@@ -447,7 +331,7 @@ def _verify_bag(gold_items: list[str], pred_items: list[str], g: _Gold, deadline
 
 
 def _verify_auto(
-    g: _Gold, pred: str, pred_key: str, deadline: float, allow_list: bool = True
+    g: Gold, pred: str, pred_key: str, deadline: float, allow_list: bool = True
 ) -> Verdict:
     g_var, p_var = assigned_variable(g.raw), assigned_variable(pred)
     if g_var and p_var and g_var != p_var:
@@ -455,7 +339,7 @@ def _verify_auto(
     if g.number is not None:
         p_num = parse_number(pred, g.unit)
         if p_num is not None:
-            return Verdict(_numbers_equal(g.number, p_num, g.precision), "ok")
+            return Verdict(numbers_equal(g.number, p_num, g.precision), "ok")
     if g.kind == "letter":
         return _verify_letter(g, pred, pred_key)
     body = strip_wrappers(pred)
@@ -493,7 +377,7 @@ def _verify_auto(
         # gold rounded to d decimals accepts the exact form (Math-Verify rounds differently).
         local = closed_form_value(body)
         if local is not None:
-            same = _stable_float_equal(g.number, local, g.precision)
+            same = stable_float_equal(g.number, local, g.precision)
             if same is not None:
                 return Verdict(same, "ok", "evaluated")
         if _has_free_symbols(body):
@@ -503,7 +387,7 @@ def _verify_auto(
         if failed is not None:
             return failed
         if value is not None:
-            return Verdict(_float_equal(g.number, value, g.precision), "ok", "evaluated")
+            return Verdict(float_equal(g.number, value, g.precision), "ok", "evaluated")
         if correct is not None:
             return Verdict(correct, "ok", "symbolic")
     if too_complex(g.symbolic):
@@ -558,7 +442,7 @@ def verify(
             return Verdict(False, "unparseable", f"answer longer than {MAX_ANSWER_CHARS} chars")
         deadline = time.monotonic() + max(0.01, float(timeout_s))
         choice_tuple = tuple(sanitize(c) for c in choices) if choices else None
-        g = _parse_gold(sanitize(gold), kind, choice_tuple, precision, unit)
+        g = parse_gold(sanitize(gold), kind, choice_tuple, precision, unit)
         pred_key = text_key(pred_text)
         if not pred_key:
             return _NO_ANSWER

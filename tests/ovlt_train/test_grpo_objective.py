@@ -180,7 +180,7 @@ def test_format_prompt_matches_easyr1_render_then_split(problem):
     from datasets import Dataset
     from jinja2 import Template
 
-    from ovlt_train.data import with_format_prompt
+    from ovlt_train.released_data import with_format_prompt
 
     rendered = Template(JINJA.strip()).render(content=problem)
     easyr1 = split_placeholders(rendered)

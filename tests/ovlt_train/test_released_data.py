@@ -15,7 +15,8 @@ import pytest
 from ovlt_data.released_formats import MATH_FORMAT_SUFFIX
 from ovlt_eval.errors import UserError
 from ovlt_train.cli import main
-from ovlt_train.data import load_training_data, parse_spec, with_format_prompt
+from ovlt_train.data import load_training_data, parse_spec
+from ovlt_train.released_data import with_format_prompt
 from tests.ovlt_train.conftest import REPO
 from tests.ovlt_train.released_fixtures import (
     TRAIN_FILE,

@@ -4,7 +4,7 @@ import pytest
 
 from ovlt_eval.errors import UserError
 from ovlt_eval.grading import Graded, Verdict, grade, verify
-from ovlt_eval.grading.verify import _parse_gold
+from ovlt_eval.grading.gold import parse_gold
 
 
 def test_unknown_kind_is_a_user_error():
@@ -19,10 +19,10 @@ def test_statuses_for_missing_answers():
 
 
 def test_gold_is_parsed_once():
-    _parse_gold.cache_clear()
+    parse_gold.cache_clear()
     for pred in ("41", "42", "(B)", "forty"):
         verify("42", pred, "integer")
-    info = _parse_gold.cache_info()
+    info = parse_gold.cache_info()
     assert info.misses == 1 and info.hits == 3
 
 
