@@ -196,7 +196,8 @@ def _check_refs(args: argparse.Namespace) -> None:
 
     from ovlt_eval.hub_access import check_hub_ref, check_model_ref, looks_local
 
-    check_model_ref(args.model)
+    if not Path(args.model).expanduser().exists():  # a folder is checked where it is loaded,
+        check_model_ref(args.model)  # after the card (its mistakes are named first)
     source = args.data.split("@", 1)[0]
     if not Path(source).expanduser().exists() and not looks_local(source) and "/" in source:
         check_hub_ref(source, repo_type="dataset", what="--data")
