@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from ovlt_eval.engines import GenerationRequest, SamplingParams, get_engine
-from ovlt_eval.errors import at_least
+from ovlt_eval.errors import UserError, at_least
 from ovlt_eval.profiles import get_profile
 from ovlt_eval.testing.tiny_model import build_tiny_qwen2_5_vl
 
@@ -34,6 +34,8 @@ MATHVISION = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks
 
 def _requests(n_items: int, new_tokens: int) -> list[GenerationRequest]:
     profile = get_profile("openvlthinker")
+    if not (MATHVISION / "testmini.jsonl").is_file():
+        raise UserError(f"needs MathVision testmini (testmini.jsonl + images/) under {MATHVISION}")
     rows = [json.loads(line) for line in open(MATHVISION / "testmini.jsonl")][:n_items]
     sampling = SamplingParams(max_tokens=new_tokens)
     return [
