@@ -260,7 +260,8 @@ def attach_stage_callbacks(
 
 
 def _attach_validation(trainer, processor, card, out: Path, val_spec, why) -> dict[str, Any]:
-    from ovlt_train.data import load_training_data, with_format_prompt
+    from ovlt_train.data import load_training_data
+    from ovlt_train.released_data import with_format_prompt
 
     if val_spec is None:
         return {"off": why}
