@@ -153,13 +153,16 @@ def save_weights(trainer: Any, out: Path, save_dtype: str | None = None) -> None
 
     import torch
 
+    if save_dtype != "bfloat16":
+        trainer.save_model(str(out))
+        return
     model = trainer.accelerator.unwrap_model(trainer.model)
     first = next(iter(model.parameters()), None)
     sharded = trainer.is_deepspeed_enabled or os.environ.get("ACCELERATE_USE_FSDP", "") in (
         "1",
         "true",
     )
-    if save_dtype != "bfloat16" or first is None or first.dtype == torch.bfloat16 or sharded:
+    if first is None or first.dtype == torch.bfloat16 or sharded:
         trainer.save_model(str(out))
         return
     if trainer.accelerator.is_main_process:

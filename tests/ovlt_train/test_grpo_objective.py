@@ -135,8 +135,8 @@ def test_grpo_print_config_is_the_resolved_trl_config(capsys):
         trl = stage["trl"]
         assert (trl["epsilon"], trl["epsilon_high"], trl["delta"]) == (0.2, 0.3, 3.0)
         assert (trl["learning_rate"], trl["beta"], trl["loss_type"]) == (1e-6, 0.01, "bnpo")
-        assert trl["generation_batch_size"] == 2560 and trl["gradient_accumulation_steps"] == 16
-        assert trl["steps_per_generation"] == 64  # 2560 / (5 per device x 8 GPUs)
+        assert trl["generation_batch_size"] == 2560 and trl["gradient_accumulation_steps"] == 40
+        assert trl["steps_per_generation"] == 160  # 2560 / (2 per device x 8 GPUs)
         assert stage["format_prompt"] == MATH_FORMAT_SUFFIX
         # trl 1.16 defaults both to true; EasyR1 has neither (cards/train/grpo.yaml says where)
         assert trl["use_bias_correction_kl"] is False

@@ -61,8 +61,9 @@ def released(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def fake_hub(monkeypatch, released):
-    """`datasets.load_dataset` for the two released ids, from the fixture parquet; a call with a
-    config or another split than the released sets have fails the test."""
+    """`datasets.load_dataset` for the two released ids, from the fixture parquet (the same rows
+    stand for `train` and `test`, EasyR1's val_files); a call with a config or another split
+    than the released sets have fails the test."""
     real = datasets.load_dataset
     files = {
         "ydeng9/OpenVLThinker-sft-iter3": released["sharegpt_parquet"] / TRAIN_FILE,
@@ -73,7 +74,7 @@ def fake_hub(monkeypatch, released):
     def load(path, name=None, *args, split=None, revision=None, **kw):
         if path in files:
             calls.append((path, name, split, revision))
-            assert name is None and split == "train", (path, name, split)
+            assert name is None and split in ("train", "test"), (path, name, split)
             return real("parquet", data_files=str(files[path]), split="train")
         return real(path, name, *args, split=split, revision=revision, **kw)
 
@@ -169,6 +170,10 @@ def test_grpo_one_step_from_released_easyr1_hub_id(fake_hub, tiny_model_dir, tmp
     assert fake_hub and fake_hub[0][:3] == ("ydeng9/medium_grpo_only", None, "train")
     rec = _record(out / "grpo_medium")  # the released medium set is the medium stage
     assert rec["global_steps"] == 1 and math.isfinite(rec["train_loss"])
+    # in-training validation on the set's @test split, as EasyR1's val_files (config.yaml:3)
+    assert fake_hub[-1][:3] == ("ydeng9/medium_grpo_only", None, "test")
+    assert rec["in_training"]["validation"]["data"]["split"] == "test"
+    assert sum("val/reward_score" in e for e in rec["log_history"]) == 2  # before, and at the end
     assert rec["n_prompts"] == 8 and rec["stage"]["config"] == "grpo_medium"
     # medium freezes all of `visual`, merger included (EasyR1 fsdp_workers.py:224-226)
     params = rec["parameters"]
