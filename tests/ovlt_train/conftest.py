@@ -38,12 +38,11 @@ def train_data(tmp_path_factory) -> dict:
     sft = sft_rows(items)
     write_jsonl(sft, root / "sft.jsonl")
     grpo_dir = root / "grpo"
-    # a --data folder holds its images (a path out of it is refused): a copy under grpo/
-    shutil.copytree(root / "images", grpo_dir / "images")
     for config, part in (("grpo_medium", items[:16]), ("grpo_hard", items[16:])):
+        # a --data folder (or a --data file's folder) holds its images: a path out of it is
+        # refused, so each config keeps a copy of its own
+        shutil.copytree(root / "images", grpo_dir / config / "images")
         rows = grpo_rows(part)
-        for r in rows:
-            r["images"] = [f"../{p}" for p in r["images"]]
         write_jsonl(rows, grpo_dir / config / "train.jsonl")
     return {"root": root, "sft_rows": sft, "sft_file": root / "sft.jsonl", "grpo_dir": grpo_dir}
 
