@@ -142,7 +142,15 @@ def evaluate(
 
     plans = []
     for name, bench in zip(bench_names, benchmarks, strict=True):
-        bench_split = split or getattr(bench, "default_split", None) or DEFAULT_SPLIT
+        # No --split: a local official file names its own split (MathVerse's
+        # testmini_text_only.json is that split, not testmini); an explicit --split that
+        # contradicts the file is refused when the file is read.
+        bench_split = (
+            split
+            or bench.split_named_by(data_paths[name])
+            or getattr(bench, "default_split", None)
+            or DEFAULT_SPLIT
+        )
         note = reference_split_note(bench, bench_split, profile, protocol or bench.default_protocol)
         if note:
             print(note, file=sys.stderr)

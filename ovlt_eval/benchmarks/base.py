@@ -101,6 +101,18 @@ class Benchmark:
             )
         return items
 
+    def split_named_by(self, path: str | Path | None) -> str | None:
+        """The split a local file is the official file of (by its name), if exactly one."""
+        if path is None or str(path).startswith(("hf://", "http://", "https://")):
+            return None
+        from fnmatch import fnmatch
+
+        name = Path(path).name
+        named = [
+            s for s in self.splits if any(fnmatch(name, pattern) for pattern in self.local_names(s))
+        ]
+        return named[0] if len(named) == 1 else None
+
     def _check_split_of_file(self, path: Path, split: str) -> None:
         """A file named as another split's official file (`testmini.jsonl` under `--split
         test`) is refused: its items would be scored and labelled as the wrong split."""

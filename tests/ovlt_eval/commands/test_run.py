@@ -305,7 +305,8 @@ def test_several_benches_and_pass_at_k(tmp_path, capsys):
     }
     rec = read_lines(tmp_path / "mathvision-testmini" / "samples.jsonl")[0]
     assert len(rec["extra_samples"]) == 1
-    verse = json.loads((tmp_path / "mathverse-testmini" / "summary.json").read_text())
+    # no --split: the Text Only file is run, and labelled, as its own split
+    verse = json.loads((tmp_path / "mathverse-testmini_text_only" / "summary.json").read_text())
     assert verse["n"] == 3 and verse["run"]["complete"]
 
 
@@ -316,7 +317,7 @@ def test_several_benches_and_pass_at_k(tmp_path, capsys):
             ["--engine", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m"],
             "cannot reach",
         ),
-        (["--engine", "hf", "--model", "/no/such/checkpoint"], "no such directory"),
+        (["--engine", "hf", "--model", "/no/such/checkpoint"], "no such folder"),
         (["--engine", "hf", "--model", "x/y", "--bench", "mathfoo"], "mathfoo"),
         (["--engine", "hf", "--model", "x/y", "--profile", "nope"], "nope"),
     ],

@@ -66,7 +66,8 @@ def _with_images(path, folder, n):
 def _load(name, path):
     from ovlt_eval.benchmarks import get_benchmark
 
-    return get_benchmark(name).load("testmini", str(path))
+    bench = get_benchmark(name)
+    return bench.load(bench.split_named_by(path) or "testmini", str(path))
 
 
 @pytest.mark.parametrize(
