@@ -170,12 +170,17 @@ def test_bad_items_are_one_error_each_and_the_others_go_on(engine, tmp_path):
     assert all(results[it["id"]].status == "ok" for it in good)
 
 
+# The run's --model must be a real checkpoint folder (the CLI checks it before the engine is
+# made); the engine itself is this module's, swapped in by `shared_engine`.
+TINY: Path | None = None
+
+
 def _cli_run(out: Path, limit: int, *extra: str) -> int:
     from ovlt_eval.cli import main
 
     return main(
         [
-            "run", "--model", "tiny", "--engine", "vllm", "--bench", "mathvision",
+            "run", "--model", str(TINY), "--engine", "vllm", "--bench", "mathvision",
             "--data", str(SAMPLE), "--limit", str(limit), "--max-tokens", "8", "--out", str(out),
             "--no-progress", *extra,
         ]
@@ -197,6 +202,8 @@ def shared_engine(engine, monkeypatch):
 
         return real_generate(tap())
 
+    global TINY
+    TINY = Path(engine.model_id)
     monkeypatch.setattr("ovlt_eval.runs.engine_adapter.make_engine", lambda name, **kw: engine)
     monkeypatch.setattr(engine, "generate", counting)
     return sent
